@@ -1,0 +1,64 @@
+"""The library's own exceptions. The CLI turns each into a clear message and exit code."""
+from __future__ import annotations
+
+
+class RelEdError(Exception):
+    """Base class of every error reled-sumo raises on purpose."""
+
+    exit_code = 1
+
+
+class UserInputError(RelEdError):
+    """The user asked for something that cannot be done (bad name, bad file, bad option)."""
+
+    exit_code = 2
+
+
+class ScenarioError(RelEdError):
+    """Building or loading a scenario failed."""
+
+
+class UnknownCityError(UserInputError):
+    pass
+
+
+class OsmInputError(UserInputError):
+    """A missing, unreadable or corrupt OSM file, or an area with no drivable roads."""
+
+
+class NetworkUnreachableError(RelEdError):
+    """An online resource (OSM download, Ollama server) could not be reached."""
+
+    exit_code = 3
+
+
+class ToolFailedError(ScenarioError):
+    """An external SUMO tool (netconvert, duarouter, randomTrips) failed."""
+
+    def __init__(self, tool: str, returncode: int, tail: str):
+        self.tool, self.returncode, self.tail = tool, returncode, tail
+        super().__init__(f"{tool} failed with exit code {returncode}. Its last lines:\n{tail}")
+
+
+class DemandError(UserInputError):
+    """Demand that cannot be satisfied (e.g. more agents than routable OD pairs)."""
+
+
+class SimulationError(RelEdError):
+    """SUMO failed while running."""
+
+
+class SimulationDiedError(SimulationError):
+    """The SUMO process died or the connection to it dropped mid-run."""
+
+
+class ExpertError(RelEdError):
+    """An expert could not produce demonstrations."""
+
+
+class LLMUnavailableError(ExpertError, NetworkUnreachableError):
+    """The Ollama server is down, unreachable, or lacks the model."""
+
+
+class ConfigError(UserInputError):
+    """An invalid configuration value or file."""
