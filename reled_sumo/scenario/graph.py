@@ -1,0 +1,196 @@
+"""Static road graph of a SUMO network, for routing decisions (no TraCI here).
+
+The graph is the *line graph* of the network: one node per car-usable edge, an arc
+e -> f when a passenger-car connection leads from e to f. Every routing decision in
+reled-sumo is a choice among an edge's successors, so this is the natural graph.
+
+Everything is precomputed once per scenario as numpy arrays:
+
+* ``succ[E, K]``: successor edge indices, padded with -1, K = max out-degree.
+* ``length``, ``speed`` (speed limit), ``freeflow_time`` = length / speed.
+* ``end_xy[E, 2]``: the coordinates of the edge's end (its junction), for directions and DTW.
+
+Shortest-path costs to a destination are computed for *all* edges at once with
+scipy's Dijkstra on the reversed line graph, and cached per destination.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components, dijkstra
+
+from reled_sumo.errors import ScenarioError
+
+log = logging.getLogger(__name__)
+
+VCLASS = "passenger"
+
+
+@dataclass(frozen=True, eq=False)
+class RoadGraph:
+    """Car-usable edges of a SUMO net and their successor structure (immutable)."""
+
+    edge_ids: tuple[str, ...]
+    from_junction: tuple[str, ...]
+    to_junction: tuple[str, ...]
+    names: tuple[str, ...]
+    length: np.ndarray  # [E] metres
+    speed: np.ndarray  # [E] m/s (speed limit)
+    lanes: np.ndarray  # [E] number of lanes usable by cars
+    end_xy: np.ndarray  # [E, 2] metres
+    succ: np.ndarray  # [E, K] int, -1 padded
+    index: dict[str, int] = field(repr=False)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_net_file(cls, net_file: str | Path) -> "RoadGraph":
+        import sumolib  # local: heavy import only when a net is read
+
+        try:
+            net = sumolib.net.readNet(str(net_file), withInternal=False)
+        except Exception as exc:  # sumolib raises plain exceptions on bad XML
+            raise ScenarioError(f"cannot read SUMO network {net_file}: {exc}") from exc
+        edges = [e for e in net.getEdges(withInternal=False) if e.allows(VCLASS)]
+        if not edges:
+            raise ScenarioError(f"network {net_file} has no edges usable by passenger cars")
+        return cls.from_sumolib_edges(edges)
+
+    @classmethod
+    def from_sumolib_edges(cls, edges) -> "RoadGraph":
+        ids = tuple(e.getID() for e in edges)
+        index = {eid: i for i, eid in enumerate(ids)}
+        succ_lists: list[list[int]] = []
+        for e in edges:
+            out = []
+            for to_edge, conns in e.getOutgoing().items():
+                j = index.get(to_edge.getID())
+                if j is None:
+                    continue
+                if any(c.getFromLane().allows(VCLASS) and c.getToLane().allows(VCLASS) for c in conns):
+                    out.append(j)
+            succ_lists.append(sorted(set(out)))
+        k = max(1, max(len(s) for s in succ_lists))
+        succ = np.full((len(ids), k), -1, dtype=np.int64)
+        for i, s in enumerate(succ_lists):
+            succ[i, : len(s)] = s
+        end_xy = np.array([e.getShape()[-1][:2] for e in edges], dtype=np.float64)
+        lanes = np.array([sum(1 for ln in e.getLanes() if ln.allows(VCLASS)) for e in edges])
+        return cls(
+            edge_ids=ids,
+            from_junction=tuple(e.getFromNode().getID() for e in edges),
+            to_junction=tuple(e.getToNode().getID() for e in edges),
+            names=tuple(e.getName() or "" for e in edges),
+            length=np.array([e.getLength() for e in edges], dtype=np.float64),
+            speed=np.array([e.getSpeed() for e in edges], dtype=np.float64),
+            lanes=lanes.astype(np.int64),
+            end_xy=end_xy,
+            succ=succ,
+            index=index,
+        )
+
+    # -------------------------------------------------------------- structure
+    @property
+    def num_edges(self) -> int:
+        return len(self.edge_ids)
+
+    @property
+    def max_successors(self) -> int:
+        return int(self.succ.shape[1])
+
+    @functools.cached_property
+    def freeflow_time(self) -> np.ndarray:
+        return self.length / np.maximum(self.speed, 0.1)
+
+    @functools.cached_property
+    def num_successors(self) -> np.ndarray:
+        return (self.succ >= 0).sum(axis=1)
+
+    @functools.cached_property
+    def _adjacency(self) -> csr_matrix:
+        """Sparse line graph; arc e->f weighs the free-flow time of f (cost of entering f)."""
+        rows, cols = np.nonzero(self.succ >= 0)
+        dst = self.succ[rows, cols]
+        return csr_matrix(
+            (self.freeflow_time[dst] + 1e-9, (rows, dst)), shape=(self.num_edges, self.num_edges)
+        )
+
+    def strongly_connected_mask(self) -> np.ndarray:
+        """Boolean [E]: edges in the largest strongly connected component."""
+        _, labels = connected_components(self._adjacency, directed=True, connection="strong")
+        biggest = np.bincount(labels).argmax()
+        return labels == biggest
+
+    def is_strongly_connected(self) -> bool:
+        return bool(self.strongly_connected_mask().all())
+
+    def successors(self, edge: int) -> np.ndarray:
+        row = self.succ[edge]
+        return row[row >= 0]
+
+    def edges_from_junction(self, junction: str) -> list[int]:
+        return [i for i, j in enumerate(self.from_junction) if j == junction]
+
+    @functools.cached_property
+    def junctions(self) -> frozenset[str]:
+        return frozenset(self.from_junction) | frozenset(self.to_junction)
+
+    # ---------------------------------------------------------- shortest paths
+    def cost_to(self, dest: int, weights: np.ndarray | None = None) -> np.ndarray:
+        """Cost [E] from the *end* of each edge to the end of ``dest`` (inf if unreachable).
+
+        ``weights`` (per-edge traversal cost, default free-flow time) may be the
+        current travel times; static costs are cached per destination.
+        """
+        if weights is None:
+            return self._static_cost_to(dest)
+        return self._dijkstra_to(dest, weights)
+
+    @functools.lru_cache(maxsize=4096)
+    def _static_cost_to(self, dest: int) -> np.ndarray:
+        out = self._dijkstra_to(dest, self.freeflow_time)
+        out.setflags(write=False)
+        return out
+
+    def _dijkstra_to(self, dest: int, weights: np.ndarray) -> np.ndarray:
+        adj = self._adjacency
+        if weights is not self.freeflow_time:
+            adj = adj.copy()
+            rows, cols = np.nonzero(self.succ >= 0)
+            adj = csr_matrix(
+                (np.asarray(weights)[self.succ[rows, cols]] + 1e-9, (rows, self.succ[rows, cols])),
+                shape=adj.shape,
+            )
+        # reversed graph: distances *to* dest
+        dist = dijkstra(adj.T.tocsr(), directed=True, indices=dest)
+        return np.asarray(dist, dtype=np.float64)
+
+    def cost_via(self, dest: int, weights: np.ndarray | None = None) -> np.ndarray:
+        """Cost [E]: traverse the edge itself, then go on to ``dest``: w[e] + cost_to(dest)[e]."""
+        w = self.freeflow_time if weights is None else np.asarray(weights)
+        return w + self.cost_to(dest, weights)
+
+    def shortest_path(self, src: int, dest: int, weights: np.ndarray | None = None) -> list[int] | None:
+        """Edge indices from ``src`` to ``dest`` inclusive, greedy on cost_to; None if unreachable."""
+        to = self.cost_to(dest, weights)
+        if not np.isfinite(to[src]):
+            return None
+        w = self.freeflow_time if weights is None else np.asarray(weights)
+        path, cur = [src], src
+        while cur != dest:
+            nxt = self.successors(cur)
+            cur = int(nxt[np.argmin(w[nxt] + to[nxt])])
+            path.append(cur)
+            if len(path) > self.num_edges:  # pragma: no cover - guards against a broken cost table
+                raise ScenarioError("shortest path did not terminate")
+        return path
+
+    def route_ids(self, path: list[int]) -> list[str]:
+        return [self.edge_ids[i] for i in path]
+
+    def is_valid_route(self, path: list[int]) -> bool:
+        return all(b in self.successors(a) for a, b in zip(path, path[1:]))

@@ -1,0 +1,142 @@
+"""The scenario manifest (``scenario.json``) and the loaded :class:`Scenario`.
+
+A scenario folder is self-contained::
+
+    <dir>/
+      scenario.json        # this manifest
+      net.net.xml          # SUMO network (car roads, strongly connected)
+      agents.rou.xml       # one <trip> per agent vehicle, ids agent_0..N-1
+      background.rou.xml   # routed background vehicles
+      scenario.sumocfg     # ties them together
+
+The manifest records what is needed to prove which scenario a run used: source
+hash, tool versions, options, counts, the agent list and the hash of every file.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reled_sumo.errors import ScenarioError
+
+MANIFEST = "scenario.json"
+FORMAT_VERSION = 1
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """One agent vehicle: a stable id, origin and destination edge, departure time (s)."""
+
+    id: str
+    origin: str
+    destination: str
+    depart: float
+
+    def __post_init__(self) -> None:
+        if self.origin == self.destination:
+            raise ScenarioError(f"agent {self.id}: origin equals destination ({self.origin})")
+        if self.depart < 0:
+            raise ScenarioError(f"agent {self.id}: negative departure time")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A built scenario folder, read from its manifest."""
+
+    name: str
+    path: Path
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def net_file(self) -> Path:
+        return self.path / self.manifest["files"]["net"]["name"]
+
+    @property
+    def sumocfg(self) -> Path:
+        return self.path / self.manifest["files"]["sumocfg"]["name"]
+
+    @property
+    def agents_file(self) -> Path:
+        return self.path / self.manifest["files"]["agents"]["name"]
+
+    @property
+    def background_file(self) -> Path:
+        return self.path / self.manifest["files"]["background"]["name"]
+
+    @property
+    def duration(self) -> float:
+        return float(self.manifest["options"]["duration"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.manifest["options"]["seed"])
+
+    @functools.cached_property
+    def agents(self) -> tuple[AgentSpec, ...]:
+        return tuple(AgentSpec(**a) for a in self.manifest["agents"])
+
+    @property
+    def agent_ids(self) -> list[str]:
+        return [a.id for a in self.agents]
+
+    @property
+    def scenario_hash(self) -> str:
+        """Hash over all file hashes: identifies the exact scenario a run used."""
+        files = self.manifest["files"]
+        blob = json.dumps({k: v["sha256"] for k, v in sorted(files.items())}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @functools.cached_property
+    def graph(self):
+        from reled_sumo.scenario.graph import RoadGraph
+
+        return RoadGraph.from_net_file(self.net_file)
+
+    def verify(self) -> None:
+        """Raise ScenarioError if a file is missing or its hash differs from the manifest."""
+        for key, info in self.manifest["files"].items():
+            f = self.path / info["name"]
+            if not f.exists():
+                raise ScenarioError(f"scenario {self.name}: file {f} is missing; rebuild with --force")
+            if sha256_file(f) != info["sha256"]:
+                raise ScenarioError(f"scenario {self.name}: {f.name} changed since it was built; rebuild with --force")
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    tmp = path / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+    tmp.replace(path / MANIFEST)
+
+
+def file_entry(path: Path) -> dict[str, str]:
+    return {"name": path.name, "sha256": sha256_file(path)}
+
+
+def load_scenario_dir(path: str | Path) -> Scenario:
+    p = Path(path)
+    mf = p / MANIFEST
+    if not mf.exists():
+        raise ScenarioError(f"{p} is not a built scenario (no {MANIFEST})")
+    try:
+        manifest = json.loads(mf.read_text())
+    except json.JSONDecodeError as exc:
+        raise ScenarioError(f"{mf} is not valid JSON: {exc}") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ScenarioError(f"{mf}: unsupported format_version {manifest.get('format_version')}")
+    return Scenario(name=manifest["name"], path=p.resolve(), manifest=manifest)
+
+
+def agent_specs_as_dicts(agents: list[AgentSpec]) -> list[dict[str, Any]]:
+    return [asdict(a) for a in agents]
