@@ -1,0 +1,101 @@
+"""`reled scenario ...`: build, list and inspect scenarios."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from reled_sumo.cli.common import console, guarded
+from reled_sumo.errors import UserInputError
+
+app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap.", no_args_is_help=True)
+
+
+@app.command("build")
+@guarded
+def build_cmd(
+    city: Optional[str] = typer.Argument(None, help="Bundled city (see `reled scenario list`) or a place name."),
+    osm: Optional[Path] = typer.Option(None, "--osm", help="Local OSM file: .osm, .osm.gz, .osm.bz2, .osm.pbf"),
+    name: Optional[str] = typer.Option(None, "--name", help="Scenario name (required with --osm or a place)."),
+    agents: Optional[int] = typer.Option(None, "--agents", help="Number of agent vehicles."),
+    background: Optional[int] = typer.Option(None, "--background-vehicles", help="Background vehicles."),
+    duration: Optional[float] = typer.Option(None, "--duration", help="Demand duration in seconds."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for demand."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if a cached build matches."),
+) -> None:
+    """Build a scenario folder: SUMO network, demand, .sumocfg and manifest."""
+    from reled_sumo.scenario.build import build
+    from reled_sumo.scenario.registry import DemandDefaults, get_recipe, looks_like_place
+
+    req = _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, DemandDefaults)
+    with console.status("building scenario...") as status:
+        result = build(req, force=force, progress=lambda m: status.update(m))
+    sc = result.scenario
+    how = "cache hit (unchanged inputs; use --force to rebuild)" if result.cache_hit else "built"
+    console.print(f"[green]{how}[/green] scenario [bold]{sc.name}[/bold] in {result.seconds:.2f} s at {sc.path}")
+    console.print(summary_table(sc))
+
+
+def _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, defaults):
+    from reled_sumo.scenario.build import BuildRequest
+    from reled_sumo.scenario.demand import DemandOptions
+
+    overrides = dict(agents=agents, background_vehicles=background, duration=duration, seed=seed)
+    if osm is not None or (city and looks_like_place(city)):
+        if not name:
+            raise UserInputError("give the scenario a name with --name when building from --osm or a place name")
+        d = {**defaults().__dict__, **{k: v for k, v in overrides.items() if v is not None}}
+        kind, source = ("file", str(osm)) if osm is not None else ("place", city)
+        return BuildRequest(name=name.lower(), kind=kind, source=source, demand=DemandOptions(**d))
+    if not city:
+        raise UserInputError("name a bundled city (reled scenario list), a place name, or use --osm FILE --name NAME")
+    return BuildRequest.bundled(get_recipe(city), **overrides)
+
+
+def summary_table(sc) -> Table:
+    m = sc.manifest
+    c, o = m["counts"], m["options"]
+    t = Table(title=f"{sc.name}  ({m['source']['kind']}: {m['source']['file']})", show_header=False)
+    rows = [
+        ("nodes / junctions / signals", f"{c['nodes']} / {c['junctions']} / {c['signals']}"),
+        ("car edges", str(c["edges"])),
+        ("lane-km", f"{c['lane_km']:.1f}"),
+        ("pruned for strong connectivity", str(c["pruned_for_connectivity"])),
+        ("agents (rejected candidates)", f"{c['agents']} ({c['agent_candidates_rejected']} of {c['agent_candidates_drawn']})"),
+        ("background vehicles (dropped)", f"{c['background_vehicles']} ({c['background_rejected']})"),
+        ("duration / seed", f"{o['duration']:g} s / {o['seed']}"),
+        ("SUMO", m["tools"]["sumo"]),
+        ("licence", m["source"]["licence"]),
+        ("scenario hash", sc.scenario_hash),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    return t
+
+
+@app.command("list")
+@guarded
+def list_cmd() -> None:
+    """List bundled cities and built scenarios."""
+    from reled_sumo.scenario.registry import bundled, reled_home
+
+    t = Table(title="Bundled cities")
+    for col in ("name", "city", "source", "licence"):
+        t.add_column(col)
+    for r in bundled().values():
+        t.add_row(r.name, r.display_name, f"{r.package}:{r.resource}", r.licence)
+    console.print(t)
+    root = reled_home() / "scenarios"
+    built = sorted(p.name for p in root.glob("*") if (p / "scenario.json").exists()) if root.exists() else []
+    console.print(f"Built scenarios in {root}: {', '.join(built) if built else '(none)'}")
+
+
+@app.command("info")
+@guarded
+def info_cmd(name: str = typer.Argument(..., help="Scenario name or folder.")) -> None:
+    """Show the summary table of a built scenario."""
+    from reled_sumo.scenario import resolve_scenario
+
+    console.print(summary_table(resolve_scenario(name)))

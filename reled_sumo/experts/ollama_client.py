@@ -1,0 +1,196 @@
+"""Thin wrapper around the official ``ollama`` client: the only module importing it.
+
+Why ``qwen2.5:7b-instruct`` by default: it is a small (about 4.7 GB at Q4) instruct
+model that follows JSON schemas well, which matters because every answer must be
+parseable routing instructions, and it runs on a laptop CPU/GPU. Any model that
+Ollama serves works; set ``OllamaConfig.model``.
+
+Every failure to reach a usable model (server down, timeout, model not pulled,
+server error) becomes :class:`LLMUnavailableError` with a message that says how
+to fix it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+import httpx
+import ollama
+
+from reled_sumo.errors import ConfigError, LLMUnavailableError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "http://127.0.0.1:11434"
+DEFAULT_MODEL = "qwen2.5:7b-instruct"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class OllamaConfig:
+    """Connection and sampling settings.
+
+    ``host`` None means ``$OLLAMA_HOST`` if set, else ``http://127.0.0.1:11434``.
+    ``retries`` extra attempts after a connection error, timeout or 5xx, waiting
+    ``backoff_s * 2**attempt`` in between. ``num_ctx`` is raised from Ollama's
+    small default so that corridor prompts are not silently truncated.
+    """
+
+    host: str | None = None
+    model: str = DEFAULT_MODEL
+    timeout_s: float = 120.0
+    retries: int = 2
+    backoff_s: float = 1.0
+    temperature: float = 0.0
+    seed: int | None = 0
+    num_ctx: int = 8192
+    stream: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("ollama: model must not be empty")
+        if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0:
+            raise ConfigError("ollama: timeout_s must be > 0, retries and backoff_s >= 0")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ConfigError("ollama: temperature must be in [0, 2]")
+
+    def resolved_host(self) -> str:
+        return self.host or os.environ.get("OLLAMA_HOST") or DEFAULT_HOST
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    host: str
+    version: str
+    model: str
+    models: tuple[str, ...]
+
+
+class _Retryable(Exception):
+    """Internal: an attempt failed in a way worth retrying."""
+
+
+def _hint(model: str) -> str:
+    return (
+        f"Start the server with `ollama serve` (or set OLLAMA_HOST), pull the model with "
+        f"`ollama pull {model}`, or run without an LLM using `--expert routing`."
+    )
+
+
+def _model_present(model: str, names: Sequence[str]) -> bool:
+    wanted = {model} if ":" in model else {model, f"{model}:latest"}
+    return any(n in wanted for n in names)
+
+
+class OllamaClient:
+    """Ask an Ollama server for JSON answers, with timeout, retries and clear errors."""
+
+    def __init__(self, config: OllamaConfig | None = None) -> None:
+        self.config = config or OllamaConfig()
+        self.host = self.config.resolved_host()
+        self._client: ollama.Client | None = None
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    def _ollama(self) -> ollama.Client:
+        if self._client is None:
+            self._client = ollama.Client(host=self.host, timeout=self.config.timeout_s)
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    # ------------------------------------------------------------- public
+    def check(self) -> ServerInfo:
+        """Confirm the server answers and has the model; raise LLMUnavailableError otherwise."""
+        listing = self._call(lambda c: c.list(), what="list models")
+        names = tuple(m.model or "" for m in listing.models)
+        version = self._version()
+        if not _model_present(self.model, names):
+            raise LLMUnavailableError(
+                f"Ollama at {self.host} (version {version}) does not have model {self.model!r} "
+                f"(it has: {', '.join(names) or 'none'}). Run `ollama pull {self.model}`, "
+                f"choose another model, or use `--expert routing`."
+            )
+        log.info("Ollama %s at %s has model %s", version, self.host, self.model)
+        return ServerInfo(self.host, version, self.model, names)
+
+    def chat_text(self, messages: Sequence[Mapping[str, str]], schema: Mapping[str, Any]) -> str:
+        """Send a chat request constrained by a JSON schema; return the raw answer text."""
+        return self._call(lambda c: self._chat_once(c, messages, schema), what="chat")
+
+    def chat_json(self, messages: Sequence[Mapping[str, str]], schema: Mapping[str, Any]) -> Any:
+        """Like :meth:`chat_text`, then extract the JSON value (raises InvalidAnswerError)."""
+        from reled_sumo.experts.instructions import extract_json
+
+        return extract_json(self.chat_text(messages, schema))
+
+    # ------------------------------------------------------------ helpers
+    def _options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"temperature": self.config.temperature, "num_ctx": self.config.num_ctx}
+        if self.config.seed is not None:
+            opts["seed"] = self.config.seed
+        return opts
+
+    def _chat_once(self, client: ollama.Client, messages, schema) -> str:
+        kwargs = dict(model=self.model, messages=list(messages), format=dict(schema), options=self._options())
+        if not self.config.stream:
+            return client.chat(**kwargs).message.content or ""
+        parts = [chunk.message.content or "" for chunk in client.chat(stream=True, **kwargs)]
+        return "".join(parts)
+
+    def _version(self) -> str:
+        try:  # the official client has no version() call; /api/version is a plain GET
+            resp = self._ollama()._request_raw("GET", "/api/version")
+            return str(resp.json().get("version", "unknown"))
+        except Exception as exc:  # noqa: BLE001 - the version is informative only
+            log.debug("could not read Ollama version: %s", exc)
+            return "unknown"
+
+    def _call(self, fn: Callable[[ollama.Client], T], what: str) -> T:
+        attempts = self.config.retries + 1
+        last: Exception | None = None
+        for attempt in range(attempts):
+            try:
+                return self._attempt(fn, what)
+            except _Retryable as exc:
+                last = exc
+                if attempt + 1 < attempts:
+                    delay = self.config.backoff_s * 2**attempt
+                    log.warning("Ollama %s failed (%s); retry %d/%d in %.1fs",
+                                what, exc, attempt + 1, attempts - 1, delay)
+                    time.sleep(delay)
+        raise LLMUnavailableError(
+            f"Ollama at {self.host} failed to {what} after {attempts} attempt(s): {last}. "
+            + _hint(self.model)
+        ) from last
+
+    def _attempt(self, fn: Callable[[ollama.Client], T], what: str) -> T:
+        try:
+            return fn(self._ollama())
+        except ollama.ResponseError as exc:
+            if exc.status_code == 404:
+                raise LLMUnavailableError(
+                    f"Ollama at {self.host}: {exc.error}. Run `ollama pull {self.model}`, "
+                    f"choose another model, or use `--expert routing`."
+                ) from exc
+            if exc.status_code >= 500 or exc.status_code == -1:
+                raise _Retryable(f"server error: {exc}") from exc
+            raise LLMUnavailableError(f"Ollama at {self.host} rejected the {what} request: {exc}") from exc
+        except ConnectionError as exc:  # the official client's "cannot connect"
+            raise _Retryable(f"cannot connect to {self.host}") from exc
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"no answer within {self.config.timeout_s:g} s") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # undecodable body or fields the client cannot parse
+            raise LLMUnavailableError(
+                f"Ollama at {self.host} sent an unexpected {what} response ({exc}); is it an Ollama server?"
+            ) from exc

@@ -1,0 +1,244 @@
+"""Masked actor-critic policies for N routing agents, built on sb3-contrib.
+
+Two kinds, both with the API ``forward(obs[B, D], agent_index[B], mask[B, K]) ->
+(actions, values, log_probs)``, ``evaluate_actions(obs, agent_index, actions, mask) ->
+(values, log_prob, entropy)`` and ``predict_values(obs, agent_index)`` (values are ``[B]``):
+
+* :class:`SharedPolicy` (``kind="shared"``): one network for all agents -- literally an
+  sb3-contrib ``MaskableActorCriticPolicy`` (its ``MlpExtractor``, orthogonal init,
+  ``action_net`` / ``value_net`` and ``MaskableCategoricalDistribution``) applied to
+  ``concat(obs, embedding[agent_index])``; the learned agent embedding is optional
+  (``agent_embedding_dim = 0`` turns it off: pure parameter sharing).
+* :class:`PerAgentPolicy` (``kind="per-agent"``): an independent actor and critic MLP per
+  agent, evaluated as ONE batched ensemble: each layer stores stacked parameters
+  ``W[N, in, out]``, ``b[N, out]`` and computes ``y_b = x_b @ W[agent_index_b] + b[agent_index_b]``
+  with a gather + ``torch.bmm``, so 100 agents cost about one MLP forward over the batch
+  (no Python loop over agents; memory ``B * in * out`` per layer for the gathered
+  weights). Its action distribution is sb3-contrib's ``MaskableCategoricalDistribution``
+  and its initialisation follows SB3 (orthogonal, gains sqrt(2) / 0.01 / 1, zero bias).
+
+Why not SB3's policy and rollout buffer as they are: SB3 policies map an observation to
+an action with no notion of *which* agent acts, so they cannot hold per-agent parameters
+or agent embeddings; and SB3's ``RolloutBuffer`` assumes ``n_envs`` streams that all step
+in lock-step, whereas here only the agents awaiting a decision act at each env step and
+each agent's decisions form its own trajectory (see :mod:`reled_sumo.optim.buffer`).
+"""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from sb3_contrib.common.maskable.distributions import MaskableCategoricalDistribution
+from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
+from stable_baselines3.common.utils import ConstantSchedule
+from torch import nn
+
+from reled_sumo.errors import ConfigError
+
+PolicyKind = Literal["shared", "per-agent"]
+ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    kind: PolicyKind = "shared"
+    pi_hidden: tuple[int, ...] = (64, 64)   # actor hidden layer sizes
+    vf_hidden: tuple[int, ...] = (64, 64)   # critic hidden layer sizes
+    activation: Literal["tanh", "relu"] = "tanh"
+    agent_embedding_dim: int = 0            # shared policy only; 0 = no agent embedding
+    ortho_init: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("shared", "per-agent"):
+            raise ConfigError(f"policy must be 'shared' or 'per-agent', got {self.kind!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if any(h < 1 for h in (*self.pi_hidden, *self.vf_hidden)):
+            raise ConfigError("hidden layer sizes must be >= 1")
+        if self.agent_embedding_dim < 0:
+            raise ConfigError("agent_embedding_dim must be >= 0")
+        object.__setattr__(self, "pi_hidden", tuple(int(h) for h in self.pi_hidden))
+        object.__setattr__(self, "vf_hidden", tuple(int(h) for h in self.vf_hidden))
+
+
+class MultiAgentPolicy(nn.Module, ABC):
+    """Common interface and save/load of the multi-agent policies."""
+
+    def __init__(self, cfg: PolicyConfig, n_agents: int, obs_dim: int, n_actions: int):
+        super().__init__()
+        if n_agents < 1 or obs_dim < 1 or n_actions < 1:
+            raise ConfigError(f"need n_agents, obs_dim, n_actions >= 1, got {n_agents}, {obs_dim}, {n_actions}")
+        self.cfg, self.n_agents, self.obs_dim, self.n_actions = cfg, n_agents, obs_dim, n_actions
+
+    @abstractmethod
+    def forward(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor | None,
+                deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """Sample (or take the mode of) masked actions: ``(actions, values, log_probs)``."""
+
+    @abstractmethod
+    def evaluate_actions(self, obs: th.Tensor, agent_index: th.Tensor, actions: th.Tensor,
+                         mask: th.Tensor | None) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """``(values, log_prob, entropy)`` of given actions under the current policy."""
+
+    @abstractmethod
+    def predict_values(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
+        """State values ``[B]``."""
+
+    @abstractmethod
+    def action_logits(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
+        """Unmasked action logits ``[B, K]``."""
+
+    @property
+    def device(self) -> th.device:
+        return next(self.parameters()).device
+
+    @th.no_grad()
+    def act(self, obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray | None,
+            deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Numpy convenience for rollout collection: ``(actions, values, log_probs)``."""
+        dev = self.device
+        out = self(th.as_tensor(np.asarray(obs, dtype=np.float32), device=dev),
+                   th.as_tensor(np.asarray(agent_index, dtype=np.int64), device=dev),
+                   None if mask is None else th.as_tensor(np.asarray(mask, dtype=bool), device=dev),
+                   deterministic)
+        return tuple(t.cpu().numpy() for t in out)  # type: ignore[return-value]
+
+    def save(self, path: str | Path) -> None:
+        """Write config, sizes and ``state_dict`` to ``path`` (torch.save)."""
+        th.save({"config": asdict(self.cfg), "n_agents": self.n_agents, "obs_dim": self.obs_dim,
+                 "n_actions": self.n_actions, "state_dict": self.state_dict()}, Path(path))
+
+    @staticmethod
+    def load(path: str | Path, device: th.device | str = "cpu") -> MultiAgentPolicy:
+        """Rebuild a policy written by :meth:`save`."""
+        data = th.load(Path(path), map_location=device, weights_only=True)
+        cfg = PolicyConfig(**data["config"])
+        policy = build_policy(cfg, data["n_agents"], data["obs_dim"], data["n_actions"]).to(device)
+        policy.load_state_dict(data["state_dict"])
+        return policy
+
+
+class SharedPolicy(MultiAgentPolicy):
+    """One sb3-contrib ``MaskableActorCriticPolicy`` for every agent (+ optional agent embedding)."""
+
+    def __init__(self, cfg: PolicyConfig, n_agents: int, obs_dim: int, n_actions: int):
+        super().__init__(cfg, n_agents, obs_dim, n_actions)
+        emb = cfg.agent_embedding_dim
+        self.embedding = nn.Embedding(n_agents, emb) if emb > 0 else None
+        self.sb3 = MaskableActorCriticPolicy(
+            spaces.Box(-np.inf, np.inf, (obs_dim + emb,), np.float32),
+            spaces.Discrete(n_actions),
+            ConstantSchedule(0.0),  # SB3 builds an optimizer from it; HybridPPO uses its own
+            net_arch=dict(pi=list(cfg.pi_hidden), vf=list(cfg.vf_hidden)),
+            activation_fn=ACTIVATIONS[cfg.activation],
+            ortho_init=cfg.ortho_init,
+        )
+
+    def _inputs(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
+        if self.embedding is None:
+            return obs
+        return th.cat([obs, self.embedding(agent_index.long())], dim=1)
+
+    def forward(self, obs, agent_index, mask, deterministic=False):
+        actions, values, log_prob = self.sb3(self._inputs(obs, agent_index), deterministic, mask)
+        return actions, values.flatten(), log_prob
+
+    def evaluate_actions(self, obs, agent_index, actions, mask):
+        values, log_prob, entropy = self.sb3.evaluate_actions(self._inputs(obs, agent_index), actions, mask)
+        return values.flatten(), log_prob, entropy
+
+    def predict_values(self, obs, agent_index):
+        return self.sb3.predict_values(self._inputs(obs, agent_index)).flatten()
+
+    def action_logits(self, obs, agent_index):
+        features = self.sb3.extract_features(self._inputs(obs, agent_index), self.sb3.pi_features_extractor)
+        return self.sb3.action_net(self.sb3.mlp_extractor.forward_actor(features))
+
+
+class EnsembleLinear(nn.Module):
+    """N independent linear layers; sample ``b`` goes through member ``member[b]``."""
+
+    def __init__(self, n_members: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(th.empty(n_members, in_features, out_features))
+        self.bias = nn.Parameter(th.empty(n_members, out_features))
+        bound = 1.0 / math.sqrt(in_features)  # nn.Linear's default init, member by member
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def orthogonal_init(self, gain: float) -> None:
+        """SB3's init per member: orthogonal ``[out, in]`` weight with ``gain``, zero bias."""
+        with th.no_grad():
+            for member in self.weight:  # one-off, at construction only
+                member.copy_(nn.init.orthogonal_(th.empty(member.shape[1], member.shape[0]), gain=gain).T)
+            self.bias.zero_()
+
+    def forward(self, x: th.Tensor, member: th.Tensor) -> th.Tensor:
+        return th.bmm(x.unsqueeze(1), self.weight[member]).squeeze(1) + self.bias[member]
+
+
+class EnsembleMLP(nn.Module):
+    """Stack of :class:`EnsembleLinear` layers with an activation between them (none after the last)."""
+
+    def __init__(self, n_members: int, sizes: list[int], activation: type[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(EnsembleLinear(n_members, i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        self.activation = activation()
+
+    def orthogonal_init(self, hidden_gain: float, output_gain: float) -> None:
+        for k, layer in enumerate(self.layers):
+            layer.orthogonal_init(output_gain if k == len(self.layers) - 1 else hidden_gain)
+
+    def forward(self, x: th.Tensor, member: th.Tensor) -> th.Tensor:
+        for k, layer in enumerate(self.layers):
+            x = layer(x, member)
+            if k < len(self.layers) - 1:
+                x = self.activation(x)
+        return x
+
+
+class PerAgentPolicy(MultiAgentPolicy):
+    """A separate actor and critic per agent, computed as one batched ensemble."""
+
+    def __init__(self, cfg: PolicyConfig, n_agents: int, obs_dim: int, n_actions: int):
+        super().__init__(cfg, n_agents, obs_dim, n_actions)
+        act = ACTIVATIONS[cfg.activation]
+        self.actor = EnsembleMLP(n_agents, [obs_dim, *cfg.pi_hidden, n_actions], act)
+        self.critic = EnsembleMLP(n_agents, [obs_dim, *cfg.vf_hidden, 1], act)
+        if cfg.ortho_init:
+            self.actor.orthogonal_init(math.sqrt(2), 0.01)
+            self.critic.orthogonal_init(math.sqrt(2), 1.0)
+        self.action_dist = MaskableCategoricalDistribution(n_actions)
+
+    def _distribution(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor | None):
+        dist = self.action_dist.proba_distribution(self.action_logits(obs, agent_index))
+        if mask is not None:
+            dist.apply_masking(mask)
+        return dist
+
+    def forward(self, obs, agent_index, mask, deterministic=False):
+        dist = self._distribution(obs, agent_index, mask)
+        actions = dist.get_actions(deterministic=deterministic)
+        return actions, self.predict_values(obs, agent_index), dist.log_prob(actions)
+
+    def evaluate_actions(self, obs, agent_index, actions, mask):
+        dist = self._distribution(obs, agent_index, mask)
+        return self.predict_values(obs, agent_index), dist.log_prob(actions), dist.entropy()
+
+    def predict_values(self, obs, agent_index):
+        return self.critic(obs.float(), agent_index.long()).squeeze(-1)
+
+    def action_logits(self, obs, agent_index):
+        return self.actor(obs.float(), agent_index.long())
+
+
+def build_policy(cfg: PolicyConfig, n_agents: int, obs_dim: int, n_actions: int) -> MultiAgentPolicy:
+    """The policy of kind ``cfg.kind``."""
+    cls = SharedPolicy if cfg.kind == "shared" else PerAgentPolicy
+    return cls(cfg, n_agents, obs_dim, n_actions)

@@ -1,0 +1,172 @@
+"""Demand: background traffic and explicitly listed agent vehicles, with SUMO's own tools.
+
+* Background: ``randomTrips.py --validate`` (duarouter routes every trip, unroutable ones
+  are dropped), fringe factor 5 so most through-traffic enters at the border, evenly
+  spaced departures (period = duration / M).
+* Agents: candidate trips drawn by ``randomTrips.py`` (same tool, own seed stream, a
+  minimum trip distance), validated by duarouter, filtered to the strongly connected
+  car network, then the first N kept by departure time and renumbered
+  ``agent_0..agent_{N-1}``. Unroutable candidates are counted and redrawn; each agent
+  has a distinct origin-destination pair.
+  Agents are ``<trip>`` elements: the env decides their routes as they drive.
+"""
+from __future__ import annotations
+
+import logging
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reled_sumo.errors import DemandError
+from reled_sumo.scenario.graph import RoadGraph
+from reled_sumo.scenario.manifest import AgentSpec
+from reled_sumo.scenario.tools import run_tool
+
+log = logging.getLogger(__name__)
+
+AGENT_VTYPE = '<vType id="agent" vClass="passenger" color="220,30,30"/>'
+
+
+@dataclass(frozen=True)
+class DemandOptions:
+    agents: int
+    background_vehicles: int
+    duration: float
+    seed: int
+    agent_depart_window: float = 0.5  # agents depart within this fraction of the duration
+    min_trip_distance: float = 400.0  # metres, straight line
+    fringe_factor: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.agents < 1:
+            raise DemandError("--agents must be at least 1")
+        if self.background_vehicles < 0:
+            raise DemandError("--background-vehicles must be >= 0")
+        if self.duration <= 0:
+            raise DemandError("--duration must be positive")
+
+
+@dataclass(frozen=True)
+class DemandResult:
+    agents: tuple[AgentSpec, ...]
+    candidates_drawn: int
+    candidates_rejected: int
+    background_vehicles: int
+    background_rejected: int
+
+
+def _trip_args(net: Path, begin: float, end: float, period: float, seed: int, prefix: str, opts: DemandOptions):
+    return [
+        "-n", str(net), "-b", f"{begin:.2f}", "-e", f"{end:.2f}", "-p", f"{period:.6f}",
+        "--seed", str(seed), "--prefix", prefix, "--vehicle-class", "passenger",
+        "--fringe-factor", str(opts.fringe_factor), "--validate",
+    ]
+
+
+def _read_trips(path: Path, tag: str) -> list[ET.Element]:
+    if not path.exists():
+        return []
+    return list(ET.parse(path).getroot().iter(tag))
+
+
+def generate_background(net: Path, workdir: Path, opts: DemandOptions) -> tuple[Path, int, int]:
+    out = workdir / "background.rou.xml"
+    m = opts.background_vehicles
+    if m == 0:
+        out.write_text("<routes/>\n")
+        return out, 0, 0
+    period = opts.duration / m
+    args = _trip_args(net, 0.0, opts.duration, period, opts.seed, "bg_", opts)
+    args += ["-o", "background.trips.xml", "-r", out.name, "--min-distance", "200"]
+    run_tool("randomTrips.py", args, cwd=workdir, log_name="randomTrips-background")
+    routed = len(_read_trips(out, "vehicle"))
+    return out, routed, max(0, m - routed)
+
+
+def generate_agents(net: Path, graph: RoadGraph, workdir: Path, opts: DemandOptions) -> DemandResult:
+    n = opts.agents
+    _check_capacity(graph, n)
+    window = max(1.0, opts.duration * opts.agent_depart_window)
+    drawn = rejected = 0
+    valid: list[AgentSpec] = []
+    for attempt, oversample in enumerate((1.5, 3.0, 6.0)):
+        want = int(np.ceil(n * oversample))
+        cand = workdir / "agents.candidates.trips.xml"
+        args = _trip_args(net, 0.0, window, window / want, opts.seed + 1000 + attempt, "cand_", opts)
+        args += ["-o", cand.name, "--min-distance", str(opts.min_trip_distance)]
+        run_tool("randomTrips.py", args, cwd=workdir, log_name=f"randomTrips-agents{attempt}")
+        trips = _read_trips(cand, "trip")
+        valid = _distinct_od([t for t in (_to_spec(graph, e) for e in trips) if t is not None])
+        drawn, rejected = want, want - len(valid)
+        log.info("agent candidates: drew %d, %d unroutable/rejected, %d valid", want, rejected, len(valid))
+        if len(valid) >= n:
+            break
+    if len(valid) < n:
+        raise DemandError(
+            f"asked for {n} agents but only {len(valid)} routable agent trips with distinct origin-destination pairs "
+            "could be drawn "
+            f"(min trip distance {opts.min_trip_distance:.0f} m); use fewer --agents"
+        )
+    valid.sort(key=lambda a: a.depart)
+    agents = tuple(
+        AgentSpec(id=f"agent_{i}", origin=a.origin, destination=a.destination, depart=a.depart)
+        for i, a in enumerate(valid[:n])
+    )
+    return DemandResult(agents, drawn, rejected, 0, 0)
+
+
+def _distinct_od(specs: list[AgentSpec]) -> list[AgentSpec]:
+    """Keep one agent per origin-destination pair: each agent is a distinct routing problem."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for s in specs:
+        if (s.origin, s.destination) not in seen:
+            seen.add((s.origin, s.destination))
+            out.append(s)
+    return out
+
+
+def _check_capacity(graph: RoadGraph, n: int) -> None:
+    pairs = graph.num_edges * (graph.num_edges - 1)
+    if n > pairs:
+        raise DemandError(
+            f"asked for {n} agents but the network has only {graph.num_edges} car edges "
+            f"({pairs} origin-destination pairs); use fewer --agents"
+        )
+
+
+def _to_spec(graph: RoadGraph, trip: ET.Element) -> AgentSpec | None:
+    o, d = trip.get("from"), trip.get("to")
+    if o not in graph.index or d not in graph.index or o == d:
+        return None
+    if not np.isfinite(graph.cost_to(graph.index[d])[graph.index[o]]):
+        return None
+    return AgentSpec(id=trip.get("id", ""), origin=o, destination=d, depart=round(float(trip.get("depart", 0.0)), 2))
+
+
+def write_agents(agents: tuple[AgentSpec, ...], path: Path) -> None:
+    lines = ["<routes>", f"    {AGENT_VTYPE}"]
+    for a in agents:
+        lines.append(
+            f'    <trip id="{a.id}" type="agent" depart="{a.depart:.2f}" from="{a.origin}" '
+            f'to="{a.destination}" departLane="best" departSpeed="max"/>'
+        )
+    lines.append("</routes>")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_sumocfg(path: Path, net: Path, routes: list[Path], duration: float, seed: int) -> None:
+    path.write_text(
+        "<configuration>\n"
+        "    <input>\n"
+        f'        <net-file value="{net.name}"/>\n'
+        f'        <route-files value="{",".join(r.name for r in routes)}"/>\n'
+        "    </input>\n"
+        f'    <time><begin value="0"/><end value="{duration:g}"/></time>\n'
+        f'    <random_number><seed value="{seed}"/></random_number>\n'
+        '    <processing><time-to-teleport value="300"/><ignore-route-errors value="true"/></processing>\n'
+        '    <report><no-step-log value="true"/><duration-log.disable value="true"/></report>\n'
+        "</configuration>\n"
+    )

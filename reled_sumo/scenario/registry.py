@@ -1,0 +1,90 @@
+"""Bundled city recipes (``scenarios/*.yaml``) and where built scenarios live."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from reled_sumo.errors import ScenarioError, UnknownCityError
+
+RECIPES_ENV = "RELED_RECIPES"
+HOME_ENV = "RELED_HOME"
+
+
+def recipes_dir() -> Path:
+    env = os.environ.get(RECIPES_ENV)
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def reled_home() -> Path:
+    """Root of built scenarios and caches: $RELED_HOME, default ./.reled in the working directory."""
+    return Path(os.environ.get(HOME_ENV, Path.cwd() / ".reled"))
+
+
+def built_dir(name: str) -> Path:
+    return reled_home() / "scenarios" / name
+
+
+@dataclass(frozen=True)
+class DemandDefaults:
+    agents: int = 100
+    background_vehicles: int = 600
+    duration: float = 1800.0
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    display_name: str
+    description: str
+    package: str
+    resource: str
+    provider: str
+    licence: str
+    bbox: tuple[float, float, float, float] | None
+    demand: DemandDefaults
+    path: Path
+
+    @classmethod
+    def load(cls, path: Path) -> "Recipe":
+        try:
+            raw = yaml.safe_load(path.read_text())
+            src = raw["source"]
+            bbox = tuple(float(v) for v in raw["bbox"]) if raw.get("bbox") else None
+            return cls(
+                name=raw["name"], display_name=raw.get("display_name", raw["name"]),
+                description=raw.get("description", ""), package=src["package"], resource=src["resource"],
+                provider=src.get("provider", ""), licence=src.get("licence", "ODbL 1.0"),
+                bbox=bbox, demand=DemandDefaults(**raw.get("demand", {})), path=path,
+            )
+        except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
+            raise ScenarioError(f"recipe {path} is invalid: {exc}") from exc
+
+
+def bundled() -> dict[str, Recipe]:
+    d = recipes_dir()
+    if not d.is_dir():
+        return {}
+    return {r.name: r for r in (Recipe.load(p) for p in sorted(d.glob("*.yaml")))}
+
+
+def get_recipe(name: str) -> Recipe:
+    recipes = bundled()
+    key = name.strip().lower()
+    if key not in recipes:
+        raise UnknownCityError(
+            f"unknown city '{name}'. Bundled cities: {', '.join(sorted(recipes)) or '(none found)'}. "
+            "For another place use a place name with network access (reled scenario build \"Town, Country\") "
+            "or a local file (reled scenario build --osm map.osm.pbf --name NAME)."
+        )
+    return recipes[key]
+
+
+def looks_like_place(name: str) -> bool:
+    """A place name for osmnx ("Piedmont, California") rather than a bundled city key."""
+    return "," in name or " " in name.strip()

@@ -1,0 +1,27 @@
+"""Shared fixtures: built scenarios in a temporary RELED_HOME (real netconvert/duarouter/sumo)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def reled_home(tmp_path_factory) -> Path:
+    home = tmp_path_factory.mktemp("reled_home")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("RELED_HOME", str(home))
+    yield home
+    mp.undo()
+
+
+@pytest.fixture(scope="session")
+def kotka_small(reled_home):
+    """The bundled Kotka city with a small demand: 20 agents, 150 background vehicles, 600 s."""
+    from reled_sumo.scenario.build import BuildRequest, build
+    from reled_sumo.scenario.registry import get_recipe
+
+    req = BuildRequest.bundled(get_recipe("kotka"), agents=20, background_vehicles=150, duration=600, seed=7)
+    return build(req).scenario
