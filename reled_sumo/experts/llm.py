@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+CHARS_PER_TOKEN = 3.0  # conservative: numeric OSM ids tokenise digit by digit
+
 
 class ChatClient(Protocol):
     """What the expert needs from a client (OllamaClient, or a stand-in in tests)."""
@@ -116,6 +118,7 @@ class OllamaExpert:
         self._checked = False
         self._down_until = 0.0
         self._warned_unavailable = False
+        self._warned_long = False
 
     # ------------------------------------------------------------- public
     def plan(
@@ -151,6 +154,7 @@ class OllamaExpert:
         by_id = {t.agent_id: t for t in trips}
         groups = [[by_id[a] for a in s] for s in subsets]
         prompts = [build_prompt(graph, g, tt, feedback, self.config.prompt) for g in groups]
+        self._warn_if_too_long(prompts)
         texts = self._answers(prompts)
         out: dict[str, ExpertRoute] = {}
         for group, text in zip(groups, texts):
@@ -215,6 +219,15 @@ class OllamaExpert:
         if self.cache is not None and _parses(text):
             self.cache.put(key, text, self.client.model)
         return text
+
+    def _warn_if_too_long(self, prompts: list[Prompt]) -> None:
+        """Ollama silently truncates prompts beyond num_ctx; ~3 characters per token here."""
+        longest = max(sum(len(m["content"]) for m in p.messages) for p in prompts)
+        if longest / CHARS_PER_TOKEN > self.config.ollama.num_ctx and not self._warned_long:
+            log.warning("a prompt of %d characters may exceed num_ctx=%d tokens and be truncated; "
+                        "lower prompt.max_edges / max_subset or raise ollama.num_ctx",
+                        longest, self.config.ollama.num_ctx)
+            self._warned_long = True
 
     def _warn_unavailable(self, exc: Exception) -> None:
         if not self._warned_unavailable:

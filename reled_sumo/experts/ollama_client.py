@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence, TypeVar
@@ -46,7 +47,7 @@ class OllamaConfig:
     backoff_s: float = 1.0
     temperature: float = 0.0
     seed: int | None = 0
-    num_ctx: int = 8192
+    num_ctx: int = 16384
     stream: bool = False
 
     def __post_init__(self) -> None:
@@ -92,20 +93,23 @@ class OllamaClient:
         self.config = config or OllamaConfig()
         self.host = self.config.resolved_host()
         self._client: ollama.Client | None = None
+        self._lock = threading.Lock()
 
     @property
     def model(self) -> str:
         return self.config.model
 
     def _ollama(self) -> ollama.Client:
-        if self._client is None:
-            self._client = ollama.Client(host=self.host, timeout=self.config.timeout_s)
-        return self._client
+        with self._lock:  # one shared httpx pool, also when called from worker threads
+            if self._client is None:
+                self._client = ollama.Client(host=self.host, timeout=self.config.timeout_s)
+            return self._client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     # ------------------------------------------------------------- public
     def check(self) -> ServerInfo:

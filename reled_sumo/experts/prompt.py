@@ -47,7 +47,7 @@ class PromptConfig:
 
     k_paths: int = 3
     penalty_factor: float = 1.6
-    max_edges: int = 300
+    max_edges: int = 200
     max_name_len: int = 32
     max_feedback_items: int = 6
     constrain_ids: bool = True  # put agent / junction ids as enums into the JSON schema

@@ -21,11 +21,14 @@ as a test oracle.
 """
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from functools import lru_cache
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def resample_polyline(points: np.ndarray, n: int) -> np.ndarray:
@@ -116,4 +119,6 @@ def timed_path_dtw(
     """:func:`path_dtw` plus its wall-clock compute time in seconds."""
     start = time.perf_counter()
     distances = path_dtw(agent_paths, expert_paths, n_points)
-    return distances, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    log.debug("DTW of %d path pairs (%d points each) took %.4f s", len(distances), n_points, seconds)
+    return distances, seconds

@@ -84,6 +84,8 @@ class HPOConfig:
             raise ConfigError(f"expert_reduction must be 'agent' or 'sample', got {self.expert_reduction!r}")
         if not isinstance(self.weight, WeightConfig):
             raise ConfigError("weight must be a WeightConfig")
+        object.__setattr__(self, "pi_hidden", tuple(self.pi_hidden))
+        object.__setattr__(self, "vf_hidden", tuple(self.vf_hidden))
         self.policy_config()  # validates the policy fields
 
     def policy_config(self) -> PolicyConfig:
@@ -134,6 +136,7 @@ class HybridPPO:
         for epoch in range(cfg.n_epochs):
             expert_chunks = self._expert_chunks(expert, n_mb)
             for mb, expert_idx in zip(buffer.minibatches(cfg.batch_size, self.rng), expert_chunks):
+                mb = RolloutSamples(*(t.to(dev) for t in mb))
                 loss, approx_kl = self._minibatch_loss(mb, expert, expert_idx, w, stats)
                 if cfg.target_kl is not None and approx_kl > 1.5 * cfg.target_kl:
                     log.debug("early stop at epoch %d: approx_kl %.4f > 1.5 * target_kl", epoch, approx_kl)

@@ -19,10 +19,14 @@ with coefficients ``c_m`` set by ``reduction``:
 * ``"sample"``: ``c_m = w[i_m] / M``, i.e. ``mean_m w[i_m] * term_m`` (agents with more
   demonstration samples count more).
 
-Masking: log-probabilities come from sb3-contrib's ``MaskableCategorical``, which replaces
-masked logits by -1e8 with ``torch.where`` -- masked-out logits never affect the value or
-the gradient of any loss. An expert action that its own mask forbids has probability ~0
-and would make the NLL ~1e8, so :func:`check_expert_actions` raises ``ValueError`` on it;
+Masking: log-probabilities come from sb3-contrib's ``MaskableCategorical``, after
+:func:`premask_logits` has replaced masked logits by -1e8 with ``torch.where``. (On its own,
+``MaskableCategorical`` first normalises the *raw* logits, masked ones included, so a huge
+masked logit costs float32 precision on the allowed ones; pre-masking removes that.)
+Masked-out logits therefore never affect the value or the gradient of any loss.
+
+An expert action that its own mask forbids has probability ~0 and would make the NLL
+~1e8, so :func:`check_expert_actions` raises ``ValueError`` on it;
 :class:`reled_sumo.optim.expert.ExpertBatch` refuses such samples at construction (or
 drops them with ``ExpertBatch.without_masked_actions``).
 """
@@ -37,9 +41,20 @@ from sb3_contrib.common.maskable.distributions import MaskableCategorical
 ExpertReduction = Literal["agent", "sample"]
 
 
+MASKED_LOGIT = -1e8  # the value sb3-contrib's MaskableCategorical gives masked logits
+
+
+def premask_logits(logits: th.Tensor, masks: th.Tensor | None) -> th.Tensor:
+    """Logits with masked entries replaced by a constant -1e8 (no value or gradient flows from them)."""
+    if masks is None:
+        return logits
+    masks = th.as_tensor(masks, dtype=th.bool, device=logits.device).reshape(logits.shape)
+    return th.where(masks, logits, th.tensor(MASKED_LOGIT, dtype=logits.dtype, device=logits.device))
+
+
 def masked_log_prob_entropy(logits: th.Tensor, masks: th.Tensor, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
     """``(log pi(a|s), H[pi(.|s)])`` of a masked categorical, ``logits[B, K]``, ``masks[B, K]``."""
-    dist = MaskableCategorical(logits=logits, masks=masks)
+    dist = MaskableCategorical(logits=premask_logits(logits, masks), masks=masks)
     return dist.log_prob(actions), dist.entropy()
 
 

@@ -4,18 +4,23 @@ Two kinds, both with the API ``forward(obs[B, D], agent_index[B], mask[B, K]) ->
 (actions, values, log_probs)``, ``evaluate_actions(obs, agent_index, actions, mask) ->
 (values, log_prob, entropy)`` and ``predict_values(obs, agent_index)`` (values are ``[B]``):
 
-* :class:`SharedPolicy` (``kind="shared"``): one network for all agents -- literally an
-  sb3-contrib ``MaskableActorCriticPolicy`` (its ``MlpExtractor``, orthogonal init,
-  ``action_net`` / ``value_net`` and ``MaskableCategoricalDistribution``) applied to
-  ``concat(obs, embedding[agent_index])``; the learned agent embedding is optional
-  (``agent_embedding_dim = 0`` turns it off: pure parameter sharing).
+* :class:`SharedPolicy` (``kind="shared"``): one network for all agents -- an sb3-contrib
+  ``MaskableActorCriticPolicy`` (its features extractor, ``MlpExtractor``, SB3 orthogonal
+  init, ``action_net`` and ``value_net``) applied to ``concat(obs, embedding[agent_index])``;
+  the learned agent embedding is optional (``agent_embedding_dim = 0``: pure parameter
+  sharing). Only its modules are called, not its ``forward``/``evaluate_actions``, so
+  that masking goes through the common path below.
 * :class:`PerAgentPolicy` (``kind="per-agent"``): an independent actor and critic MLP per
   agent, evaluated as ONE batched ensemble: each layer stores stacked parameters
   ``W[N, in, out]``, ``b[N, out]`` and computes ``y_b = x_b @ W[agent_index_b] + b[agent_index_b]``
   with a gather + ``torch.bmm``, so 100 agents cost about one MLP forward over the batch
   (no Python loop over agents; memory ``B * in * out`` per layer for the gathered
-  weights). Its action distribution is sb3-contrib's ``MaskableCategoricalDistribution``
-  and its initialisation follows SB3 (orthogonal, gains sqrt(2) / 0.01 / 1, zero bias).
+  weights). Initialisation follows SB3 (orthogonal; gains sqrt(2) hidden, 0.01 policy
+  head, 1 value head; zero bias), member by member.
+
+Both turn logits into actions with sb3-contrib's ``MaskableCategoricalDistribution``
+after :func:`reled_sumo.optim.losses.premask_logits` (masked logits -> -1e8 *before*
+the distribution normalises them, so masked logits cannot even cost precision).
 
 Why not SB3's policy and rollout buffer as they are: SB3 policies map an observation to
 an action with no notion of *which* agent acts, so they cannot hold per-agent parameters
@@ -40,6 +45,7 @@ from stable_baselines3.common.utils import ConstantSchedule
 from torch import nn
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.optim.losses import premask_logits
 
 PolicyKind = Literal["shared", "per-agent"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -75,16 +81,28 @@ class MultiAgentPolicy(nn.Module, ABC):
         if n_agents < 1 or obs_dim < 1 or n_actions < 1:
             raise ConfigError(f"need n_agents, obs_dim, n_actions >= 1, got {n_agents}, {obs_dim}, {n_actions}")
         self.cfg, self.n_agents, self.obs_dim, self.n_actions = cfg, n_agents, obs_dim, n_actions
+        self.action_dist = MaskableCategoricalDistribution(n_actions)
 
-    @abstractmethod
     def forward(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor | None,
                 deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Sample (or take the mode of) masked actions: ``(actions, values, log_probs)``."""
+        dist = self.distribution(obs, agent_index, mask)
+        actions = dist.get_actions(deterministic=deterministic)
+        return actions, self.predict_values(obs, agent_index), dist.log_prob(actions)
 
-    @abstractmethod
     def evaluate_actions(self, obs: th.Tensor, agent_index: th.Tensor, actions: th.Tensor,
                          mask: th.Tensor | None) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """``(values, log_prob, entropy)`` of given actions under the current policy."""
+        dist = self.distribution(obs, agent_index, mask)
+        return self.predict_values(obs, agent_index), dist.log_prob(actions), dist.entropy()
+
+    def distribution(self, obs: th.Tensor, agent_index: th.Tensor,
+                     mask: th.Tensor | None) -> MaskableCategoricalDistribution:
+        """sb3-contrib's masked categorical over the (pre-masked, see losses.premask_logits) logits."""
+        dist = self.action_dist.proba_distribution(premask_logits(self.action_logits(obs, agent_index), mask))
+        if mask is not None:
+            dist.apply_masking(mask)
+        return dist
 
     @abstractmethod
     def predict_values(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
@@ -145,18 +163,10 @@ class SharedPolicy(MultiAgentPolicy):
             return obs
         return th.cat([obs, self.embedding(agent_index.long())], dim=1)
 
-    def forward(self, obs, agent_index, mask, deterministic=False):
-        actions, values, log_prob = self.sb3(self._inputs(obs, agent_index), deterministic, mask)
-        return actions, values.flatten(), log_prob
-
-    def evaluate_actions(self, obs, agent_index, actions, mask):
-        values, log_prob, entropy = self.sb3.evaluate_actions(self._inputs(obs, agent_index), actions, mask)
-        return values.flatten(), log_prob, entropy
-
-    def predict_values(self, obs, agent_index):
+    def predict_values(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         return self.sb3.predict_values(self._inputs(obs, agent_index)).flatten()
 
-    def action_logits(self, obs, agent_index):
+    def action_logits(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         features = self.sb3.extract_features(self._inputs(obs, agent_index), self.sb3.pi_features_extractor)
         return self.sb3.action_net(self.sb3.mlp_extractor.forward_actor(features))
 
@@ -214,27 +224,11 @@ class PerAgentPolicy(MultiAgentPolicy):
         if cfg.ortho_init:
             self.actor.orthogonal_init(math.sqrt(2), 0.01)
             self.critic.orthogonal_init(math.sqrt(2), 1.0)
-        self.action_dist = MaskableCategoricalDistribution(n_actions)
 
-    def _distribution(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor | None):
-        dist = self.action_dist.proba_distribution(self.action_logits(obs, agent_index))
-        if mask is not None:
-            dist.apply_masking(mask)
-        return dist
-
-    def forward(self, obs, agent_index, mask, deterministic=False):
-        dist = self._distribution(obs, agent_index, mask)
-        actions = dist.get_actions(deterministic=deterministic)
-        return actions, self.predict_values(obs, agent_index), dist.log_prob(actions)
-
-    def evaluate_actions(self, obs, agent_index, actions, mask):
-        dist = self._distribution(obs, agent_index, mask)
-        return self.predict_values(obs, agent_index), dist.log_prob(actions), dist.entropy()
-
-    def predict_values(self, obs, agent_index):
+    def predict_values(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         return self.critic(obs.float(), agent_index.long()).squeeze(-1)
 
-    def action_logits(self, obs, agent_index):
+    def action_logits(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         return self.actor(obs.float(), agent_index.long())
 
 

@@ -111,13 +111,37 @@ class RoadGraph:
         return (self.succ >= 0).sum(axis=1)
 
     @functools.cached_property
+    def _arcs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(from, to) edge indices of every arc of the line graph."""
+        rows, cols = np.nonzero(self.succ >= 0)
+        return rows, self.succ[rows, cols]
+
+    @functools.cached_property
     def _adjacency(self) -> csr_matrix:
         """Sparse line graph; arc e->f weighs the free-flow time of f (cost of entering f)."""
-        rows, cols = np.nonzero(self.succ >= 0)
-        dst = self.succ[rows, cols]
-        return csr_matrix(
-            (self.freeflow_time[dst] + 1e-9, (rows, dst)), shape=(self.num_edges, self.num_edges)
-        )
+        return self._weighted(self.freeflow_time, reverse=False)
+
+    @functools.cached_property
+    def _reverse_template(self) -> tuple[csr_matrix, np.ndarray]:
+        """Reversed line graph (f -> e) as CSR, and for each stored entry the edge f it enters.
+
+        Only the data array changes with the weights, so dynamic Dijkstra calls reuse the
+        structure instead of rebuilding a sparse matrix.
+        """
+        src, dst = self._arcs
+        rev = csr_matrix((np.arange(1, len(src) + 1, dtype=np.float64), (dst, src)),
+                         shape=(self.num_edges, self.num_edges))
+        arc_of_entry = rev.data.astype(np.int64) - 1
+        return rev, dst[arc_of_entry]
+
+    def _weighted(self, weights: np.ndarray, reverse: bool) -> csr_matrix:
+        if reverse:
+            rev, entered = self._reverse_template
+            out = rev.copy()
+            out.data = np.asarray(weights, dtype=np.float64)[entered] + 1e-9
+            return out
+        src, dst = self._arcs
+        return csr_matrix((np.asarray(weights)[dst] + 1e-9, (src, dst)), shape=(self.num_edges, self.num_edges))
 
     def strongly_connected_mask(self) -> np.ndarray:
         """Boolean [E]: edges in the largest strongly connected component."""
@@ -157,16 +181,8 @@ class RoadGraph:
         return out
 
     def _dijkstra_to(self, dest: int, weights: np.ndarray) -> np.ndarray:
-        adj = self._adjacency
-        if weights is not self.freeflow_time:
-            adj = adj.copy()
-            rows, cols = np.nonzero(self.succ >= 0)
-            adj = csr_matrix(
-                (np.asarray(weights)[self.succ[rows, cols]] + 1e-9, (rows, self.succ[rows, cols])),
-                shape=adj.shape,
-            )
-        # reversed graph: distances *to* dest
-        dist = dijkstra(adj.T.tocsr(), directed=True, indices=dest)
+        # reversed graph: distances *to* dest (entering edge f costs weights[f])
+        dist = dijkstra(self._weighted(weights, reverse=True), directed=True, indices=dest)
         return np.asarray(dist, dtype=np.float64)
 
     def cost_via(self, dest: int, weights: np.ndarray | None = None) -> np.ndarray:
