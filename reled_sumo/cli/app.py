@@ -5,12 +5,16 @@ from typing import Optional
 
 import typer
 
+from reled_sumo.cli import demo as demo_cli
 from reled_sumo.cli import scenario as scenario_cli
+from reled_sumo.cli.doctor import doctor_cmd
 from reled_sumo.cli.common import console, guarded, setup_logging
 
 app = typer.Typer(help="reled-sumo: multi-agent RL with expert demonstrations on real-city SUMO traffic.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(scenario_cli.app, name="scenario")
+app.add_typer(demo_cli.app, name="demo")
+app.command("doctor")(doctor_cmd)
 
 
 @app.callback()

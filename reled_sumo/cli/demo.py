@@ -1,0 +1,85 @@
+"""`reled demo ...`: generate and inspect expert demonstrations (SED loop)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reled_sumo.cli.common import console, guarded
+
+app = typer.Typer(help="Expert demonstrations: generate with the SED loop, show.", no_args_is_help=True)
+
+ROUND_COLUMNS = ("round", "mean_travel_time", "arrival_rate", "mean_bound", "accepted", "revised",
+                 "llm_calls", "repairs", "fallbacks", "cache_hits", "seconds")
+
+
+def rounds_table(metrics: list[dict]) -> Table:
+    t = Table(title="SED rounds")
+    for c in ROUND_COLUMNS:
+        t.add_column(c, justify="right")
+    for m in metrics:
+        t.add_row(*(f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c]) for c in ROUND_COLUMNS))
+    return t
+
+
+@app.command("generate")
+@guarded
+def generate_cmd(
+    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    expert: str = typer.Option("routing", "--expert", help="routing (no LLM) or ollama."),
+    model: Optional[str] = typer.Option(None, "--model", help="Ollama model (default qwen2.5:7b-instruct)."),
+    host: Optional[str] = typer.Option(None, "--host", help="Ollama host (default $OLLAMA_HOST or 127.0.0.1:11434)."),
+    rounds: int = typer.Option(3, "--rounds", help="SED refinement rounds."),
+    agents: Optional[int] = typer.Option(None, "--agents", help="Use only the first N agents."),
+    seed: int = typer.Option(0, "--seed"),
+    fallback: bool = typer.Option(False, "--fallback/--no-fallback", help="Route with the routing expert if Ollama is down."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/demos/<scenario>-<expert>-s<seed>)."),
+) -> None:
+    """Generate demonstrations with the SED loop and save them."""
+    from dataclasses import asdict
+
+    from reled_sumo.env import make_env
+    from reled_sumo.experts.factory import make_expert
+    from reled_sumo.experts.sed import SEDConfig, refine
+
+    exp = make_expert(expert, model=model, host=host, fallback_on_unavailable=fallback)
+    env = make_env(scenario, seed=seed, max_agents=agents)
+    cfg = SEDConfig(rounds=rounds, seed=seed)
+    try:
+        with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=console) as bar:
+            task = bar.add_task("sed", total=rounds)
+            demos, history = refine(env, exp, cfg, on_round=lambda m: bar.advance(task))
+    finally:
+        env.close()
+    dest = out or Path("runs") / "demos" / f"{env.scenario.name}-{expert}-s{seed}"
+    demos = demos.with_meta(scenario=env.scenario.name, scenario_hash=env.scenario.scenario_hash,
+                            model=getattr(getattr(exp, "config", None), "ollama", None) and exp.config.ollama.model)
+    demos.save(dest)
+    console.print(rounds_table([asdict(m) for m in history]))
+    console.print(f"saved {len(demos)} demonstrations to {dest}")
+
+
+@app.command("show")
+@guarded
+def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -> None:
+    """Show a demonstration set: provenance, per-round metrics, per-agent summary."""
+    from reled_sumo.demos.trajectory import DemoSet
+
+    ds = DemoSet.load(path)
+    meta = dict(ds.meta)
+    console.print(f"expert: {meta.get('expert')}  scenario: {meta.get('scenario')} "
+                  f"({meta.get('scenario_hash')})  rounds: {meta.get('rounds')}  model: {meta.get('model')}")
+    if meta.get("metrics"):
+        console.print(rounds_table(meta["metrics"]))
+    t = Table(title=f"{len(ds)} trajectories")
+    for c in ("agent", "decisions", "edges", "travel time (s)", "arrived", "return", "bound"):
+        t.add_column(c, justify="right")
+    bound = meta.get("bound", {})
+    for tr in list(ds.trajectories.values())[:30]:
+        t.add_row(tr.agent_id, str(tr.length), str(len(tr.edges)), f"{tr.travel_time:.1f}", str(tr.arrived),
+                  f"{tr.ret:.3f}", f"{bound.get(tr.agent_id, float('nan')):.3f}")
+    console.print(t)

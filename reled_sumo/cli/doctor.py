@@ -1,0 +1,91 @@
+"""`reled doctor`: check SUMO, libsumo, the bundled data, caches and the Ollama server."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional
+
+import typer
+from rich.table import Table
+
+from reled_sumo.cli.common import console, guarded
+
+Check = tuple[str, bool, str, bool]  # name, ok, detail, required
+
+
+def _try(name: str, fn: Callable[[], str], required: bool = True) -> Check:
+    try:
+        return name, True, fn(), required
+    except Exception as exc:  # doctor reports every failure instead of stopping
+        return name, False, str(exc), required
+
+
+def _sumo_tools() -> str:
+    from reled_sumo.scenario.tools import binary, sumo_version, tool_script
+
+    for b in ("sumo", "netconvert", "duarouter", "sumo-gui"):
+        binary(b)
+    tool_script("randomTrips.py")
+    return f"SUMO {sumo_version()}: sumo, netconvert, duarouter, sumo-gui, randomTrips.py found"
+
+
+def _libsumo() -> str:
+    import libsumo  # noqa: F401  (doctor only checks that it loads)
+
+    return "libsumo imports (in-process SUMO)"
+
+
+def _data() -> str:
+    from reled_sumo.scenario.osm import package_resource
+    from reled_sumo.scenario.registry import bundled
+
+    names = []
+    for r in bundled().values():
+        package_resource(r.package, r.resource)
+        names.append(r.name)
+    if not names:
+        raise RuntimeError("no bundled city recipes found (scenarios/*.yaml); install the project with pip install -e .")
+    return f"bundled cities: {', '.join(names)}"
+
+
+def _writable(path: Path) -> str:
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path):
+        pass
+    return f"{path} is writable"
+
+
+def _ollama(host: Optional[str], model: Optional[str]) -> str:
+    from reled_sumo.experts.ollama_client import DEFAULT_MODEL, OllamaClient, OllamaConfig
+
+    info = OllamaClient(OllamaConfig(host=host, model=model or DEFAULT_MODEL, timeout_s=5, retries=0)).check()
+    return f"Ollama {info.version} at {info.host} has {info.model}"
+
+
+@guarded
+def doctor_cmd(
+    host: Optional[str] = typer.Option(None, "--host", help="Ollama host to check."),
+    model: Optional[str] = typer.Option(None, "--model", help="Ollama model to check."),
+) -> None:
+    """Check the installation; each failure comes with what to do about it."""
+    from reled_sumo.scenario.registry import reled_home
+
+    cache = Path(os.environ.get("RELED_CACHE_DIR", Path.home() / ".cache" / "reled-sumo" / "llm"))
+    checks = [
+        _try("SUMO binaries", _sumo_tools),
+        _try("libsumo", _libsumo),
+        _try("bundled OSM data", _data),
+        _try("scenario folder", lambda: _writable(reled_home())),
+        _try("LLM cache", lambda: _writable(cache)),
+        _try("Ollama (optional: --expert ollama)", lambda: _ollama(host, model), required=False),
+    ]
+    t = Table(title="reled doctor")
+    for c in ("check", "status", "detail"):
+        t.add_column(c)
+    for name, ok, detail, required in checks:
+        status = "[green]ok[/green]" if ok else ("[red]FAIL[/red]" if required else "[yellow]unavailable[/yellow]")
+        t.add_row(name, status, detail)
+    console.print(t)
+    if any(not ok and req for _, ok, _, req in checks):
+        raise typer.Exit(code=1)
