@@ -1,0 +1,20 @@
+"""The only package that talks to SUMO (libsumo / TraCI). See :mod:`reled_sumo.sim.session`."""
+from reled_sumo.sim.config import BACKENDS, SessionConfig, find_sumo_binary
+from reled_sumo.sim.session import (
+    EDGE_VARS,
+    VEHICLE_VARS,
+    LibsumoBusyError,
+    StepEvents,
+    SumoSession,
+)
+
+__all__ = [
+    "BACKENDS",
+    "EDGE_VARS",
+    "VEHICLE_VARS",
+    "LibsumoBusyError",
+    "SessionConfig",
+    "StepEvents",
+    "SumoSession",
+    "find_sumo_binary",
+]

@@ -1,0 +1,16 @@
+"""reled-sumo: multi-agent RL routing of SUMO vehicles on real cities."""
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def make_env(scenario: Any, **options: Any):
+    """Create the routing env (lazy import of :func:`reled_sumo.env.make_env`)."""
+    from reled_sumo.env import make_env as _make_env
+
+    return _make_env(scenario, **options)
+
+
+__all__ = ["make_env", "__version__"]

@@ -1,0 +1,47 @@
+"""``make_env``: the public entry point of the routing environment."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from reled_sumo.env.config import EnvConfig
+from reled_sumo.env.routing_env import RoutingParallelEnv
+from reled_sumo.errors import ScenarioError
+
+
+def load_scenario(scenario: Any):
+    """A :class:`~reled_sumo.scenario.manifest.Scenario` from a Scenario, a name or a folder.
+
+    Names are resolved by ``reled_sumo.scenario.resolve_scenario`` when it exists;
+    otherwise ``scenario`` must be a built scenario folder.
+    """
+    from reled_sumo.scenario.manifest import Scenario, load_scenario_dir
+
+    if isinstance(scenario, Scenario):
+        return scenario
+    if not isinstance(scenario, (str, Path)):
+        raise ScenarioError(f"expected a scenario name, folder or Scenario, got {type(scenario).__name__}")
+    try:
+        from reled_sumo.scenario import resolve_scenario  # type: ignore[attr-defined]
+    except ImportError:
+        resolve_scenario = None
+    if resolve_scenario is not None:
+        return resolve_scenario(scenario)
+    return load_scenario_dir(scenario)
+
+
+def make_env(scenario: Any, config: EnvConfig | None = None, **options: Any) -> RoutingParallelEnv:
+    """Create the multi-agent routing env for ``scenario`` (name, folder or Scenario).
+
+    ``options`` are :class:`EnvConfig` fields (``backend``, ``render_mode``/``gui``,
+    ``seed``, ``horizon``, ``decision_lookahead``, ``reward``, ``reward_scale``,
+    ``arrival_bonus``, ``invalid_action_penalty``, ``teleport_penalty``,
+    ``max_agents``, ``obs_norm``, ``sumo_args``...); they override ``config``.
+    """
+    if config is not None and options:
+        cfg = config.replace(**EnvConfig.from_options(**{**config.to_dict(), **options}).to_dict())
+    elif config is not None:
+        cfg = config
+    else:
+        cfg = EnvConfig.from_options(**options)
+    return RoutingParallelEnv(load_scenario(scenario), cfg)

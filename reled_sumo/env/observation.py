@@ -1,0 +1,254 @@
+"""Observation layout and the batched builder (all deciding agents at once, numpy only).
+
+An observation is a float32 vector ``[own (N_OWN) | candidate 0 (N_CAND) | ... | candidate K-1]``
+of length ``N_OWN + K * N_CAND``. Candidate ``k`` is ``graph.succ[edge, k]``; a padded
+or invalid slot is all zeros (its ``valid`` flag is 0). Values are divided by the
+:class:`~reled_sumo.env.config.ObsNorm` constants and lie in [OBS_LOW, OBS_HIGH].
+See docs/env.md for the table.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple, Sequence
+
+import numpy as np
+
+from reled_sumo.env.config import ObsNorm
+from reled_sumo.env.tables import RoutingTables
+
+OBS_LOW = -1.0
+OBS_HIGH = 100.0
+
+# own features
+OWN_ELAPSED = 0  # seconds since departure / time_s
+OWN_REM_TIME = 1  # free-flow seconds to the destination from the current position / time_s
+OWN_REM_DIST = 2  # shortest distance to the destination from the current position / distance_m
+OWN_SPEED = 3  # agent's speed / speed_mps
+OWN_DIR_X = 4  # unit vector from the agent to the end of its destination edge
+OWN_DIR_Y = 5
+OWN_EUCLID = 6  # straight-line distance to the destination / distance_m
+OWN_EDGE_LENGTH = 7  # current edge length / length_m
+OWN_EDGE_SPEED_LIMIT = 8  # / speed_mps
+OWN_EDGE_MEAN_SPEED = 9  # current edge mean speed (last step; the limit when empty) / speed_mps
+OWN_EDGE_VEHICLES = 10  # vehicles on the current edge / vehicles
+OWN_NUM_VALID = 11  # valid candidates / K
+N_OWN = 12
+OWN_NAMES = (
+    "elapsed", "remaining_time", "remaining_distance", "speed", "dir_x", "dir_y", "euclidean_distance",
+    "edge_length", "edge_speed_limit", "edge_mean_speed", "edge_vehicles", "num_valid",
+)
+
+# per-candidate features
+C_VALID = 0  # 1 if the candidate is a real successor that can still reach the destination
+C_LENGTH = 1  # / length_m
+C_SPEED_LIMIT = 2  # / speed_mps
+C_MEAN_SPEED = 3  # last-step mean speed (the limit when empty) / speed_mps
+C_TRAVEL_TIME = 4  # length / max(mean speed, 0.1) / time_s, at most OBS_HIGH
+C_OCCUPANCY = 5  # last-step occupancy, fraction 0..1
+C_VEHICLES = 6  # vehicles on it / vehicles
+C_VIA_TIME = 7  # free-flow seconds to the destination via the candidate (from its start) / time_s
+C_VIA_DIST = 8  # shortest distance to the destination via the candidate / distance_m
+C_EXTRA_TIME = 9  # C_VIA_TIME minus the best valid candidate's / time_s
+C_HEADING = 10  # cosine between the candidate's displacement and the current edge end -> destination
+N_CAND = 11
+CAND_NAMES = (
+    "valid", "length", "speed_limit", "mean_speed", "travel_time", "occupancy", "vehicles",
+    "via_time", "via_distance", "extra_time", "heading_cos",
+)
+
+
+def obs_size(k: int) -> int:
+    return N_OWN + k * N_CAND
+
+
+def cand_slice(k: int, feature: int) -> slice:
+    """Columns of ``feature`` for candidates 0..K-1 in the flat observation."""
+    return slice(N_OWN + feature, N_OWN + k * N_CAND, N_CAND)
+
+
+class Batch(NamedTuple):
+    obs: np.ndarray  # [n, dim] float32
+    mask: np.ndarray  # [n, K] int8
+    cand: list[list[int]]  # [n][K] edge index, -1 padded
+    best_k: list[int]  # [n] slot with the lowest via-time (-1 if none valid)
+    remaining: list[float]  # [n] free-flow seconds to the destination from the current position
+
+
+class _Entry(NamedTuple):
+    names: list[str]  # edge ids whose traffic is read: the current edge, then each valid candidate
+    cols: list[int]  # flat scatter columns, 4 per name (mean speed, travel time, occupancy, vehicles)
+    lens: list[float]  # length / time_s per name (0 for the current edge)
+    cand: list[int]
+    best: int
+
+
+class ObservationBuilder:
+    """Builds observations for a batch of agents with a fixed, small number of numpy ops.
+
+    Everything that depends only on (destination, current edge) -- candidate lengths,
+    limits, via-times/distances, heading, mask, the edges whose traffic is read and
+    where it goes -- is computed once per pair (vectorised over the missing pairs of
+    a batch) and kept; a batch gathers those rows and fills in the dynamic features.
+    """
+
+    def __init__(self, tables: RoutingTables, norm: ObsNorm):
+        self.t = tables
+        self.n = norm
+        self.K = K = tables.K
+        self.dim = obs_size(K)
+        self.W = W = self.dim + 1  # + a scratch column that absorbs unused scatter targets
+        scratch = self.dim
+        self._cur_cols = [OWN_EDGE_MEAN_SPEED, scratch, scratch, OWN_EDGE_VEHICLES]
+        self._cand_cols = [
+            [N_OWN + k * N_CAND + f for f in (C_MEAN_SPEED, C_TRAVEL_TIME, C_OCCUPANCY, C_VEHICLES)]
+            for k in range(K)
+        ]
+        self._entry: dict[int, int] = {}  # key: dest row * E + edge -> index into the S_* arrays
+        self._items: list[_Entry] = []
+        self._size = 0
+        self._cap = 0
+        self.S_obs = np.zeros((0, W))
+        self.S_mask = np.zeros((0, K), dtype=np.int8)
+        self.S_lin = np.zeros((0, 4, 4))
+        self.S_dxy = np.zeros((0, 2))
+        self._grow(256)
+        self._scale = np.array([1.0 / norm.speed_mps, 1.0, 0.01, 1.0 / norm.vehicles])
+        self._inv_dist = 1.0 / norm.distance_m
+
+    def _grow(self, cap: int) -> None:
+        def g(a: np.ndarray) -> np.ndarray:
+            out = np.zeros((cap,) + a.shape[1:], dtype=a.dtype)
+            out[: self._size] = a[: self._size]
+            return out
+
+        self.S_obs, self.S_mask, self.S_lin, self.S_dxy = g(self.S_obs), g(self.S_mask), g(self.S_lin), g(self.S_dxy)
+        self._cap = cap
+
+    def _add_pairs(self, rows: np.ndarray, edges: np.ndarray) -> None:
+        """Static entries for these (destination row, edge) pairs (vectorised)."""
+        t, nm, K = self.t, self.n, self.K
+        m = len(rows)
+        if self._size + m > self._cap:
+            self._grow(max(2 * self._cap, self._size + m))
+        base = self._size
+        sl = slice(base, base + m)
+        ar = np.arange(m)
+        cand0 = t.succ0[edges]  # [m, K]
+        r2 = rows[:, None]
+        vt = t.VT[r2, cand0]
+        valid = t.real[edges] & np.isfinite(vt)
+        any_valid = valid.any(axis=1)
+        best_k = np.where(any_valid, np.argmin(np.where(valid, vt, np.inf), axis=1), -1)
+        vt = np.where(valid, vt, 0.0)
+        best_vt = np.where(any_valid, vt[ar, np.maximum(best_k, 0)], 0.0)
+        dest_xy = t.end_xy[t.dest_edge[rows]]  # [m, 2]
+        obs = self.S_obs[sl]
+        obs[:] = 0.0
+        obs[:, OWN_EDGE_LENGTH] = t.length[edges] / nm.length_m
+        obs[:, OWN_EDGE_SPEED_LIMIT] = t.speed[edges] / nm.speed_mps
+        obs[:, OWN_NUM_VALID] = valid.sum(axis=1) / K
+        c = obs[:, N_OWN : N_OWN + K * N_CAND].reshape(m, K, N_CAND)
+        c[:, :, C_VALID] = 1.0
+        c[:, :, C_LENGTH] = t.length[cand0] / nm.length_m
+        c[:, :, C_SPEED_LIMIT] = t.speed[cand0] / nm.speed_mps
+        c[:, :, C_VIA_TIME] = vt / nm.time_s
+        c[:, :, C_VIA_DIST] = np.where(valid, t.VD[r2, cand0], 0.0) / nm.distance_m
+        c[:, :, C_EXTRA_TIME] = (vt - best_vt[:, None]) / nm.time_s
+        step = t.end_xy[cand0] - t.end_xy[edges][:, None, :]  # [m, K, 2] candidate displacement
+        to_dest = dest_xy - t.end_xy[edges]  # [m, 2] current edge end -> destination
+        to_dest = to_dest / np.maximum(np.sqrt((to_dest * to_dest).sum(-1)), 1e-6)[:, None]
+        c[:, :, C_HEADING] = (step * to_dest[:, None, :]).sum(-1) / np.maximum(np.sqrt((step * step).sum(-1)), 1e-6)
+        c[~valid] = 0.0
+        np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
+        self.S_mask[sl] = valid
+        # own linear features: [1, lane pos, speed, elapsed] @ lin -> elapsed, rem time, rem dist, speed
+        inv_v = 1.0 / np.maximum(t.speed[edges], 0.1)
+        lin = self.S_lin[sl]
+        lin[:] = 0.0
+        lin[:, 0, OWN_REM_TIME] = (t.length[edges] * inv_v + t.T[rows, edges]) / nm.time_s
+        lin[:, 1, OWN_REM_TIME] = -inv_v / nm.time_s
+        lin[:, 0, OWN_REM_DIST] = (t.length[edges] + t.D[rows, edges]) / nm.distance_m
+        lin[:, 1, OWN_REM_DIST] = -1.0 / nm.distance_m
+        lin[:, 2, OWN_SPEED] = 1.0 / nm.speed_mps
+        lin[:, 3, OWN_ELAPSED] = 1.0 / nm.time_s
+        self.S_dxy[sl] = dest_xy
+        ids = t.edge_ids
+        cur_cols, cand_cols = self._cur_cols, self._cand_cols
+        len_t = (t.length / nm.time_s).tolist()
+        valid_l, cand_l, succ_l, best_l = valid.tolist(), cand0.tolist(), t.succ[edges].tolist(), best_k.tolist()
+        E = t.E
+        for j, e in enumerate(edges.tolist()):
+            names, cols, lens = [ids[e]], list(cur_cols), [0.0]
+            for k in range(K):
+                if valid_l[j][k]:
+                    f = cand_l[j][k]
+                    names.append(ids[f])
+                    cols += cand_cols[k]
+                    lens.append(len_t[f])
+            self._items.append(_Entry(names, cols, lens, succ_l[j], best_l[j]))
+            self._entry[int(rows[j]) * E + e] = base + j
+        self._size += m
+
+    def entries(self, rows: Sequence[int], edges: Sequence[int]) -> list[int]:
+        E = self.t.E
+        keys = [r * E + e for r, e in zip(rows, edges)]
+        get = self._entry.get
+        out = [get(k, -1) for k in keys]
+        if -1 in out:
+            miss = sorted({k for k, s in zip(keys, out) if s < 0})
+            self._add_pairs(
+                np.array([k // E for k in miss], dtype=np.int64), np.array([k % E for k in miss], dtype=np.int64)
+            )
+            out = [self._entry[k] for k in keys]
+        return out
+
+    def build(
+        self,
+        rows: Sequence[int],
+        edges: Sequence[int],
+        dyn: Sequence[tuple[float, float, float, float, float, float]],
+        edge_data: Callable[[Sequence[str]], np.ndarray],
+    ) -> Batch:
+        """Observations for n agents.
+
+        ``rows``/``edges``: destination row and current edge of each agent; ``dyn``:
+        ``(1.0, lane position, speed, seconds since departure, x, y)`` of each agent;
+        ``edge_data(names) -> [m, 3]`` (mean speed, vehicle number, occupancy %).
+        """
+        ents = self.entries(rows, edges)
+        n = len(ents)
+        S = np.array(ents)
+        obs = self.S_obs[S]  # [n, W] copy of the static part
+        d = np.array(dyn, dtype=np.float64)
+        lin = np.matmul(d[:, None, :4], self.S_lin[S])[:, 0, :]
+        obs[:, :4] = lin
+        dvec = self.S_dxy[S] - d[:, 4:6]
+        dist = np.hypot(dvec[:, 0], dvec[:, 1])
+        obs[:, OWN_DIR_X : OWN_DIR_Y + 1] = dvec / (dist[:, None] + 1e-9)
+        obs[:, OWN_EUCLID] = dist * self._inv_dist
+        # traffic on the current edges and the valid candidates: one batched read
+        items = self._items
+        names: list[str] = []
+        flat: list[int] = []
+        lens: list[float] = []
+        W = self.W
+        for j, s in enumerate(ents):
+            it = items[s]
+            names += it.names
+            lens += it.lens
+            off = j * W
+            flat += [c + off for c in it.cols]
+        ev = edge_data(names)  # [m, 3]
+        vals = ev[:, (0, 0, 2, 1)]  # mean speed, (travel time), occupancy, vehicles
+        vals[:, 1] = np.minimum(np.array(lens) / np.maximum(ev[:, 0], 0.1), OBS_HIGH)
+        vals *= self._scale
+        obs.reshape(-1)[flat] = vals.reshape(-1)
+        out = obs[:, : self.dim].astype(np.float32)
+        np.minimum(out, OBS_HIGH, out=out)  # only extreme inputs (e.g. hours elapsed) reach the bounds
+        np.maximum(out, OBS_LOW, out=out)
+        return Batch(
+            out,
+            self.S_mask[S],
+            [items[s].cand for s in ents],
+            [items[s].best for s in ents],
+            (lin[:, OWN_REM_TIME] * self.n.time_s).tolist(),
+        )

@@ -1,0 +1,68 @@
+"""Reference policies and the throughput benchmark."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reled_sumo.env import get_policy, policy_names
+from reled_sumo.env.bench import bench_env, derive_scenario, format_rows
+from reled_sumo.env.observation import C_VIA_TIME, N_CAND, N_OWN
+from reled_sumo.errors import ConfigError
+
+
+def _batch():
+    K = 4
+    obs = {}
+    infos = {}
+    for a, (via, mask) in {
+        "a": ([0.5, 0.2, 0.9, 0.0], [1, 1, 1, 0]),
+        "b": ([0.3, 0.0, 0.1, 0.0], [1, 0, 0, 0]),  # slot 2 is cheaper but masked out
+        "c": ([0.1, 0.2, 0.0, 0.0], [1, 1, 0, 0]),
+    }.items():
+        o = np.zeros(N_OWN + K * N_CAND, dtype=np.float32)
+        o[N_OWN + C_VIA_TIME :: N_CAND] = via
+        obs[a] = o
+        infos[a] = {"needs_decision": a != "c", "action_mask": np.array(mask, dtype=np.int8)}
+    return obs, infos
+
+
+def test_shortest_policy_on_batches():
+    obs, infos = _batch()
+    assert get_policy("shortest")(obs, infos) == {"a": 1, "b": 0}  # c is not deciding
+
+
+def test_random_policy_valid_and_seeded():
+    obs, infos = _batch()
+    p1, p2 = get_policy("random", seed=4), get_policy("random", seed=4)
+    seq1 = [p1(obs, infos) for _ in range(50)]
+    seq2 = [p2(obs, infos) for _ in range(50)]
+    assert seq1 == seq2
+    assert {s["a"] for s in seq1} == {0, 1, 2} and {s["b"] for s in seq1} == {0}
+    p1.reset(4)
+    assert [p1(obs, infos) for _ in range(50)] == seq1
+    assert get_policy("random", seed=0)({}, {}) == {}
+
+
+def test_policy_registry():
+    assert {"random", "shortest"} <= set(policy_names())
+    with pytest.raises(ConfigError):
+        get_policy("nope")
+
+
+def test_bench_env_rows(sample_scenario, tmp_path):
+    rows = bench_env(sample_scenario, agents_list=[5], backends=["libsumo"], horizon=300)
+    (r,) = rows
+    for k in ("agents", "backend", "raw_sim_s_per_wall_s", "env_sim_s_per_wall_s", "ratio_env_to_raw",
+              "decisions_per_s", "us_per_decision"):
+        assert k in r
+    assert r["agents"] == 5 and r["decisions"] > 0 and r["ratio_env_to_raw"] > 0
+    assert "ratio_env_to_raw" in format_rows(rows)
+
+
+def test_derive_scenario_with_more_agents(sample_scenario, tmp_path):
+    s = derive_scenario(sample_scenario, 40, tmp_path / "s40")
+    s.verify()
+    assert len(s.agents) == 40 and s.agent_ids[-1] == "agent_39"
+    assert s.agents[30].depart == s.agents[29].depart + 10.0
+    rows = bench_env(s, agents_list=[40], backends=["libsumo"], horizon=200)
+    assert rows[0]["decisions"] > 0
