@@ -8,6 +8,7 @@ import typer
 from reled_sumo.cli import demo as demo_cli
 from reled_sumo.cli import scenario as scenario_cli
 from reled_sumo.cli.doctor import doctor_cmd
+from reled_sumo.cli.eval import eval_cmd
 from reled_sumo.cli.common import console, guarded, setup_logging
 
 app = typer.Typer(help="reled-sumo: multi-agent RL with expert demonstrations on real-city SUMO traffic.",
@@ -15,6 +16,7 @@ app = typer.Typer(help="reled-sumo: multi-agent RL with expert demonstrations on
 app.add_typer(scenario_cli.app, name="scenario")
 app.add_typer(demo_cli.app, name="demo")
 app.command("doctor")(doctor_cmd)
+app.command("eval")(eval_cmd)
 
 
 @app.callback()

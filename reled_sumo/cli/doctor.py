@@ -31,9 +31,9 @@ def _sumo_tools() -> str:
 
 
 def _libsumo() -> str:
-    import libsumo  # noqa: F401  (doctor only checks that it loads)
+    from reled_sumo.sim.config import check_libsumo
 
-    return "libsumo imports (in-process SUMO)"
+    return f"libsumo loads (in-process SUMO): {check_libsumo()}"
 
 
 def _data() -> str:

@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
-from traci import constants as tc
+from reled_sumo.sim import variables as tc
 
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.env.observation import OBS_HIGH, OBS_LOW, ObservationBuilder, obs_size

@@ -120,3 +120,10 @@ class SessionConfig:
                 cmd.append("--quit-on-end")
         cmd += list(self.extra_args)
         return cmd
+
+
+def check_libsumo() -> str:
+    """Load libsumo (in-process SUMO) and return its version string; raises ImportError if missing."""
+    import libsumo
+
+    return str(libsumo.getVersion()[1]) if hasattr(libsumo, "getVersion") else "libsumo"

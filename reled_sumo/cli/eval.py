@@ -1,0 +1,79 @@
+"""`reled eval`: evaluate trained runs and/or references; print a table, write report.md + plots.
+
+Wire into the root app with ``app.command("eval")(eval_cmd)``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from reled_sumo.cli.common import console, guarded
+from reled_sumo.errors import UserInputError
+
+
+@guarded
+def eval_cmd(
+    run: Optional[List[Path]] = typer.Option(None, "--run", "-r", help="Run folder (repeatable)."),
+    scenario: Optional[str] = typer.Option(
+        None, "--scenario", "-s", help="Scenario for references (default: the first run's scenario)."),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Evaluation episodes (seeds) per method."),
+    references: Optional[str] = typer.Option(
+        None, "--references", help="Comma list of random,shortest,routing,sumo-rerouting,due "
+        "(default with --scenario alone: all; with --run: none)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: first run, "
+                                       "or ./eval/<scenario>)."),
+    due_iterations: int = typer.Option(5, "--due-iterations", min=1, help="duaIterate.py iterations for 'due'."),
+    rerouting_period: float = typer.Option(30.0, "--rerouting-period", help="Rerouting period (s) for "
+                                           "'sumo-rerouting'."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the cached DUE routes."),
+) -> None:
+    """Evaluate trained runs and non-learning references on the same agents and seeds."""
+    from reled_sumo.training.evaluate import RESULTS_FILE, evaluate_reference, evaluate_run, save_results
+    from reled_sumo.training.references import REFERENCES, ReferenceConfig, parse_references
+    from reled_sumo.training.report import find_progress, write_report
+
+    runs = list(run or [])
+    if not runs and not scenario:
+        raise UserInputError("give at least one --run folder or a --scenario for references")
+    refs = parse_references(references) if references is not None else (() if runs else REFERENCES)
+    cfg = ReferenceConfig(due_iterations=due_iterations, rerouting_period=rerouting_period, use_cache=not no_cache)
+    results, logs = [], {}
+    with console.status("evaluating...") as status:
+        for rd in runs:
+            status.update(f"evaluating run {rd} on {seeds} seed(s)...")
+            res = evaluate_run(rd, seeds)
+            results.append(res)
+            if (p := find_progress(rd)) is not None:
+                logs[res.method] = p
+        ref_scenario, env_opts = _reference_target(scenario, results)
+        for name in refs:
+            status.update(f"evaluating reference {name} on {seeds} seed(s)...")
+            results.append(evaluate_reference(name, ref_scenario, seeds, env_opts, cfg))
+    out_dir = out or (runs[0] if runs else Path("eval") / results[0].scenario)
+    files = write_report(results, out_dir, logs)
+    save_results(results, Path(out_dir) / RESULTS_FILE)
+    console.print(results_table(results))
+    console.print(f"wrote [bold]{files.markdown}[/bold] and {len(files.plots)} plot(s) in {Path(out_dir)}")
+
+
+def _reference_target(scenario, results):
+    """The scenario and env options the references use: --scenario, else the first run's."""
+    if scenario:
+        env = results[0].meta.get("env", {}) if results else {}
+        return scenario, env
+    first = results[0]
+    return first.meta.get("scenario_path") or first.scenario, first.meta.get("env", {})
+
+
+def results_table(results) -> Table:
+    from reled_sumo.training.report import TABLE_HEADER, table_rows
+
+    t = Table(title="Evaluation (mean ± 95% CI across seeds)")
+    for i, h in enumerate(TABLE_HEADER):
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in table_rows(results):
+        t.add_row(*row)
+    return t

@@ -1,0 +1,11 @@
+"""SUMO variable ids the upper layers may name, so that only ``sim`` imports traci."""
+from traci import constants as tc
+
+VAR_ROAD_ID = tc.VAR_ROAD_ID
+VAR_LANEPOSITION = tc.VAR_LANEPOSITION
+VAR_SPEED = tc.VAR_SPEED
+VAR_ROUTE_INDEX = tc.VAR_ROUTE_INDEX
+VAR_POSITION = tc.VAR_POSITION
+VAR_DISTANCE = tc.VAR_DISTANCE
+VAR_ACCUMULATED_WAITING_TIME = tc.VAR_ACCUMULATED_WAITING_TIME
+VAR_ALLOWED_SPEED = tc.VAR_ALLOWED_SPEED
