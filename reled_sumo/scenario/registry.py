@@ -32,7 +32,7 @@ def built_dir(name: str) -> Path:
 @dataclass(frozen=True)
 class DemandDefaults:
     agents: int = 100
-    background_vehicles: int = 600
+    background_vehicles: int = 900
     duration: float = 1800.0
     seed: int = 42
 
