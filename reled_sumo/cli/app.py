@@ -5,6 +5,7 @@ from typing import Optional
 
 import typer
 
+from reled_sumo.cli import bench as bench_cli
 from reled_sumo.cli import demo as demo_cli
 from reled_sumo.cli import scenario as scenario_cli
 from reled_sumo.cli.doctor import doctor_cmd
@@ -15,6 +16,7 @@ app = typer.Typer(help="reled-sumo: multi-agent RL with expert demonstrations on
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(scenario_cli.app, name="scenario")
 app.add_typer(demo_cli.app, name="demo")
+app.add_typer(bench_cli.app, name="bench")
 app.command("doctor")(doctor_cmd)
 app.command("eval")(eval_cmd)
 

@@ -1,0 +1,60 @@
+"""`reled bench ...`: throughput benchmarks that print ratios against a reference measured in the same run."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from reled_sumo.cli.common import console, guarded
+
+app = typer.Typer(help="Benchmarks (ratios against a reference measured in the same run).", no_args_is_help=True)
+
+ENV_COLUMNS = ("agents", "backend", "raw_sim_s_per_wall_s", "env_sim_s_per_wall_s", "ratio_env_to_raw",
+               "decisions_per_s", "us_per_decision", "arrival_rate")
+
+
+def _ints(text: str) -> list[int]:
+    from reled_sumo.errors import UserInputError
+
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UserInputError(f"expected a comma-separated list of integers, got {text!r}") from None
+
+
+def fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+    return str(v)
+
+
+def rows_table(title: str, rows: list[dict], columns) -> Table:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(*(fmt(r.get(c, "")) for c in columns))
+    return t
+
+
+@app.command("env")
+@guarded
+def env_cmd(
+    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    agents: str = typer.Option("10,50,100,200", "--agents", help="Comma-separated agent counts."),
+    backends: str = typer.Option("libsumo,traci", "--backends", help="libsumo and/or traci."),
+    horizon: Optional[float] = typer.Option(None, "--horizon", help="Simulated seconds (default: scenario)."),
+    repeats: int = typer.Option(1, "--repeats", help="Keep the fastest of R runs."),
+    seed: int = typer.Option(0, "--seed"),
+    as_json: bool = typer.Option(False, "--json", help="Also print one JSON line per row."),
+) -> None:
+    """Raw SUMO vs the env driven by `shortest`, with libsumo and TraCI, for several agent counts."""
+    from reled_sumo.env.bench import bench_env
+
+    rows = bench_env(scenario, _ints(agents), tuple(b.strip() for b in backends.split(",")), horizon, seed, repeats)
+    console.print(rows_table("env vs raw SUMO (same scenario, horizon, seed)", rows, ENV_COLUMNS))
+    if as_json:
+        for r in rows:
+            print(json.dumps(r))
