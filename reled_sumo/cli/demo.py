@@ -6,22 +6,27 @@ from typing import Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich import box
 from rich.table import Table
 
 from reled_sumo.cli.common import console, guarded
 
 app = typer.Typer(help="Expert demonstrations: generate with the SED loop, show.", no_args_is_help=True)
 
-ROUND_COLUMNS = ("round", "mean_travel_time", "arrival_rate", "mean_bound", "accepted", "revised",
-                 "llm_calls", "repairs", "fallbacks", "cache_hits", "seconds")
+# (metric key, column header, format)
+ROUND_COLUMNS = (("round", "round", "{}"), ("mean_travel_time", "travel s", "{:.1f}"),
+                 ("arrival_rate", "arrived", "{:.2f}"), ("mean_bound", "mean B", "{:.4f}"),
+                 ("accepted", "accepted", "{}"), ("revised", "revised", "{}"), ("llm_calls", "LLM calls", "{}"),
+                 ("repairs", "repairs", "{}"), ("fallbacks", "fallbacks", "{}"), ("cache_hits", "cache", "{}"),
+                 ("seconds", "wall s", "{:.1f}"))
 
 
 def rounds_table(metrics: list[dict]) -> Table:
-    t = Table(title="SED rounds")
-    for c in ROUND_COLUMNS:
-        t.add_column(c, justify="right")
+    t = Table(title="SED rounds", box=box.SIMPLE_HEAD, pad_edge=False)
+    for _, header, _ in ROUND_COLUMNS:
+        t.add_column(header, justify="right")
     for m in metrics:
-        t.add_row(*(f"{m[c]:.3f}" if isinstance(m[c], float) else str(m[c]) for c in ROUND_COLUMNS))
+        t.add_row(*(fmt.format(m[key]) for key, _, fmt in ROUND_COLUMNS))
     return t
 
 
