@@ -14,11 +14,11 @@ from reled_sumo.cli.common import console, guarded
 app = typer.Typer(help="Expert demonstrations: generate with the SED loop, show.", no_args_is_help=True)
 
 # (metric key, column header, format)
-ROUND_COLUMNS = (("round", "round", "{}"), ("mean_travel_time", "travel s", "{:.1f}"),
-                 ("arrival_rate", "arrived", "{:.2f}"), ("mean_bound", "mean B", "{:.4f}"),
-                 ("accepted", "accepted", "{}"), ("revised", "revised", "{}"), ("llm_calls", "LLM calls", "{}"),
-                 ("repairs", "repairs", "{}"), ("fallbacks", "fallbacks", "{}"), ("cache_hits", "cache", "{}"),
-                 ("seconds", "wall s", "{:.1f}"))
+ROUND_COLUMNS = (("round", "round", "{}"), ("mean_travel_time", "travel_s", "{:.1f}"),
+                 ("arrival_rate", "arrival", "{:.2f}"), ("mean_bound", "mean_B", "{:.3f}"),
+                 ("accepted", "acc", "{}"), ("revised", "rev", "{}"), ("llm_calls", "llm", "{}"),
+                 ("repairs", "repair", "{}"), ("fallbacks", "fallbk", "{}"), ("cache_hits", "cache", "{}"),
+                 ("seconds", "wall_s", "{:.1f}"))
 
 
 def rounds_table(metrics: list[dict]) -> Table:
