@@ -10,6 +10,7 @@ from reled_sumo.cli import demo as demo_cli
 from reled_sumo.cli import scenario as scenario_cli
 from reled_sumo.cli.doctor import doctor_cmd
 from reled_sumo.cli.eval import eval_cmd
+from reled_sumo.cli.train import train_cmd
 from reled_sumo.cli.watch import watch_cmd
 from reled_sumo.cli.common import console, guarded, setup_logging
 
@@ -19,6 +20,7 @@ app.add_typer(scenario_cli.app, name="scenario")
 app.add_typer(demo_cli.app, name="demo")
 app.add_typer(bench_cli.app, name="bench")
 app.command("doctor")(doctor_cmd)
+app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
 app.command("watch")(watch_cmd)
 

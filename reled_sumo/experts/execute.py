@@ -60,7 +60,7 @@ def _choose(graph: RoadGraph, edge: int, route: list[int], dest: int, mask: np.n
 
 def execute_routes(env, graph: RoadGraph, routes: dict[str, list[int]], seed: int) -> ExecutionResult:
     """Run one episode in ``env`` with every agent following its route (edge indices)."""
-    dests = {a.id: graph.index[a.destination] for a in env.scenario.agents}
+    dests = {a.id: graph.index[a.destination] for a in env.scenario.agents if a.id in set(env.possible_agents)}
     tracks = {a: _Track() for a in env.possible_agents}
     obs, infos = env.reset(seed=seed)
     tt_sum = np.zeros(graph.num_edges)

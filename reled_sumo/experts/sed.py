@@ -84,7 +84,10 @@ class _Kept:
 
 
 def trips_of(env, graph: RoadGraph) -> list[AgentTrip]:
-    return [AgentTrip(a.id, graph.index[a.origin], graph.index[a.destination], a.depart) for a in env.scenario.agents]
+    """Trips of the agents the env controls (``possible_agents``; with ``max_agents`` a prefix)."""
+    controlled = set(env.possible_agents)
+    return [AgentTrip(a.id, graph.index[a.origin], graph.index[a.destination], a.depart)
+            for a in env.scenario.agents if a.id in controlled]
 
 
 def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics], None] | None = None,

@@ -45,6 +45,7 @@ class HPOConfig:
     clip_range_vf: float | None = None
     ent_coef: float = 0.0
     vf_coef: float = 0.5
+    pg_coef: float = 1.0  # weight of the PPO clipped surrogate; 0 with vf_coef 0 = behaviour cloning
     max_grad_norm: float = 0.5
     gamma: float = 0.99
     gae_lambda: float = 0.95
@@ -68,7 +69,7 @@ class HPOConfig:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("ent_coef", "vf_coef"):
+        for name in ("ent_coef", "vf_coef", "pg_coef"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not (0 <= self.gamma <= 1 and 0 <= self.gae_lambda <= 1):
@@ -97,11 +98,16 @@ class HybridPPO:
     """Owns the multi-agent policy and its optimizer; :meth:`train` performs one HPO update."""
 
     def __init__(self, cfg: HPOConfig, n_agents: int, obs_dim: int, n_actions: int,
-                 logger: Logger | None = None):
+                 logger: Logger | None = None, policy: MultiAgentPolicy | None = None):
+        """``policy``: use this multi-agent policy (e.g. a centralized-critic one) instead of
+        ``build_policy(cfg.policy_config(), ...)``; it is built after ``cfg.seed`` seeds torch
+        only if it is None, so seed torch yourself before building one."""
         self.cfg, self.n_agents = cfg, n_agents
         if cfg.seed is not None:
             th.manual_seed(cfg.seed)
-        self.policy: MultiAgentPolicy = build_policy(cfg.policy_config(), n_agents, obs_dim, n_actions).to(cfg.device)
+        if policy is None:
+            policy = build_policy(cfg.policy_config(), n_agents, obs_dim, n_actions)
+        self.policy: MultiAgentPolicy = policy.to(cfg.device)
         self.lr_schedule = (FloatSchedule(cfg.learning_rate) if cfg.lr_schedule == "constant"
                             else FloatSchedule(LinearSchedule(cfg.learning_rate, 0.0, 1.0)))
         self.optimizer = th.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
@@ -187,7 +193,7 @@ class HybridPPO:
             stats["expert_nll"].append(float(-expert_log_prob.detach().mean()))
 
         # 3. Total.
-        loss = policy_loss + cfg.ent_coef * ent_loss + cfg.vf_coef * v_loss + expert_loss
+        loss = cfg.pg_coef * policy_loss + cfg.ent_coef * ent_loss + cfg.vf_coef * v_loss + expert_loss
         with th.no_grad():
             kl = float(losses.approx_kl(log_prob, mb.old_log_probs))
         for key, value in (("policy_loss", policy_loss), ("value_loss", v_loss), ("entropy", -ent_loss),

@@ -1,0 +1,130 @@
+"""`reled train`: thin CLI over :class:`reled_sumo.training.trainer.Trainer`.
+
+Wire it with ``app.command("train")(train_cmd)``.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from reled_sumo.cli.common import console, err_console, guarded
+from reled_sumo.errors import UserInputError
+
+
+def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy) -> dict[str, Any]:
+    out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
+                           "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy}
+    if no_sed:
+        out["no_sed"] = True
+    if fixed_weight is not None:
+        out.update({"hpo.weight.mode": "fixed", "hpo.weight.fixed_weight": fixed_weight})
+    return out
+
+
+def _latest_run(root: Path, prefix: str) -> Path:
+    runs = sorted(p for p in root.glob(prefix + "*") if (p / "checkpoint.pt").is_file())
+    if not runs:
+        raise UserInputError(f"--resume: no run {root / prefix}* with a checkpoint; name it with --out DIR")
+    return runs[-1]
+
+
+@guarded
+def train_cmd(
+    scenario: Optional[str] = typer.Option(None, "--scenario", "-s", help="Built scenario name or folder."),
+    algo: Optional[str] = typer.Option(None, "--algo", help="reled | ippo | mappo | bc (default reled)."),
+    agents: Optional[int] = typer.Option(None, "--agents", help="Control the first N agents (env max_agents)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Budget in agent decisions."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Run seed (network init, episodes, SED)."),
+    expert: Optional[str] = typer.Option(None, "--expert", help="routing | ollama (demonstrations)."),
+    model: Optional[str] = typer.Option(None, "--model", help="Ollama model for --expert ollama."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config (see configs/default.yaml)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<id>)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (or the latest matching run)."),
+    no_sed: bool = typer.Option(False, "--no-sed", help="Ablation: one expert pass, never refined or refreshed."),
+    fixed_weight: Optional[float] = typer.Option(None, "--fixed-weight", help="Ablation: constant expert weight w."),
+    policy: Optional[str] = typer.Option(None, "--policy", help="shared | per-agent."),
+) -> None:
+    """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
+    from reled_sumo.training.config import load_config
+    from reled_sumo.training.trainer import Trainer, default_run_id
+
+    ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy)
+    if resume:
+        base = load_config(config, ov)
+        out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")
+        cfg = load_config(out / "config.yaml", ov)  # the run's own settings; flags may only extend --steps
+    else:
+        cfg = load_config(config, ov)
+    bar = RichProgress(cfg.total_decisions)
+    trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)
+    try:
+        with bar:
+            result = trainer.run()
+    except KeyboardInterrupt:
+        if trainer.checkpoint_path.is_file():
+            err_console.print(f"[yellow]interrupted[/yellow]: checkpoint saved in {trainer.run_dir}; "
+                              f"continue with `reled train --resume --out {trainer.run_dir}`")
+        else:
+            err_console.print("[yellow]interrupted[/yellow] before the first checkpoint; nothing to resume")
+        raise typer.Exit(code=130) from None
+    console.print(summary_table(result))
+
+
+class RichProgress:
+    """Training callback drawing a rich progress bar (steps, decisions/s, mean travel time, ETA)."""
+
+    def __init__(self, total: int):
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} decisions"),
+            TextColumn("{task.fields[dps]} dec/s"), TextColumn("tt {task.fields[tt]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False)
+        self.task = self.progress.add_task("setup", total=total, dps="-", tt="-")
+
+    def __enter__(self) -> "RichProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def on_start(self, trainer) -> None:
+        self.progress.update(self.task, description=trainer.cfg.algo, completed=trainer.state.decisions)
+
+    def on_phase(self, text: str) -> None:
+        self.progress.update(self.task, description=text)
+
+    def on_sed_round(self, m) -> None:
+        self.progress.update(self.task, description=f"SED round {m.round}: tt {m.mean_travel_time:.0f} s")
+
+    def on_update(self, r) -> None:
+        tt = "-" if math.isnan(r.mean_travel_time) else f"{r.mean_travel_time:.0f} s"
+        self.progress.update(self.task, description=f"update {r.update}", completed=min(r.decisions, r.total_decisions),
+                             dps=f"{r.decisions_per_s:,.0f}", tt=tt)
+
+    def on_end(self, result) -> None:
+        self.progress.update(self.task, description="done")
+
+
+def summary_table(result) -> Table:
+    t = Table(title=f"training run {result.run_dir}", show_header=False)
+    r = result.last
+    rows = [("updates", f"{result.updates}"), ("agent decisions", f"{result.decisions:,}"),
+            ("episodes", f"{result.episodes}"), ("wall time", f"{result.wall_seconds:.1f} s"),
+            ("decisions/s (end to end)", f"{result.decisions_per_s:,.0f}")]
+    if r is not None:
+        rows += [("last mean travel time", f"{r.mean_travel_time:.1f} s"),
+                 ("last p95 travel time", f"{r.p95_travel_time:.1f} s"),
+                 ("last arrival rate", f"{r.arrival_rate:.2f}"), ("last mean return", f"{r.mean_return:.3f}")]
+        if r.w_max > 0 or not math.isnan(r.dtw_mean):
+            rows += [("expert weight mean / max", f"{r.w_mean:.3f} / {r.w_max:.3f}"),
+                     ("DTW mean", f"{r.dtw_mean:.1f} m")]
+    rows.append(("checkpoint", str(result.checkpoint)))
+    for k, v in rows:
+        t.add_row(k, v)
+    return t

@@ -1,0 +1,187 @@
+"""Training checkpoints: atomic writes, RNG capture/restore, and :func:`load_policy` for eval/watch.
+
+A checkpoint (``runs/<id>/checkpoint.pt``, ``torch.save`` of plain containers and tensors,
+loadable with ``weights_only=True``) holds::
+
+    format        1
+    meta          algo, scenario name/hash, possible_agents, sizes, policy config, counters, config
+    hpo           HybridPPO.state_dict(): policy, Adam state, gradient-step counter
+    hpo_rng       HybridPPO's minibatch-shuffling generator state
+    rng           torch / numpy / python global RNG states
+    run           updates, decisions, episodes (the env seed sequence index), demo version,
+                  measured edge travel times, SED bound, wall seconds
+    expert        the demonstrations in optimizer form (or None)
+
+It is written to ``checkpoint.pt.tmp`` and then ``os.replace``d, so a crash mid-write
+never leaves a torn file.
+"""
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.logger import CSVOutputFormat, HumanOutputFormat, Logger, configure
+
+from reled_sumo.errors import UserInputError
+from reled_sumo.optim.policy import MultiAgentPolicy, PolicyConfig, build_policy
+
+CHECKPOINT = "checkpoint.pt"
+FORMAT = 1
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    th.save(obj, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def checkpoint_file(run: str | Path) -> Path:
+    """``run`` itself if it is a file, else ``run/checkpoint.pt`` (UserInputError if missing)."""
+    p = Path(run)
+    f = p if p.is_file() else p / CHECKPOINT
+    if not f.is_file():
+        raise UserInputError(f"no training checkpoint at {f}")
+    return f
+
+
+def load_checkpoint(run: str | Path) -> dict[str, Any]:
+    f = checkpoint_file(run)
+    try:
+        data = th.load(f, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
+        raise UserInputError(f"{f} is not a readable training checkpoint: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        version = data.get("format") if isinstance(data, dict) else "?"
+        raise UserInputError(f"{f}: unsupported checkpoint format {version}")
+    return data
+
+
+# ------------------------------------------------------------------------------ RNGs
+def capture_rng() -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {"torch": th.get_rng_state(), "numpy": (kind, th.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+            "python": random.getstate()}
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    th.set_rng_state(state["torch"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    v, internal, g = state["python"]
+    random.setstate((v, tuple(internal), g))
+
+
+def _stringify(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _stringify(v) for k, v in x.items()}
+    return str(x) if isinstance(x, int) and not isinstance(x, bool) else x
+
+
+def _unstringify(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _unstringify(v) for k, v in x.items()}
+    return int(x) if isinstance(x, str) and x.lstrip("-").isdigit() else x
+
+
+def generator_state(gen: np.random.Generator) -> dict[str, Any]:
+    """A numpy Generator's state (128-bit integers as strings, for weights_only loading)."""
+    return _stringify(gen.bit_generator.state)
+
+
+def set_generator_state(gen: np.random.Generator, state: dict[str, Any]) -> None:
+    gen.bit_generator.state = _unstringify(state)
+
+
+def to_tensor(a: np.ndarray | None) -> th.Tensor | None:
+    return None if a is None else th.from_numpy(np.ascontiguousarray(a))
+
+
+def to_numpy(t: th.Tensor | None) -> np.ndarray | None:
+    return None if t is None else t.numpy()
+
+
+# ------------------------------------------------------------------------ run folder
+def scenario_label(scenario: str | Path) -> str:
+    """A scenario name or folder as a short label (for run ids)."""
+    return Path(str(scenario)).name or str(scenario)
+
+
+def open_logger(folder: str | Path, resume_updates: int | None = None) -> Logger:
+    """SB3 logger writing progress.csv and log.txt (+ TensorBoard if importable) into ``folder``.
+
+    On resume SB3 would truncate the files: their earlier content is written back, with
+    the CSV rows of updates after the checkpoint's (``resume_updates``) dropped.
+    """
+    folder = Path(folder)
+    old = {name: (folder / name).read_text() for name in ("progress.csv", "log.txt")
+           if resume_updates is not None and (folder / name).is_file()}
+    formats = ["csv", "log"]
+    try:
+        import torch.utils.tensorboard  # noqa: F401
+        formats.append("tensorboard")
+    except ImportError:
+        pass
+    logger = configure(str(folder), formats)
+    for fmt in logger.output_formats:
+        if isinstance(fmt, CSVOutputFormat) and old.get("progress.csv"):
+            lines = old["progress.csv"].splitlines()
+            header = lines[0].split(",")
+            col = header.index("time/updates") if "time/updates" in header else None
+            rows = [r for r in lines[1:] if col is None or _num(r.split(",")[col]) <= resume_updates]
+            fmt.keys = header
+            fmt.file.write("\n".join([lines[0], *rows]) + "\n")
+            fmt.file.flush()
+        elif isinstance(fmt, HumanOutputFormat) and old.get("log.txt"):
+            fmt.file.write(old["log.txt"] + f"--- resumed after update {resume_updates} ---\n")
+            fmt.file.flush()
+    return logger
+
+
+def _num(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("inf")
+
+
+# --------------------------------------------------------------------------- policies
+def policy_meta(policy: MultiAgentPolicy, central_critic: bool) -> dict[str, Any]:
+    own = getattr(policy, "own_dim", policy.obs_dim)
+    return {"policy_config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(policy.cfg).items()},
+            "n_agents": policy.n_agents, "obs_dim": int(own), "n_actions": policy.n_actions,
+            "central_critic": central_critic, "state_dim": int(getattr(policy, "state_dim", 0))}
+
+
+def build_run_policy(meta: dict[str, Any]) -> MultiAgentPolicy:
+    """An untrained policy of the architecture ``meta`` describes."""
+    cfg = PolicyConfig(**meta["policy_config"])
+    if meta.get("central_critic"):
+        from reled_sumo.training.mappo import CentralCriticPolicy
+
+        return CentralCriticPolicy(cfg, meta["n_agents"], meta["obs_dim"], meta["n_actions"], meta["state_dim"])
+    return build_policy(cfg, meta["n_agents"], meta["obs_dim"], meta["n_actions"])
+
+
+def load_policy(run: str | Path, device: th.device | str = "cpu") -> tuple[MultiAgentPolicy, dict[str, Any]]:
+    """The trained policy of a run folder (or checkpoint file), in eval mode, and its ``meta``.
+
+    ``policy.act(obs[B, D], agent_index[B], mask[B, K], deterministic=True)`` acts on plain
+    env observations for every algo (a MAPPO critic then sees a zero global state).
+    ``meta`` has ``algo``, ``scenario``, ``scenario_hash``, ``possible_agents``, ``obs_dim``,
+    ``n_actions``, ``updates``, ``decisions``, ``env`` (EnvConfig dict) and ``config``.
+    """
+    data = load_checkpoint(run)
+    meta = dict(data["meta"])
+    policy = build_run_policy(meta)
+    policy.load_state_dict(data["hpo"]["policy"])
+    policy.to(device).eval()
+    meta.update(updates=int(data["run"]["updates"]), decisions=int(data["run"]["decisions"]),
+                env=meta.get("config", {}).get("env", {}))
+    return policy, meta

@@ -1,0 +1,183 @@
+"""``TrainConfig``: every option of a ``reled train`` run, loaded from YAML plus CLI overrides.
+
+The YAML file mirrors the nested dataclasses (see configs/default.yaml and
+docs/training.md). Unknown keys raise :class:`~reled_sumo.errors.ConfigError` naming the
+full dotted key; invalid values raise it from the dataclasses' own validation.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal, Mapping
+
+import yaml
+
+from reled_sumo.env.config import EnvConfig
+from reled_sumo.errors import ConfigError
+from reled_sumo.experts.sed import SEDConfig
+from reled_sumo.optim.hpo import HPOConfig
+
+ALGOS = ("reled", "ippo", "mappo", "bc")
+EXPERTS = ("routing", "ollama")
+Algo = Literal["reled", "ippo", "mappo", "bc"]
+
+
+@dataclass(frozen=True)
+class ExpertOptions:
+    """Which expert writes the demonstrations (``routing`` needs no server)."""
+
+    kind: Literal["routing", "ollama"] = "routing"
+    model: str | None = None  # Ollama model (None: the client's default)
+    host: str | None = None  # Ollama host (None: $OLLAMA_HOST or http://127.0.0.1:11434)
+    timeout_s: float = 120.0
+    retries: int = 2
+    fallback_on_unavailable: bool = False  # True: an unreachable server -> routing-expert routes
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXPERTS:
+            raise ConfigError(f"expert.kind must be one of {', '.join(EXPERTS)}, got {self.kind!r}")
+        if not self.timeout_s > 0 or self.retries < 0:
+            raise ConfigError("expert.timeout_s must be > 0 and expert.retries >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run. The budget ``total_decisions`` counts agent decisions (see docs/training.md)."""
+
+    scenario: str = "kotka"
+    algo: Algo = "reled"
+    seed: int = 0
+    total_decisions: int = 200_000  # budget: stop after the update that reaches this many agent decisions
+    episodes_per_update: int = 1
+    sed_every: int = 10  # refresh demos every T updates (reled only); 0 = never
+    no_sed: bool = False  # ablation: one expert pass (SED rounds=1), never refreshed
+    eval_every: int = 0  # deterministic evaluation episode every E updates; 0 = never
+    checkpoint_every: int = 1  # write checkpoint.pt every C updates (and always at the end / on Ctrl-C)
+    dtw_points: int = 32
+    device: str = "cpu"
+    torch_threads: int = 1  # torch CPU threads during the run (small nets + SUMO: more threads only contend)
+    env: EnvConfig = field(default_factory=EnvConfig)
+    hpo: HPOConfig = field(default_factory=HPOConfig)
+    sed: SEDConfig = field(default_factory=SEDConfig)
+    expert: ExpertOptions = field(default_factory=ExpertOptions)
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        if not self.scenario:
+            raise ConfigError("scenario must be given")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**31):
+            raise ConfigError(f"seed must be an integer in [0, 2**31), got {self.seed!r}")
+        for name in ("total_decisions", "episodes_per_update", "checkpoint_every", "dtw_points",
+                     "torch_threads"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        for name in ("sed_every", "eval_every"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
+                raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if self.env.render_mode is not None:
+            raise ConfigError("training runs headless: env.render_mode must be null")
+
+    @property
+    def uses_demos(self) -> bool:
+        return self.algo in ("reled", "bc")
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))
+
+
+# ------------------------------------------------------------------------ loading
+def _plain(value: Any) -> Any:
+    """Tuples -> lists, recursively (YAML-friendly)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dataclass_type(tp: Any) -> type | None:
+    """The dataclass in ``tp`` (``X`` or ``X | None``), else None."""
+    if dataclasses.is_dataclass(tp):
+        return tp
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if dataclasses.is_dataclass(arg):
+                return arg
+    return None
+
+
+def build_dataclass(cls: type, data: Mapping[str, Any] | None, prefix: str = "") -> Any:
+    """Instantiate dataclass ``cls`` from a nested mapping; unknown keys raise ConfigError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls) if f.init}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config key '{prefix}{unknown[0]}'"
+                          f"{' (and ' + str(len(unknown) - 1) + ' more)' if len(unknown) > 1 else ''}; "
+                          f"known keys{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(sorted(known))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        sub = _dataclass_type(hints.get(name))
+        if sub is not None and (isinstance(value, Mapping) or value is None):
+            kwargs[name] = build_dataclass(sub, value, f"{prefix}{name}.")
+        elif sub is not None and not isinstance(value, sub):
+            raise ConfigError(f"{prefix}{name} must be a mapping, got {value!r}")
+        elif isinstance(value, list):
+            kwargs[name] = tuple(value)
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # e.g. a comparison of a string with a number in validation
+        raise ConfigError(f"invalid value in {prefix.rstrip('.') or 'config'}: {exc}") from exc
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """``data["a"]["b"] = value`` for ``key="a.b"`` (creating intermediate mappings)."""
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key {p!r} is not a mapping")
+    node[parts[-1]] = value
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping at the top level")
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
+    """Defaults <- YAML file ``path`` <- ``overrides`` (dotted keys, None values ignored)."""
+    data = read_yaml(path) if path is not None else {}
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            set_dotted(data, key, value)
+    return build_dataclass(TrainConfig, data)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
+    return build_dataclass(TrainConfig, data)
+
+
+def dump_config(cfg: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))

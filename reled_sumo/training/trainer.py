@@ -1,0 +1,423 @@
+"""The training loop behind ``reled train`` (docs/training.md).
+
+Per update: (refresh the SED demonstrations if due) -> collect ``episodes_per_update``
+episodes with :func:`reled_sumo.training.rollout.run_episode` -> DTW between each agent's
+latest path and its demonstration -> expert weights -> per-agent GAE ->
+:meth:`HybridPPO.train` -> log, snapshot, checkpoint. Progress goes to a
+:class:`TrainCallback`; nothing here prints.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch as th
+
+from reled_sumo.errors import ConfigError, UserInputError
+from reled_sumo.experts.sed import RoundMetrics, refine
+from reled_sumo.optim.dtw import timed_path_dtw
+from reled_sumo.optim.expert import ExpertBatch
+from reled_sumo.optim.hpo import HybridPPO
+from reled_sumo.training import checkpoint as ck
+from reled_sumo.training.algos import (
+    ExpertData, GrowingRolloutBuffer, algo_spec, build_expert, demos_to_expert, episode_seed, eval_seed,
+)
+from reled_sumo.training.checkpoint import open_logger, scenario_label
+from reled_sumo.training.config import TrainConfig, dump_config, read_yaml
+from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, global_state_dim
+from reled_sumo.training.rollout import EpisodeStats, run_episode
+
+log = logging.getLogger(__name__)
+
+
+class TrainCallback:
+    """Progress hooks (all optional). The CLI's rich progress bar is one."""
+
+    def on_start(self, trainer: "Trainer") -> None: ...
+
+    def on_phase(self, text: str) -> None: ...
+
+    def on_sed_round(self, metrics: RoundMetrics) -> None: ...
+
+    def on_update(self, report: "UpdateReport") -> None: ...
+
+    def on_end(self, result: "TrainResult") -> None: ...
+
+
+@dataclass(frozen=True)
+class UpdateReport:
+    update: int
+    decisions: int  # agent decisions so far (the budget's unit)
+    total_decisions: int
+    episodes: int
+    decisions_per_s: float  # end to end (rollouts + SED + training), over the run
+    rollout_decisions_per_s: float  # this update's rollouts only
+    mean_travel_time: float
+    p95_travel_time: float
+    arrival_rate: float
+    mean_return: float
+    w_mean: float
+    w_max: float
+    dtw_mean: float
+    losses: Mapping[str, float]
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    checkpoint: Path
+    updates: int
+    decisions: int
+    episodes: int
+    wall_seconds: float
+    decisions_per_s: float
+    last: UpdateReport | None
+
+
+@dataclass
+class RunState:
+    updates: int = 0
+    decisions: int = 0
+    episodes: int = 0
+    wall_seconds: float = 0.0
+    measured_tt: np.ndarray | None = None  # edge travel times measured in the latest rollouts
+
+
+def default_run_id(cfg: TrainConfig) -> str:
+    return f"{cfg.algo}-{scenario_label(cfg.scenario)}-s{cfg.seed}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+class Trainer:
+    """One training run in ``run_dir`` (default ``runs/<algo>-<scenario>-s<seed>-<timestamp>``)."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path | None = None, callback: TrainCallback | None = None,
+                 resume: bool = False, runs_root: str | Path = "runs"):
+        self.cfg, self.spec = cfg, algo_spec(cfg)
+        self.callback = callback or TrainCallback()
+        self.resume = resume
+        self.run_dir = Path(run_dir) if run_dir is not None else Path(runs_root) / default_run_id(cfg)
+        self.state = RunState()
+        self.expert: ExpertData | None = None
+        self.env = self.hpo = self.logger = None
+        self._expert_model: Any = None
+        self._snapshot: dict | None = None
+        self._session_t0 = 0.0
+        self._last: UpdateReport | None = None
+
+    # ------------------------------------------------------------------ main loop
+    def run(self) -> TrainResult:
+        saved = self._prepare_dir()
+        threads = th.get_num_threads()
+        th.set_num_threads(self.cfg.torch_threads)
+        try:
+            self._setup(saved)
+            self.callback.on_start(self)
+            while self.state.decisions < self.cfg.total_decisions:
+                self._update()
+            path = self._write(self._snapshot)
+        except KeyboardInterrupt:
+            if self._snapshot is not None:
+                self._write(self._snapshot)
+                log.warning("interrupted: checkpoint of update %d saved to %s", self._snapshot["run"]["updates"],
+                            self.checkpoint_path)
+            raise
+        finally:
+            self._close()
+            th.set_num_threads(threads)
+        st = self.state
+        result = TrainResult(self.run_dir, path, st.updates, st.decisions, st.episodes, st.wall_seconds,
+                             st.decisions / max(st.wall_seconds, 1e-9), self._last)
+        self.callback.on_end(result)
+        return result
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / ck.CHECKPOINT
+
+    def _update(self) -> None:
+        cfg, st, t0 = self.cfg, self.state, time.perf_counter()
+        u = st.updates + 1
+        every = self.spec.refresh_every
+        if every and u > 1 and (u - 1) % every == 0 and self.expert is not None:
+            self._generate_demos(self.expert.version + 1, st.measured_tt)
+        t_roll = time.perf_counter()
+        buffer, episodes, measured = self._collect(measure=bool(every) and u % every == 0)
+        t_roll = time.perf_counter() - t_roll
+        weights, dtw_mean, dtw_s = self._weights(episodes)
+        hc = self.spec.hpo
+        buffer.compute_returns_and_advantage(np.zeros(buffer.n_agents), hc.gamma, hc.gae_lambda)
+        progress = max(0.0, 1.0 - st.decisions / cfg.total_decisions)
+        losses = self.hpo.train(buffer, self.expert.batch if self.expert else None, weights, progress)
+        n_dec = sum(e.decisions for e in episodes)
+        st.updates, st.decisions, st.episodes = u, st.decisions + n_dec, st.episodes + len(episodes)
+        st.measured_tt = measured if measured is not None else st.measured_tt
+        if cfg.eval_every and u % cfg.eval_every == 0:
+            self._evaluate()
+        st.wall_seconds += time.perf_counter() - t0
+        report = self._report(episodes, n_dec / max(t_roll, 1e-9), weights, dtw_mean, losses)
+        self._log(report, dtw_s)
+        self._snapshot = self._capture()
+        if u % cfg.checkpoint_every == 0:
+            self._write(self._snapshot)
+        self._last = report
+        self.callback.on_update(report)
+
+    # ------------------------------------------------------------------ setup
+    def _prepare_dir(self) -> dict | None:
+        ckpt = self.checkpoint_path
+        if self.resume:
+            if not ckpt.is_file():
+                raise UserInputError(f"cannot resume: no checkpoint at {ckpt}")
+            self._check_same_config(read_yaml(self.run_dir / "config.yaml"))
+            saved = ck.load_checkpoint(ckpt)
+        else:
+            if ckpt.exists():
+                raise UserInputError(f"{self.run_dir} already holds a run; use --resume or another --out")
+            saved = None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(self.cfg, self.run_dir / "config.yaml")
+        return saved
+
+    def _check_same_config(self, saved: dict[str, Any]) -> None:
+        now = self.cfg.to_dict()
+        diffs = [k for k in sorted(set(_flatten(saved)) | set(_flatten(now)))
+                 if k != "total_decisions" and _flatten(saved).get(k) != _flatten(now).get(k)]
+        if diffs:
+            raise ConfigError(f"cannot resume {self.run_dir} with a different configuration; changed: "
+                              + ", ".join(f"{k} ({_flatten(saved).get(k)!r} -> {_flatten(now).get(k)!r})"
+                                          for k in diffs[:5]) + " (only total_decisions / --steps may change)")
+
+    def _setup(self, saved: dict | None) -> None:
+        from reled_sumo.env import make_env
+        from reled_sumo.env.make import load_scenario
+
+        self._session_t0 = time.perf_counter()
+        scenario = load_scenario(self.cfg.scenario)
+        self._write_scenario(scenario)
+        self.env = env = make_env(scenario, config=self.cfg.env)
+        n, d, k = len(env.possible_agents), int(env.obs_dim), int(env.K)
+        self.logger = open_logger(self.run_dir, resume_updates=saved["run"]["updates"] if saved else None)
+        policy, dim = None, d
+        if self.spec.central_critic:
+            th.manual_seed(self.cfg.seed)
+            g = global_state_dim(env)
+            policy, dim = CentralCriticPolicy(self.spec.hpo.policy_config(), n, d, k, g), d + g
+        self.hpo = HybridPPO(self.spec.hpo, n, dim, k, logger=self.logger, policy=policy)
+        self._buffer_dims = (dim, k, n)
+        if saved is not None:
+            self._restore(saved)
+        elif self.spec.uses_demos:
+            self._generate_demos(0, None)
+        self._snapshot = self._capture()
+        if saved is None:
+            self._write(self._snapshot)
+
+    def _write_scenario(self, scenario) -> None:
+        path = self.run_dir / "scenario.json"
+        info = {"name": scenario.name, "scenario_hash": scenario.scenario_hash, "path": str(scenario.path)}
+        if self.resume and path.is_file():
+            old = json.loads(path.read_text())
+            if old.get("scenario_hash") != info["scenario_hash"]:
+                raise ConfigError(f"scenario {scenario.name} changed since this run started "
+                                  f"(hash {old.get('scenario_hash')} -> {info['scenario_hash']}); cannot resume")
+        path.write_text(json.dumps(info, indent=2) + "\n")
+        self._scenario_info = info
+
+    def _expert_instance(self):
+        if self._expert_model is None:
+            self._expert_model = build_expert(self.cfg.expert)
+        return self._expert_model
+
+    def _generate_demos(self, version: int, travel_times: np.ndarray | None) -> None:
+        """Run SED (seeded per version) and make its demonstrations the current ones."""
+        t0 = time.perf_counter()
+        expert = self._expert_instance()
+        self.callback.on_phase(f"SED demonstrations v{version} ({self.spec.sed.rounds} rounds)")
+        sed = replace(self.spec.sed, seed=(self.spec.sed.seed + 1000 * version) % (2**31 - 1))
+        demos, rounds = refine(self.env, expert, sed, on_round=self.callback.on_sed_round,
+                               initial_travel_times=travel_times)
+        bound = rounds[-1].mean_bound if rounds else float("nan")
+        demos = demos.with_meta(version=version, train_update=self.state.updates, **self._scenario_info)
+        demos.save(self.run_dir / "demos")
+        self.expert = demos_to_expert(demos, list(self.env.possible_agents), version, bound)
+        for key, value in (("bound", bound), ("version", version), ("seconds", time.perf_counter() - t0),
+                           ("expert_travel_time", rounds[-1].mean_travel_time if rounds else np.nan),
+                           ("samples", len(self.expert.batch) if self.expert.batch is not None else 0)):
+            self.logger.record(f"sed/{key}", value)
+        log.info("demonstrations v%d: %d samples, SED bound %.4f", version,
+                 len(self.expert.batch) if self.expert.batch is not None else 0, bound)
+
+    # ------------------------------------------------------------------ rollouts
+    def _value_fn(self, o: np.ndarray, i: np.ndarray) -> np.ndarray:
+        policy = self.hpo.policy
+        with th.no_grad():
+            v = policy.predict_values(th.as_tensor(o, device=policy.device), th.as_tensor(i, device=policy.device))
+        return v.cpu().numpy()
+
+    def _collect(self, measure: bool) -> tuple[GrowingRolloutBuffer, list[EpisodeStats], np.ndarray | None]:
+        cfg, (dim, k, n) = self.cfg, self._buffer_dims
+        buffer = GrowingRolloutBuffer(max(n * 64, 256) * cfg.episodes_per_update, dim, k, n, device=cfg.device)
+        meter = _TravelTimeMeter(self.env) if measure and hasattr(self.env, "edge_travel_times") else None
+        env = self.env if meter is None else meter
+        env = GlobalStateEnv(env) if self.spec.central_critic else env
+        episodes = []
+        for e in range(cfg.episodes_per_update):
+            seed = episode_seed(cfg.seed, self.state.episodes + e)
+            episodes.append(run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=seed))
+        measured = None if meter is None else meter.mean(self.env.scenario.graph.freeflow_time)
+        return buffer, episodes, measured
+
+    def _weights(self, episodes: list[EpisodeStats]) -> tuple[np.ndarray | None, float, float]:
+        if self.expert is None:
+            return None, float("nan"), 0.0
+        paths = [_finite(p) for p in episodes[-1].paths]
+        dtw, seconds = timed_path_dtw(paths, self.expert.paths, self.cfg.dtw_points)
+        agent_return = np.mean([e.returns for e in episodes], axis=0)
+        w = self.hpo.weights(dtw, agent_return, self.expert.returns)
+        return w, float(np.nanmean(dtw)) if np.isfinite(dtw).any() else float("nan"), seconds
+
+    def _evaluate(self) -> None:
+        """One deterministic episode on a fixed seed (no RNG consumed: argmax actions)."""
+        policy = self.hpo.policy
+        act = lambda o, i, m: policy.act(o, i, m, deterministic=True)  # noqa: E731
+        stats = run_episode(self.env, act, seed=eval_seed(self.cfg.seed))
+        for key, value in stats.summary().items():
+            self.logger.record(f"eval/{key}", value)
+
+    # ------------------------------------------------------------------ reporting
+    def _report(self, episodes, rollout_dps, weights, dtw_mean, losses) -> UpdateReport:
+        st = self.state
+        tt = np.concatenate([e.travel_time for e in episodes])
+        tt = tt[np.isfinite(tt)]
+        w = np.zeros(1) if weights is None else weights
+        return UpdateReport(
+            update=st.updates, decisions=st.decisions, total_decisions=self.cfg.total_decisions,
+            episodes=st.episodes, decisions_per_s=st.decisions / max(st.wall_seconds, 1e-9),
+            rollout_decisions_per_s=rollout_dps,
+            mean_travel_time=float(tt.mean()) if tt.size else float("nan"),
+            p95_travel_time=float(np.percentile(tt, 95)) if tt.size else float("nan"),
+            arrival_rate=float(np.mean([e.arrival_rate for e in episodes])),
+            mean_return=float(np.mean([e.returns.mean() for e in episodes])),
+            w_mean=float(w.mean()), w_max=float(w.max()), dtw_mean=dtw_mean, losses=dict(losses),
+            elapsed_s=st.wall_seconds)
+
+    def _log(self, r: UpdateReport, dtw_seconds: float) -> None:
+        rec = self.logger.record
+        for key, value in (("time/updates", r.update), ("time/env_decisions", r.decisions),
+                           ("time/episodes", r.episodes), ("time/decisions_per_s", r.decisions_per_s),
+                           ("time/elapsed_s", r.elapsed_s), ("rollout/decisions_per_s", r.rollout_decisions_per_s),
+                           ("rollout/mean_travel_time", r.mean_travel_time),
+                           ("rollout/p95_travel_time", r.p95_travel_time),
+                           ("rollout/arrival_rate", r.arrival_rate), ("rollout/mean_return", r.mean_return)):
+            rec(key, value)
+        if self.expert is not None:
+            for key, value in (("w_mean", r.w_mean), ("w_max", r.w_max), ("dtw_mean", r.dtw_mean),
+                               ("dtw_seconds", dtw_seconds), ("sed_bound", self.expert.bound),
+                               ("demo_version", self.expert.version)):
+                rec(f"expert/{key}", value)
+        self.logger.dump(step=r.decisions)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _meta(self) -> dict[str, Any]:
+        return {"algo": self.cfg.algo, "seed": self.cfg.seed, "scenario": self._scenario_info["name"],
+                "scenario_hash": self._scenario_info["scenario_hash"], "scenario_path": self._scenario_info["path"],
+                "possible_agents": list(self.env.possible_agents), "config": self.cfg.to_dict(),
+                **ck.policy_meta(self.hpo.policy, self.spec.central_critic)}
+
+    def _capture(self) -> dict[str, Any]:
+        st, ex = self.state, self.expert
+        expert = None
+        if ex is not None:
+            b = ex.batch
+            expert = {"batch": None if b is None else {f: th.tensor(np.array(getattr(b, f)))
+                                                       for f in ("obs", "actions", "masks", "agent_index")},
+                      "paths": [None if p is None else th.tensor(np.array(p)) for p in ex.paths],
+                      "returns": th.tensor(ex.returns), "bound": float(ex.bound), "version": ex.version}
+        return {"format": ck.FORMAT, "meta": self._meta(), "hpo": copy.deepcopy(self.hpo.state_dict()),
+                "hpo_rng": ck.generator_state(self.hpo.rng), "rng": ck.capture_rng(),
+                "run": {"updates": st.updates, "decisions": st.decisions, "episodes": st.episodes,
+                        "wall_seconds": st.wall_seconds,
+                        "measured_tt": None if st.measured_tt is None else th.tensor(st.measured_tt)},
+                "expert": expert}
+
+    def _restore(self, data: dict[str, Any]) -> None:
+        meta = data["meta"]
+        if meta["possible_agents"] != list(self.env.possible_agents):
+            raise ConfigError("the scenario's agents differ from the checkpoint's; cannot resume")
+        self.hpo.load_state_dict(data["hpo"])
+        ck.set_generator_state(self.hpo.rng, data["hpo_rng"])
+        run = data["run"]
+        self.state = RunState(int(run["updates"]), int(run["decisions"]), int(run["episodes"]),
+                              float(run["wall_seconds"]), ck.to_numpy(run["measured_tt"]))
+        ex = data["expert"]
+        if ex is not None:
+            b = ex["batch"]
+            fields = ("obs", "actions", "masks", "agent_index")
+            batch = None if b is None else ExpertBatch(*(b[f].numpy() for f in fields))
+            self.expert = ExpertData(batch, [ck.to_numpy(p) for p in ex["paths"]], ex["returns"].numpy(),
+                                     float(ex["bound"]), int(ex["version"]))
+        ck.restore_rng(data["rng"])  # last: nothing after this may draw random numbers before the loop
+
+    def _write(self, snapshot: dict | None) -> Path:
+        if snapshot is not None:
+            ck.atomic_save(snapshot, self.checkpoint_path)
+        return self.checkpoint_path
+
+    def _close(self) -> None:
+        for closer in (getattr(self.env, "close", None), getattr(self.logger, "close", None),
+                       getattr(self._expert_model, "close", None)):
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - closing must not mask the run's own error
+                    log.debug("close failed", exc_info=True)
+
+
+class _TravelTimeMeter:
+    """Env proxy that averages ``env.edge_travel_times()`` over the steps it sees."""
+
+    def __init__(self, env):
+        self._env, self._sum, self._n = env, None, None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._env, name)
+
+    def step(self, actions):
+        out = self._env.step(actions)
+        tt = np.asarray(self._env.edge_travel_times(), dtype=np.float64)
+        if self._sum is None:
+            self._sum, self._n = np.zeros_like(tt), np.zeros_like(tt)
+        seen = np.isfinite(tt)
+        self._sum[seen] += tt[seen]
+        self._n[seen] += 1
+        return out
+
+    def mean(self, freeflow: np.ndarray) -> np.ndarray:
+        if self._sum is None:
+            return np.asarray(freeflow, dtype=np.float64)
+        return np.where(self._n > 0, self._sum / np.maximum(self._n, 1), freeflow)
+
+
+def _finite(path) -> np.ndarray:
+    p = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+    return p[np.isfinite(p).all(axis=1)]
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+__all__ = ["RunState", "TrainCallback", "TrainResult", "Trainer", "UpdateReport", "default_run_id"]

@@ -1,0 +1,43 @@
+"""Slow: a short RELED run learns routes that beat the random policy on the small Kotka scenario.
+
+Runs with ``pytest -m slow`` or ``RELED_TEST_SLOW=1`` (about 20-30 s on 2 cores).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from reled_sumo.env import make_env
+from reled_sumo.training.checkpoint import load_policy
+from reled_sumo.training.config import load_config
+from reled_sumo.training.rollout import run_episode
+from reled_sumo.training.trainer import Trainer
+
+
+@pytest.mark.slow
+def test_reled_beats_random_travel_time(kotka_small, tmp_path, request):
+    if "slow" not in (request.config.getoption("markexpr") or "") and not os.environ.get("RELED_TEST_SLOW"):
+        pytest.skip("slow: run with -m slow or RELED_TEST_SLOW=1")
+    cfg = load_config(None, {"scenario": str(kotka_small.path), "algo": "reled", "total_decisions": 6000,
+                             "sed_every": 5, "sed.rounds": 2, "hpo.learning_rate": 1e-3, "seed": 0})
+    result = Trainer(cfg, run_dir=tmp_path / "run").run()
+    policy, _ = load_policy(result.run_dir)
+    env = make_env(kotka_small)
+    rng = np.random.default_rng(0)
+
+    def random_act(o, i, m):
+        a = np.array([rng.choice(np.flatnonzero(row)) for row in m])
+        return a, np.zeros(len(a)), np.zeros(len(a))
+
+    try:
+        learned = [run_episode(env, lambda o, i, m: policy.act(o, i, m, deterministic=True), seed=s)
+                   for s in (101, 102)]
+        rand = [run_episode(env, random_act, seed=s) for s in (101, 102)]
+    finally:
+        env.close()
+    tt_learned = np.mean([e.mean_travel_time for e in learned])
+    tt_random = np.mean([e.mean_travel_time for e in rand])
+    assert tt_learned < 0.8 * tt_random, (tt_learned, tt_random)
+    assert np.mean([e.arrival_rate for e in learned]) > np.mean([e.arrival_rate for e in rand])
