@@ -26,7 +26,7 @@ from pettingzoo import ParallelEnv
 from reled_sumo.sim import variables as tc
 
 from reled_sumo.env.config import EnvConfig
-from reled_sumo.env.observation import OBS_HIGH, OBS_LOW, ObservationBuilder, obs_size
+from reled_sumo.env.observation import N_CAND, N_OWN, OBS_HIGH, OBS_LOW, ObservationBuilder, obs_size
 from reled_sumo.env.rewards import RewardInputs, get_reward
 from reled_sumo.env.tables import RoutingTables
 from reled_sumo.errors import ConfigError, SimulationError
@@ -132,6 +132,11 @@ class RoutingParallelEnv(ParallelEnv):
 
     def action_space(self, agent: str) -> spaces.Discrete:
         return self._act_spaces[agent]
+
+    @property
+    def candidate_layout(self) -> tuple[int, int]:
+        """``(n_own, n_cand)``: observations are ``[own | candidate_0 | ... | candidate_{K-1}]``."""
+        return (N_OWN, N_CAND)
 
     @functools.cached_property
     def obs_dim(self) -> int:

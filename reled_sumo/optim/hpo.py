@@ -61,6 +61,7 @@ class HPOConfig:
     activation: Literal["tanh", "relu"] = "tanh"
     agent_embedding_dim: int = 0
     ortho_init: bool = True
+    actor: Literal["candidate", "mlp"] = "candidate"  # candidate: shared per-candidate scorer (CandidateActor)
     seed: int | None = None   # seeds torch (network init) and the minibatch shuffling
     device: str = "cpu"
 
@@ -79,6 +80,8 @@ class HPOConfig:
                 raise ConfigError(f"{name} must be > 0 or None, got {getattr(self, name)}")
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
+        if self.actor not in ("candidate", "mlp"):
+            raise ConfigError(f"actor must be 'candidate' or 'mlp', got {self.actor!r}")
         if self.expert_loss not in ("nll", "clipped"):
             raise ConfigError(f"expert_loss must be 'nll' or 'clipped', got {self.expert_loss!r}")
         if self.expert_reduction not in ("agent", "sample"):
@@ -89,24 +92,28 @@ class HPOConfig:
         object.__setattr__(self, "vf_hidden", tuple(self.vf_hidden))
         self.policy_config()  # validates the policy fields
 
-    def policy_config(self) -> PolicyConfig:
+    def policy_config(self, candidate_layout: tuple[int, int] | None = None) -> PolicyConfig:
+        """The policy's config; ``candidate_layout`` (from the env) is used when ``actor == "candidate"``."""
+        layout = candidate_layout if self.actor == "candidate" else None
         return PolicyConfig(self.policy, tuple(self.pi_hidden), tuple(self.vf_hidden), self.activation,
-                            self.agent_embedding_dim, self.ortho_init)
+                            self.agent_embedding_dim, self.ortho_init, layout)
 
 
 class HybridPPO:
     """Owns the multi-agent policy and its optimizer; :meth:`train` performs one HPO update."""
 
     def __init__(self, cfg: HPOConfig, n_agents: int, obs_dim: int, n_actions: int,
-                 logger: Logger | None = None, policy: MultiAgentPolicy | None = None):
+                 logger: Logger | None = None, policy: MultiAgentPolicy | None = None,
+                 candidate_layout: tuple[int, int] | None = None):
         """``policy``: use this multi-agent policy (e.g. a centralized-critic one) instead of
         ``build_policy(cfg.policy_config(), ...)``; it is built after ``cfg.seed`` seeds torch
-        only if it is None, so seed torch yourself before building one."""
+        only if it is None, so seed torch yourself before building one. ``candidate_layout``:
+        the env's ``(n_own, n_cand)`` observation layout for the candidate actor."""
         self.cfg, self.n_agents = cfg, n_agents
         if cfg.seed is not None:
             th.manual_seed(cfg.seed)
         if policy is None:
-            policy = build_policy(cfg.policy_config(), n_agents, obs_dim, n_actions)
+            policy = build_policy(cfg.policy_config(candidate_layout), n_agents, obs_dim, n_actions)
         self.policy: MultiAgentPolicy = policy.to(cfg.device)
         self.lr_schedule = (FloatSchedule(cfg.learning_rate) if cfg.lr_schedule == "constant"
                             else FloatSchedule(LinearSchedule(cfg.learning_rate, 0.0, 1.0)))

@@ -59,8 +59,16 @@ class PolicyConfig:
     activation: Literal["tanh", "relu"] = "tanh"
     agent_embedding_dim: int = 0            # shared policy only; 0 = no agent embedding
     ortho_init: bool = True
+    # (n_own, n_cand): observations are [own | cand_0 | ... | cand_{K-1}] and the actor scores
+    # each candidate with one MLP shared across candidates (see CandidateActor). None: plain MLP actor.
+    candidate_layout: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        if self.candidate_layout is not None:
+            layout = tuple(int(v) for v in self.candidate_layout)
+            if len(layout) != 2 or min(layout) < 1:
+                raise ConfigError(f"candidate_layout must be (n_own >= 1, n_cand >= 1), got {self.candidate_layout}")
+            object.__setattr__(self, "candidate_layout", layout)
         if self.kind not in ("shared", "per-agent"):
             raise ConfigError(f"policy must be 'shared' or 'per-agent', got {self.kind!r}")
         if self.activation not in ACTIVATIONS:
@@ -142,6 +150,46 @@ class MultiAgentPolicy(nn.Module, ABC):
         return policy
 
 
+class CandidateActor(nn.Module):
+    """Permutation-equivariant actor: ``logit_k = MLP([own, cand_k])``, one MLP for all K candidates.
+
+    A routing decision compares candidates by the same features (travel time, remaining time via
+    the candidate, occupancy...); scoring each with shared weights learns "prefer the fastest"
+    once instead of K times, which is far more sample-efficient than a flat MLP over all slots.
+    With ``n_members`` > 0 the MLP is a per-agent ensemble (:class:`EnsembleMLP`).
+    """
+
+    def __init__(self, layout: tuple[int, int], n_actions: int, hidden: tuple[int, ...],
+                 activation: type[nn.Module], ortho: bool, n_members: int = 0, extra: int = 0):
+        super().__init__()
+        self.n_own, self.n_cand, self.k, self.extra = layout[0], layout[1], n_actions, extra
+        sizes = [self.n_own + extra + self.n_cand, *hidden, 1]
+        self.ensemble = n_members > 0
+        if self.ensemble:
+            self.mlp: nn.Module = EnsembleMLP(n_members, sizes, activation)
+            if ortho:
+                self.mlp.orthogonal_init(math.sqrt(2), 0.01)
+        else:
+            layers: list[nn.Module] = []
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+                lin = nn.Linear(a, b)
+                if ortho:
+                    nn.init.orthogonal_(lin.weight, gain=0.01 if i == len(sizes) - 2 else math.sqrt(2))
+                    nn.init.zeros_(lin.bias)
+                layers += [lin] if i == len(sizes) - 2 else [lin, activation()]
+            self.mlp = nn.Sequential(*layers)
+
+    def forward(self, obs: th.Tensor, member: th.Tensor, extra: th.Tensor | None = None) -> th.Tensor:
+        b, k = obs.shape[0], self.k
+        own = obs[:, : self.n_own]
+        if extra is not None:
+            own = th.cat([own, extra], dim=1)
+        cand = obs[:, self.n_own: self.n_own + k * self.n_cand].reshape(b, k, self.n_cand)
+        x = th.cat([own.unsqueeze(1).expand(b, k, own.shape[1]), cand], dim=2).reshape(b * k, -1)
+        out = self.mlp(x, member.long().repeat_interleave(k)) if self.ensemble else self.mlp(x)
+        return out.reshape(b, k)
+
+
 class SharedPolicy(MultiAgentPolicy):
     """One sb3-contrib ``MaskableActorCriticPolicy`` for every agent (+ optional agent embedding)."""
 
@@ -157,6 +205,8 @@ class SharedPolicy(MultiAgentPolicy):
             activation_fn=ACTIVATIONS[cfg.activation],
             ortho_init=cfg.ortho_init,
         )
+        self.candidate = (CandidateActor(cfg.candidate_layout, n_actions, cfg.pi_hidden, ACTIVATIONS[cfg.activation],
+                                         cfg.ortho_init, extra=emb) if cfg.candidate_layout else None)
 
     def _inputs(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         if self.embedding is None:
@@ -167,6 +217,9 @@ class SharedPolicy(MultiAgentPolicy):
         return self.sb3.predict_values(self._inputs(obs, agent_index)).flatten()
 
     def action_logits(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
+        if self.candidate is not None:
+            extra = self.embedding(agent_index.long()) if self.embedding is not None else None
+            return self.candidate(obs.float(), agent_index, extra)
         features = self.sb3.extract_features(self._inputs(obs, agent_index), self.sb3.pi_features_extractor)
         return self.sb3.action_net(self.sb3.mlp_extractor.forward_actor(features))
 
@@ -219,10 +272,15 @@ class PerAgentPolicy(MultiAgentPolicy):
     def __init__(self, cfg: PolicyConfig, n_agents: int, obs_dim: int, n_actions: int):
         super().__init__(cfg, n_agents, obs_dim, n_actions)
         act = ACTIVATIONS[cfg.activation]
-        self.actor = EnsembleMLP(n_agents, [obs_dim, *cfg.pi_hidden, n_actions], act)
         self.critic = EnsembleMLP(n_agents, [obs_dim, *cfg.vf_hidden, 1], act)
+        if cfg.candidate_layout:
+            self.actor: nn.Module = CandidateActor(cfg.candidate_layout, n_actions, cfg.pi_hidden, act,
+                                                   cfg.ortho_init, n_members=n_agents)
+        else:
+            self.actor = EnsembleMLP(n_agents, [obs_dim, *cfg.pi_hidden, n_actions], act)
+            if cfg.ortho_init:
+                self.actor.orthogonal_init(math.sqrt(2), 0.01)
         if cfg.ortho_init:
-            self.actor.orthogonal_init(math.sqrt(2), 0.01)
             self.critic.orthogonal_init(math.sqrt(2), 1.0)
 
     def predict_values(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:

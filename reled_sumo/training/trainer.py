@@ -208,8 +208,9 @@ class Trainer:
         if self.spec.central_critic:
             th.manual_seed(self.cfg.seed)
             g = global_state_dim(env)
-            policy, dim = CentralCriticPolicy(self.spec.hpo.policy_config(), n, d, k, g), d + g
-        self.hpo = HybridPPO(self.spec.hpo, n, dim, k, logger=self.logger, policy=policy)
+            policy, dim = CentralCriticPolicy(self.spec.hpo.policy_config(env.candidate_layout), n, d, k, g), d + g
+        self.hpo = HybridPPO(self.spec.hpo, n, dim, k, logger=self.logger, policy=policy,
+                             candidate_layout=env.candidate_layout)
         self._buffer_dims = (dim, k, n)
         if saved is not None:
             self._restore(saved)
