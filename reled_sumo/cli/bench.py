@@ -58,3 +58,4 @@ def env_cmd(
     if as_json:
         for r in rows:
             print(json.dumps(r))
+

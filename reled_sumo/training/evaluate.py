@@ -29,6 +29,7 @@ import numpy as np
 from reled_sumo.errors import ConfigError, RelEdError
 from reled_sumo.training.rollout import ActFn, run_episode
 from reled_sumo.training.stats import Estimate, mean_ci
+from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -297,8 +298,9 @@ def evaluate_loaded(policy, meta: Mapping[str, Any], seeds: int | Iterable[int] 
     env_opts = {**dict(meta.get("env") or {}), **dict(env_overrides or {})}
     algo = str(meta.get("algo", "policy"))
     info = {"algo": algo, "train_seed": meta.get("seed"), "kind": "run"}
-    return evaluate_policy(scenario, policy_act_fn(policy, True), seeds, env_opts,
-                           method=label or algo, meta=info)
+    with torch_threads(1):  # tiny networks beside SUMO: more threads only add overhead
+        return evaluate_policy(scenario, policy_act_fn(policy, True), seeds, env_opts,
+                               method=label or algo, meta=info)
 
 
 def evaluate_run(run_dir: str | Path, seeds: int | Iterable[int] = 3,

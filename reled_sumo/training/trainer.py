@@ -32,6 +32,7 @@ from reled_sumo.training.checkpoint import open_logger, scenario_label
 from reled_sumo.training.config import TrainConfig, dump_config, read_yaml
 from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, global_state_dim
 from reled_sumo.training.rollout import EpisodeStats, run_episode
+from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,10 @@ class Trainer:
     # ------------------------------------------------------------------ main loop
     def run(self) -> TrainResult:
         saved = self._prepare_dir()
-        threads = th.get_num_threads()
-        th.set_num_threads(self.cfg.torch_threads)
+        with torch_threads(self.cfg.torch_threads):
+            return self._run(saved)
+
+    def _run(self, saved: dict | None) -> TrainResult:
         try:
             self._setup(saved)
             self.callback.on_start(self)
@@ -130,7 +133,6 @@ class Trainer:
             raise
         finally:
             self._close()
-            th.set_num_threads(threads)
         st = self.state
         result = TrainResult(self.run_dir, path, st.updates, st.decisions, st.episodes, st.wall_seconds,
                              st.decisions / max(st.wall_seconds, 1e-9), self._last)

@@ -1,0 +1,106 @@
+"""`reled bench train` and `reled bench learn` (docs/benchmarks.md).
+
+They are registered on the `bench` sub-app in :mod:`reled_sumo.cli.app`.
+
+``python -m reled_sumo.cli.bench_learn train|learn ...`` runs them standalone.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from reled_sumo.cli.bench import _ints, fmt, rows_table
+from reled_sumo.cli.common import console, guarded
+
+
+def _print_rows(title: str, rows: list[dict], columns, as_json: bool) -> None:
+    if as_json:
+        for r in rows:
+            print(json.dumps(r))  # noqa: T201 - JSON lines on stdout are the command's output
+    else:
+        need = sum(max(len(c), *(len(fmt(r.get(c, ""))) for r in rows)) + 3 for c in columns) + 1
+        out = console if console.width >= need else Console(width=need, highlight=False)
+        out.print(rows_table(title, rows, columns))  # full column names even in a narrow / piped console
+
+
+@guarded
+def train_bench_cmd(
+    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    agents: Optional[int] = typer.Option(20, "--agents", help="Controlled agents (env max_agents)."),
+    steps: int = typer.Option(5000, "--steps", help="Training budget per algo, in agent decisions."),
+    algos: str = typer.Option("ippo,reled", "--algo", help="Comma-separated algos to train."),
+    env_episodes: int = typer.Option(2, "--env-episodes", help="Timed env-only episodes (+1 warm-up)."),
+    ensemble: str = typer.Option("10,50,100", "--ensemble-agents", help="N for shared vs per-agent ('' skips)."),
+    batch: Optional[int] = typer.Option(None, "--batch", help="Decisions per policy call (default B = N)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="TrainConfig YAML for the training runs."),
+    seed: int = typer.Option(0, "--seed"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Keep the training runs here (default: temp)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of tables."),
+) -> None:
+    """Training vs env-only decisions/s (same env options, same run) and shared vs per-agent policy cost."""
+    from reled_sumo.training.bench_train import (
+        ENSEMBLE_COLUMNS, GOAL_RATIO, THROUGHPUT_COLUMNS, TrainBench, bench_ensemble, bench_train_throughput,
+    )
+
+    b = TrainBench(scenario, agents, steps, tuple(a.strip() for a in algos.split(",") if a.strip()), env_episodes,
+                   seed, str(config) if config else None)
+    rows = bench_train_throughput(b, out)
+    _print_rows(f"training vs env-only decisions/s ({scenario}, goal: train-rollout ratio >= {GOAL_RATIO})",
+                rows, THROUGHPUT_COLUMNS, as_json)
+    ns = _ints(ensemble)
+    if ns:
+        ens = bench_ensemble(ns, batch)
+        _print_rows("per-agent ensemble vs shared policy, µs per call (1 torch thread)", ens, ENSEMBLE_COLUMNS,
+                    as_json)
+
+
+@guarded
+def learn_cmd(
+    suite: str = typer.Option("small", "--suite", help="small | paper | ci, or a suite YAML file."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default bench/learn-<suite>)."),
+    jobs: int = typer.Option(1, "--jobs", help="Parallel processes (one run each)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the tasks and whether they are done; run nothing."),
+    report_only: bool = typer.Option(False, "--report-only", help="Rewrite report.md from the finished tasks."),
+) -> None:
+    """Run a learning suite (methods x cities x agents x seeds + references + generalization); resumable."""
+    from reled_sumo.training.suite import load_suite, pending, run_suite, write_suite_report
+
+    spec = load_suite(suite)
+    folder = out or Path("bench") / f"learn-{spec.name}"
+    todo, done = pending(spec, folder)
+    if dry_run:
+        for t in done + todo:
+            console.print(f"{'done ' if t in done else 'to do'}  {t.key}", highlight=False)
+        console.print(f"{len(done)} done, {len(todo)} to do in {folder}")
+        return
+    if report_only:
+        console.print(f"wrote {write_suite_report(spec, folder)}")
+        return
+    console.print(f"suite {spec.name}: {len(done)} task(s) done, {len(todo)} to run in {folder}")
+    count = iter(range(1, len(todo) + 1))
+    res = run_suite(spec, folder, jobs, on_done=lambda t: console.print(f"[{next(count)}/{len(todo)}] {t.key}",
+                                                                          highlight=False))
+    console.print(f"ran {len(res.ran)}, skipped {len(res.skipped)} finished in {res.seconds:.0f} s; "
+                  f"report: {res.report}")
+
+
+def _verbosity(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug.")) -> None:
+    from reled_sumo.cli.common import setup_logging
+
+    setup_logging(verbose)
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+    app.callback()(_verbosity)
+    app.command("train")(train_bench_cmd)
+    app.command("learn")(learn_cmd)
+    return app
+
+
+if __name__ == "__main__":
+    _app()()

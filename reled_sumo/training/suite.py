@@ -1,0 +1,615 @@
+"""``reled bench learn``: a learning benchmark suite from a YAML file (docs/benchmarks.md).
+
+A suite is methods x cities x agent counts x training seeds, each trained for ``budget`` agent
+decisions and evaluated greedily on ``eval_seeds`` evaluation seeds, plus the non-learning
+references on every (city, agent count), plus a generalization block: policies trained on one
+city are evaluated, without further training, on other cities and on the training city with its
+background demand scaled (``<city>-d070``, ``<city>-d130``, built with the scenario builder).
+
+Every task writes ``<out>/results/<key>.json`` when it is done; a rerun skips tasks whose file
+exists (and a training run with a ``checkpoint.pt`` but no result resumes from it). The report
+(:func:`write_suite_report`) is rebuilt from the result files and the runs' ``progress.csv``.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import yaml
+
+from reled_sumo.errors import ConfigError
+from reled_sumo.training.config import ALGOS, TrainConfig, config_from_dict, set_dotted
+
+log = logging.getLogger(__name__)
+
+CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
+RESULTS, RUNS = "results", "runs"
+
+
+# ------------------------------------------------------------------ specification
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    algo: str
+    set: Mapping[str, Any] = field(default_factory=dict)  # dotted TrainConfig overrides
+
+
+@dataclass(frozen=True)
+class CitySpec:
+    name: str  # scenario name the suite builds and uses
+    recipe: str  # bundled city
+    demand: Mapping[str, Any] = field(default_factory=dict)  # agents, background_vehicles, duration, seed
+
+
+@dataclass(frozen=True)
+class GeneralizationSpec:
+    train_city: str
+    agents: int
+    methods: tuple[str, ...]
+    cities: tuple[str, ...] = ()  # other suite cities, evaluated at their own demand
+    demand_scales: tuple[float, ...] = (0.7, 1.3)  # the training city with background demand x scale
+    references: tuple[str, ...] = ("shortest",)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    name: str
+    methods: tuple[MethodSpec, ...]
+    cities: tuple[CitySpec, ...]
+    agents: tuple[int, ...]
+    seeds: tuple[int, ...]
+    budget: int
+    eval_seeds: int = 5
+    references: tuple[str, ...] = ()
+    train: Mapping[str, Any] = field(default_factory=dict)  # base TrainConfig (nested, as in configs/*.yaml)
+    reference_options: Mapping[str, Any] = field(default_factory=dict)  # ReferenceConfig fields
+    generalization: GeneralizationSpec | None = None
+    threshold_method: str = "ippo"
+    threshold_window: int = 5
+    confidence: float = 0.95
+
+    def method(self, name: str) -> MethodSpec:
+        return {m.name: m for m in self.methods}[name]
+
+    def city(self, name: str) -> CitySpec:
+        return {c.name: c for c in self.cities}[name]
+
+
+def scaled_name(city: str, scale: float) -> str:
+    return f"{city}-d{round(scale * 100):03d}"
+
+
+def suite_path(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    named = CONFIGS_DIR / f"suite_{name_or_path}.yaml"
+    if named.is_file():
+        return named
+    raise ConfigError(f"no suite {name_or_path!r}: neither a file nor {named}")
+
+
+def load_suite(name_or_path: str | Path) -> SuiteSpec:
+    """``small`` / ``paper`` / ``ci`` (configs/suite_<name>.yaml) or a YAML path."""
+    raw = yaml.safe_load(suite_path(name_or_path).read_text()) or {}
+    return suite_from_dict(raw)
+
+
+def suite_from_dict(raw: Mapping[str, Any]) -> SuiteSpec:
+    try:
+        d = dict(raw)
+        d["methods"] = tuple(MethodSpec(**m) for m in d.get("methods", ()))
+        d["cities"] = tuple(CitySpec(**c) for c in d.get("cities", ()))
+        for key in ("agents", "seeds", "references"):
+            d[key] = tuple(d.get(key, ()))
+        if d.get("generalization"):
+            g = dict(d["generalization"])
+            d["generalization"] = GeneralizationSpec(**{k: tuple(v) if isinstance(v, list) else v
+                                                        for k, v in g.items()})
+        spec = SuiteSpec(**d)
+    except TypeError as exc:
+        raise ConfigError(f"invalid suite: {exc}") from exc
+    validate(spec)
+    return spec
+
+
+def validate(spec: SuiteSpec) -> None:
+    from reled_sumo.training.references import parse_references
+
+    names = [m.name for m in spec.methods]
+    if not names or len(set(names)) != len(names):
+        raise ConfigError("a suite needs methods with unique names")
+    if not spec.cities or not spec.agents or len(spec.seeds) < 1 or spec.budget < 1 or spec.eval_seeds < 1:
+        raise ConfigError("a suite needs cities, agents, seeds, budget >= 1 and eval_seeds >= 1")
+    bad = [m.algo for m in spec.methods if m.algo not in ALGOS]
+    if bad:
+        raise ConfigError(f"unknown algo(s) {bad}; choose from {', '.join(ALGOS)}")
+    parse_references(list(spec.references))
+    g = spec.generalization
+    if g is not None:
+        parse_references(list(g.references))
+        cities = {c.name for c in spec.cities}
+        if g.train_city not in cities or not set(g.cities) <= cities or not set(g.methods) <= set(names):
+            raise ConfigError("generalization: train_city/cities must be suite cities and methods suite methods")
+        if g.agents not in spec.agents:
+            raise ConfigError(f"generalization.agents {g.agents} must be one of the suite's agent counts")
+    for m in spec.methods:  # fail now, not hours later
+        run_config(spec, Task("train", spec.cities[0].name, spec.agents[0], m.name, spec.seeds[0]))
+
+
+# ------------------------------------------------------------------ tasks
+@dataclass(frozen=True)
+class Task:
+    kind: str  # "train" (train + evaluate), "ref" (a reference), "gen" (a trained policy on another scenario)
+    city: str  # training city (train, gen) or evaluated scenario (ref)
+    agents: int
+    method: str  # method or reference name
+    seed: int | None = None  # training seed
+    target: str | None = None  # gen: the scenario evaluated on
+
+    @property
+    def key(self) -> str:
+        base = f"{self.kind}/{self.city}/n{self.agents}/{self.method}"
+        if self.seed is not None:
+            base += f"/s{self.seed}"
+        return base + (f"/{self.target}" if self.target else "")
+
+
+def gen_targets(spec: SuiteSpec) -> tuple[str, ...]:
+    g = spec.generalization
+    if g is None:
+        return ()
+    return tuple(g.cities) + tuple(scaled_name(g.train_city, s) for s in g.demand_scales)
+
+
+def plan(spec: SuiteSpec) -> list[Task]:
+    """Every task of the suite: training runs, references, then the generalization evaluations."""
+    tasks = [Task("train", c.name, n, m.name, s) for c in spec.cities for n in spec.agents
+             for m in spec.methods for s in spec.seeds]
+    tasks += [Task("ref", c.name, n, r) for c in spec.cities for n in spec.agents for r in spec.references]
+    g = spec.generalization
+    if g is not None:
+        targets = gen_targets(spec)
+        tasks += [Task("gen", g.train_city, g.agents, m, s, t) for m in g.methods for s in spec.seeds
+                  for t in targets]
+        tasks += [Task("ref", t, g.agents, r) for t in targets for r in g.references]
+    return list(dict.fromkeys(tasks))
+
+
+def result_path(out: Path, task: Task) -> Path:
+    return Path(out) / RESULTS / f"{task.key}.json"
+
+
+def run_dir(out: Path, city: str, agents: int, method: str, seed: int) -> Path:
+    return Path(out) / RUNS / city / f"n{agents}" / method / f"s{seed}"
+
+
+def run_config(spec: SuiteSpec, task: Task) -> TrainConfig:
+    m = spec.method(task.method)
+    data = copy.deepcopy(dict(spec.train))
+    for key, value in {"scenario": task.city, "algo": m.algo, "seed": int(task.seed or 0),
+                       "total_decisions": spec.budget, "env.max_agents": task.agents, **dict(m.set)}.items():
+        set_dotted(data, key, value)
+    return config_from_dict(data)
+
+
+def env_options(spec: SuiteSpec, agents: int) -> dict[str, Any]:
+    cfg = config_from_dict({**copy.deepcopy(dict(spec.train)), "scenario": "x"})
+    return cfg.env.replace(max_agents=agents).to_dict()
+
+
+# ------------------------------------------------------------------ scenarios
+def build_scenarios(spec: SuiteSpec) -> list[str]:
+    """Build (or reuse, cache hit) every city and the demand-scaled copies of the generalization city."""
+    from reled_sumo.scenario.build import BuildRequest, build
+    from reled_sumo.scenario.registry import get_recipe
+
+    requests = []
+    for c in spec.cities:
+        requests.append(replace(BuildRequest.bundled(get_recipe(c.recipe), **dict(c.demand)), name=c.name))
+    g = spec.generalization
+    if g is not None:
+        base = spec.city(g.train_city)
+        base_req = requests[[c.name for c in spec.cities].index(base.name)]
+        for s in g.demand_scales:
+            demand = replace(base_req.demand, background_vehicles=max(1, round(base_req.demand.background_vehicles * s)))
+            requests.append(replace(base_req, name=scaled_name(base.name, s), demand=demand))
+    for req in requests:
+        res = build(req)
+        log.info("scenario %s: %s (%.1f s)", req.name, "cached" if res.cache_hit else "built", res.seconds)
+    return [r.name for r in requests]
+
+
+# ------------------------------------------------------------------ running
+def transfer_act(policy, meta: Mapping[str, Any]):
+    """Greedy act function of a trained policy for an env whose K or agent count may differ.
+
+    Observations are ``[own | K candidates]`` (K from the env's mask width). Fewer candidates than
+    the policy's K: the missing slots are zero-padded and masked (exact for the candidate actor,
+    which scores each slot separately); more: only the first K_policy candidates are offered.
+    Agent indices beyond the policy's agents wrap around (``index mod N_policy``; only matters for
+    per-agent policies and agent embeddings).
+    """
+    from reled_sumo.env.observation import N_CAND, N_OWN
+
+    k_pol, n_pol = int(meta["n_actions"]), len(meta["possible_agents"])
+
+    def act(obs, agent_index, mask):
+        obs = np.asarray(obs, dtype=np.float32)
+        b, k_env = obs.shape[0], (obs.shape[1] - N_OWN) // N_CAND
+        mask = np.ones((b, k_env), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        if k_env != k_pol:
+            cand = np.zeros((b, k_pol, N_CAND), dtype=np.float32)
+            m = np.zeros((b, k_pol), dtype=bool)
+            k = min(k_env, k_pol)
+            cand[:, :k] = obs[:, N_OWN:].reshape(b, k_env, N_CAND)[:, :k]
+            m[:, :k] = mask[:, :k]
+            obs, mask = np.concatenate([obs[:, :N_OWN], cand.reshape(b, -1)], axis=1), m
+        return policy.act(obs, np.asarray(agent_index) % n_pol, mask, True)
+
+    return act
+
+
+def _train_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
+    from reled_sumo.training.evaluate import evaluate_run
+    from reled_sumo.training.trainer import Trainer
+
+    rd = run_dir(out, task.city, task.agents, task.method, task.seed)
+    resume = (rd / "checkpoint.pt").is_file()
+    res = Trainer(run_config(spec, task), run_dir=rd, resume=resume).run()
+    ev = evaluate_run(rd, spec.eval_seeds)
+    train = {"run_dir": str(rd), "updates": res.updates, "decisions": res.decisions, "episodes": res.episodes,
+             "wall_seconds": res.wall_seconds, "decisions_per_s": res.decisions_per_s, "resumed": resume}
+    return {"train": train, "eval": ev.to_dict()}
+
+
+def _ref_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
+    from reled_sumo.training.evaluate import evaluate_reference
+    from reled_sumo.training.references import ReferenceConfig
+
+    cfg = ReferenceConfig(**dict(spec.reference_options))
+    return {"eval": evaluate_reference(task.method, task.city, spec.eval_seeds, env_options(spec, task.agents),
+                                       cfg).to_dict()}
+
+
+def _gen_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
+    from reled_sumo.training.checkpoint import load_policy
+    from reled_sumo.training.evaluate import evaluate_policy
+
+    rd = run_dir(out, task.city, task.agents, task.method, task.seed)
+    policy, meta = load_policy(rd)
+    opts = {**dict(meta.get("env") or {}), "max_agents": task.agents}
+    ev = evaluate_policy(task.target, transfer_act(policy, meta), spec.eval_seeds, opts, method=task.method,
+                         meta={"kind": "transfer", "run_dir": str(rd), "trained_on": task.city})
+    return {"eval": ev.to_dict()}
+
+
+_RUNNERS: dict[str, Callable[[SuiteSpec, Path, Task], dict[str, Any]]] = {
+    "train": _train_task, "ref": _ref_task, "gen": _gen_task}
+
+
+def run_task(spec: SuiteSpec, out: Path, task: Task) -> Path:
+    """Run one task and write its result file (atomically); returns the file.
+
+    Torch runs on ``train.torch_threads`` (default 1) threads for evaluations too: tiny networks
+    next to SUMO are several times slower with more threads on a small machine.
+    """
+    from reled_sumo.optim.threads import torch_threads
+
+    t0 = time.perf_counter()
+    with torch_threads(int(dict(spec.train).get("torch_threads", 1))):
+        result = _RUNNERS[task.kind](spec, Path(out), task)
+    record = {"task": asdict(task), **result, "task_seconds": time.perf_counter() - t0}
+    path = result_path(out, task)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1, allow_nan=True) + "\n")
+    os.replace(tmp, path)
+    log.info("%s done in %.1f s", task.key, record["task_seconds"])
+    return path
+
+
+def _execute(spec: SuiteSpec, out: Path, tasks: Sequence[Task], jobs: int,
+             on_done: Callable[[Task], None]) -> None:
+    if jobs <= 1 or len(tasks) <= 1:
+        for t in tasks:
+            run_task(spec, out, t)
+            on_done(t)
+        return
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(run_task, spec, out, t): t for t in tasks}
+        for f in as_completed(futures):
+            f.result()
+            on_done(futures[f])
+
+
+@dataclass(frozen=True)
+class SuiteOutcome:
+    out: Path
+    ran: tuple[str, ...]
+    skipped: tuple[str, ...]
+    report: Path
+    seconds: float
+
+
+def pending(spec: SuiteSpec, out: Path) -> tuple[list[Task], list[Task]]:
+    """(to run, finished) -- a task is finished when its result JSON exists."""
+    tasks = plan(spec)
+    done = [t for t in tasks if result_path(out, t).is_file()]
+    return [t for t in tasks if t not in done], done
+
+
+def run_suite(spec: SuiteSpec, out: str | Path, jobs: int = 1,
+              on_done: Callable[[Task], None] | None = None) -> SuiteOutcome:
+    """Build the scenarios, run every unfinished task (``jobs`` processes), write the report."""
+    t0, out = time.perf_counter(), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "suite.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(asdict(spec))), sort_keys=False))
+    build_scenarios(spec)
+    todo, done = pending(spec, out)
+    cb = on_done or (lambda t: None)
+    _execute(spec, out, [t for t in todo if t.kind != "gen"], jobs, cb)
+    _execute(spec, out, [t for t in todo if t.kind == "gen"], jobs, cb)  # needs the trained runs
+    report = write_suite_report(spec, out)
+    return SuiteOutcome(out, tuple(t.key for t in todo), tuple(t.key for t in done), report,
+                        time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------ report
+METRICS = ("mean_travel_time", "arrival_rate", "mean_return")
+COL_X, COL_WALL, COL_Y = "time/env_decisions", "time/elapsed_s", "rollout/mean_travel_time"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One value per training run (its mean over the eval seeds) or, for references, per eval seed."""
+
+    kind: str
+    city: str
+    agents: int
+    method: str
+    seed: int | None
+    target: str | None
+    values: Mapping[str, float]
+
+
+def _nanmean(x) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
+def record_samples(rec: Mapping[str, Any]) -> list[Sample]:
+    from reled_sumo.training.evaluate import EvalResult
+
+    t, ev = rec["task"], EvalResult.from_dict(rec["eval"])
+    base = (t["kind"], t["city"], int(t["agents"]), t["method"])
+    if t["kind"] == "ref":
+        return [Sample(*base, s.seed, None, {m: float(getattr(s, m)) for m in METRICS}) for s in ev.per_seed]
+    train = rec.get("train") or {}
+    values = {m: _nanmean(ev.values(m)) for m in METRICS}
+    values.update(train_wall_s=float(train.get("wall_seconds", np.nan)),
+                  decisions_per_s=float(train.get("decisions_per_s", np.nan)))
+    return [Sample(*base, t["seed"], t.get("target"), values)]
+
+
+def load_samples(out: Path) -> list[Sample]:
+    files = sorted((Path(out) / RESULTS).rglob("*.json"))
+    return [s for p in files for s in record_samples(json.loads(p.read_text()))]
+
+
+def aggregate(samples: Sequence[Sample], metric: str, keys: Sequence[str] = ("city", "agents", "method"),
+              kinds: Sequence[str] = ("train", "ref"), confidence: float = 0.95) -> dict[tuple, Any]:
+    """Group samples by ``keys`` -> :func:`mean_ci` of ``metric`` (NaN samples dropped by mean_ci)."""
+    from reled_sumo.training.stats import mean_ci
+
+    groups: dict[tuple, list[float]] = {}
+    for s in samples:
+        if s.kind in kinds:
+            groups.setdefault(tuple(getattr(s, k) for k in keys), []).append(s.values.get(metric, np.nan))
+    return {k: mean_ci(v, confidence) for k, v in groups.items()}
+
+
+def rolling_mean(y: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over ``window`` log rows; NaN for the first ``window - 1`` rows and windows with a NaN."""
+    y = np.asarray(y, dtype=np.float64)
+    out = np.full(y.shape, np.nan)
+    if window >= 1 and y.size >= window:
+        out[window - 1:] = np.lib.stride_tricks.sliding_window_view(y, window).mean(axis=1)
+    return out
+
+
+def steps_to_threshold(x: Sequence[float], y: Sequence[float], threshold: float, window: int) -> float:
+    """First ``x`` (env decisions) at which the rolling mean of ``y`` is <= ``threshold``; NaN if never."""
+    hit = np.nonzero(rolling_mean(y, window) <= threshold)[0]
+    return float(np.asarray(x, dtype=np.float64)[hit[0]]) if hit.size else float("nan")
+
+
+def final_level(y: Sequence[float], window: int) -> float:
+    """Mean of the last ``window`` finite values (fewer if the run logged fewer)."""
+    y = np.asarray(y, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    return float(y[-window:].mean()) if y.size else float("nan")
+
+
+def load_curves(spec: SuiteSpec, out: Path) -> dict[tuple, dict[str, np.ndarray]]:
+    from reled_sumo.training.report import read_progress
+
+    curves = {}
+    for t in plan(spec):
+        p = run_dir(out, t.city, t.agents, t.method, t.seed or 0) / "progress.csv"
+        if t.kind == "train" and p.is_file() and (lg := read_progress(p)) and COL_Y in lg and COL_X in lg:
+            curves[(t.city, t.agents, t.method, t.seed)] = lg
+    return curves
+
+
+def thresholds(spec: SuiteSpec, curves: Mapping[tuple, Mapping[str, np.ndarray]]) -> dict[tuple, float]:
+    """(city, agents) -> mean over the threshold method's seeds of its final rolling-mean travel time."""
+    levels: dict[tuple, list[float]] = {}
+    for (city, n, method, _), lg in curves.items():
+        if method == spec.threshold_method:
+            levels.setdefault((city, n), []).append(final_level(lg[COL_Y], spec.threshold_window))
+    return {k: _nanmean(v) for k, v in levels.items()}
+
+
+def steps_table(spec: SuiteSpec, curves) -> dict[tuple, list[float]]:
+    """(city, agents, method) -> steps to threshold of each seed (NaN: not reached)."""
+    th_ = thresholds(spec, curves)
+    out: dict[tuple, list[float]] = {}
+    for (city, n, method, _), lg in curves.items():
+        thr = th_.get((city, n), np.nan)
+        out.setdefault((city, n, method), []).append(
+            steps_to_threshold(lg[COL_X], lg[COL_Y], thr, spec.threshold_window) if np.isfinite(thr) else np.nan)
+    return out
+
+
+def _main_rows(spec: SuiteSpec, samples, steps, city: str, n: int) -> list[tuple[str, ...]]:
+    from reled_sumo.training.stats import mean_ci
+
+    c = spec.confidence
+    agg = {m: aggregate(samples, m, confidence=c) for m in (*METRICS, "train_wall_s", "decisions_per_s")}
+    rows = []
+    for name in [m.name for m in spec.methods] + list(spec.references):
+        key = (city, n, name)
+        if key not in agg["mean_travel_time"]:
+            continue
+        st = steps.get(key, [])
+        reached = [v for v in st if np.isfinite(v)]
+        cells = [agg["mean_travel_time"][key].format(1), agg["arrival_rate"][key].format(3),
+                 agg["mean_return"][key].format(3), str(agg["mean_travel_time"][key].n)]
+        if name in spec.references:
+            cells += ["", "", "", ""]
+        else:
+            cells += [mean_ci(reached, c).format(0) if st else "", f"{len(reached)}/{len(st)}" if st else "",
+                      agg["train_wall_s"][key].format(0, ci=False), agg["decisions_per_s"][key].format(0, ci=False)]
+        rows.append((name, *cells))
+    return rows
+
+
+def _gen_rows(spec: SuiteSpec, samples) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    g, c = spec.generalization, spec.confidence
+    targets = gen_targets(spec)
+    tt = aggregate(samples, "mean_travel_time", ("city", "agents", "method", "target"), ("gen",), c)
+    ar = aggregate(samples, "arrival_rate", ("city", "agents", "method", "target"), ("gen",), c)
+    own_tt, own_ar = (aggregate(samples, m, confidence=c) for m in ("mean_travel_time", "arrival_rate"))
+
+    def cell(e, a) -> str:
+        return "" if e is None else f"{e.format(1)} ({a.mean:.2f})"
+
+    rows = []
+    for m in g.methods:
+        own = (g.train_city, g.agents, m)
+        rows.append((m, cell(own_tt.get(own), own_ar.get(own)),
+                     *(cell(tt.get((*own, t)), ar.get((*own, t))) for t in targets)))
+    for r in g.references:
+        keys = [(x, g.agents, r) for x in (g.train_city, *targets)]
+        rows.append((r, *(cell(own_tt.get(k), own_ar.get(k)) for k in keys)))
+    return ("method", f"{g.train_city} (trained on)", *targets), rows
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path) -> Path | None:
+    runs = {k: v for k, v in curves.items() if k[:2] == (city, n)}
+    if not runs:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+    thr = thresholds(spec, curves).get((city, n), np.nan)
+    for ax, col, label in ((axes[0, 0], COL_X, "env decisions"), (axes[0, 1], COL_WALL, "wall-clock (s)")):
+        for i, m in enumerate(dict.fromkeys(k[2] for k in runs)):
+            for j, lg in enumerate(v for k, v in runs.items() if k[2] == m and col in v):
+                y = rolling_mean(lg[COL_Y], spec.threshold_window)
+                ax.plot(lg[col], y, color=f"C{i}", alpha=0.8, lw=1, marker=".", label=m if j == 0 else None)
+        if np.isfinite(thr):
+            ax.axhline(thr, color="k", ls="--", lw=0.8, label=f"threshold ({spec.threshold_method} final)")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"rollout travel time (s), rolling {spec.threshold_window}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(f"{city}, {n} agents")
+    return _save(plt, fig, path)
+
+
+def plot_vs_agents(spec: SuiteSpec, samples, city: str, path: Path) -> Path | None:
+    agg = aggregate(samples, "mean_travel_time", confidence=spec.confidence)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in [m.name for m in spec.methods] + list(spec.references):
+        pts = [(n, agg[(city, n, name)]) for n in spec.agents if (city, n, name) in agg]
+        if pts:
+            ax.errorbar([p[0] for p in pts], [p[1].mean for p in pts], capsize=3, marker="o", label=name,
+                        yerr=[p[1].half_width if p[1].defined else 0.0 for p in pts])
+    ax.set_xlabel("controlled agents")
+    ax.set_ylabel("final mean travel time (s)")
+    ax.set_title(city)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
+    """``<out>/report.md`` and its plots, from the result files and the runs' progress.csv."""
+    from reled_sumo.training.report import markdown_table
+
+    out = Path(out)
+    samples, curves = load_samples(out), load_curves(spec, out)
+    steps = steps_table(spec, curves)
+    pct = f"{spec.confidence * 100:g} %"
+    md = [f"# Learning suite `{spec.name}`", "",
+          f"Budget {spec.budget:,} agent decisions per run; training seeds {list(spec.seeds)}; "
+          f"{spec.eval_seeds} greedy evaluation episode(s) per run (seeds 10000+). Cells: mean ± {pct} "
+          "Student-t CI; methods across training seeds (each seed = its run's mean over the evaluation "
+          "episodes), references across evaluation seeds. Steps to threshold: first env-decision count at "
+          f"which a run's rolling mean ({spec.threshold_window} updates) of its rollout travel time is <= the "
+          f"final {spec.threshold_method} level (docs/benchmarks.md); mean over the runs that reached it.", ""]
+    header = ("method", "travel time (s)", "arrival rate", "return", "n", "steps to threshold", "reached",
+              "train wall (s)", "decisions/s")
+    for c in spec.cities:
+        for n in spec.agents:
+            rows = _main_rows(spec, samples, steps, c.name, n)
+            if rows:
+                md += [f"## {c.name}, {n} agents", "", markdown_table(header, rows), ""]
+                if p := plot_curves(spec, curves, c.name, n, out / f"curves_{c.name}_n{n}.png"):
+                    md += [f"![curves]({p.name})", ""]
+        if len(spec.agents) > 1:
+            p = plot_vs_agents(spec, samples, c.name, out / f"tt_vs_agents_{c.name}.png")
+            md += [f"![travel time vs agents]({p.name})", ""]
+    if spec.generalization is not None:
+        head, rows = _gen_rows(spec, samples)
+        md += ["## Generalization (no further training)", "", "Travel time (s) mean ± CI (arrival rate), "
+               f"{spec.generalization.agents} agents.", "", markdown_table(head, rows), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(md))
+    log.info("wrote %s", path)
+    return path
+
+
+__all__ = ["CitySpec", "GeneralizationSpec", "MethodSpec", "SuiteOutcome", "SuiteSpec", "Task", "build_scenarios",
+           "env_options", "gen_targets", "load_suite", "pending", "plan", "result_path", "run_config", "run_dir",
+           "run_suite", "run_task", "scaled_name", "suite_from_dict", "transfer_act", "Sample", "aggregate",
+           "final_level", "load_samples", "record_samples", "rolling_mean", "steps_to_threshold", "thresholds",
+           "write_suite_report"]

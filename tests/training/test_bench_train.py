@@ -1,0 +1,56 @@
+"""`reled bench train`: training vs env-only throughput rows and the per-agent ensemble cost."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from reled_sumo.errors import ConfigError
+from reled_sumo.training import bench_train as B
+
+CI = str(Path(__file__).resolve().parents[2] / "configs" / "ci.yaml")
+
+
+def test_rollout_rate_pools_updates_by_decisions():
+    reports = [SimpleNamespace(decisions=100, rollout_decisions_per_s=50.0),   # 100 decisions in 2 s
+               SimpleNamespace(decisions=400, rollout_decisions_per_s=100.0)]  # 300 in 3 s
+    assert B.rollout_rate(reports) == (400, pytest.approx(5.0))
+
+
+def test_bench_options_are_checked():
+    with pytest.raises(ConfigError):
+        B.TrainBench("kotka", algos=("dqn",))
+    with pytest.raises(ConfigError):
+        B.TrainBench("kotka", steps=0)
+
+
+def test_bench_ensemble_rows_have_the_expected_keys():
+    rows = B.bench_ensemble((3, 6), batch=4, min_run_time=0.01)
+    assert [(r["agents"], r["batch"]) for r in rows] == [(3, 4), (6, 4)]
+    for r in rows:
+        assert set(B.ENSEMBLE_COLUMNS) <= set(r)
+        assert all(r[k] > 0 for k in B.ENSEMBLE_COLUMNS)
+        assert r["fwd_ratio"] == pytest.approx(r["per_agent_fwd_us"] / r["shared_fwd_us"])
+
+
+def test_bench_train_cli_prints_rows_as_json_lines(kotka_small):
+    from reled_sumo.cli.bench_learn import train_bench_cmd
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("train")(train_bench_cmd)
+    res = CliRunner().invoke(app, ["train", "--scenario", str(kotka_small.path), "--agents", "6", "--steps", "100",
+                                   "--algo", "ippo", "--env-episodes", "1", "--config", CI,
+                                   "--ensemble-agents", "4", "--json"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
+    modes = [r.get("mode") for r in rows]
+    assert modes[:5] == ["env-fixed-policy", "env-shortest", "train-rollout", "train-e2e", "train-e2e+setup"]
+    for r in rows[:5]:
+        assert set(B.THROUGHPUT_COLUMNS) <= set(r) and r["agents"] == 6 and r["decisions"] > 0
+    assert rows[0]["ratio_to_env"] == 1.0 and rows[3]["algo"] == "ippo"
+    assert rows[5]["agents"] == 4 and "train_ratio" in rows[5]
