@@ -25,3 +25,19 @@ def kotka_small(reled_home):
 
     req = BuildRequest.bundled(get_recipe("kotka"), agents=20, background_vehicles=150, duration=600, seed=7)
     return build(req).scenario
+
+
+SAMPLE = DATA / "sample_scenario"
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    """A small real scenario shipped with the tests (Kotka network, 30 agents, 600 background, 1800 s)."""
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def sample_scenario():
+    from reled_sumo.scenario.manifest import load_scenario_dir
+
+    return load_scenario_dir(SAMPLE)

@@ -40,13 +40,21 @@ def run_plain(scenario: Scenario, end: float | None = None, gui: bool = False, s
             cmd += ["--seed", str(seed)]
         if gui:
             cmd += ["--start", "--quit-on-end"]
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
-            raise SimulationError(f"sumo exited with code {proc.returncode}:\n{tail}")
-        return _summarise(stats, trips, end, wall)
+        return _summarise(stats, trips, end, run_sumo_command(cmd))
+
+
+def run_sumo_command(cmd: list[str]) -> float:
+    """Run a sumo/sumo-gui command line to completion; return its wall time in seconds.
+
+    Raises SimulationError with SUMO's last lines when it exits with an error.
+    """
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
+        raise SimulationError(f"sumo exited with code {proc.returncode}:\n{tail}")
+    return wall
 
 
 def _summarise(stats: Path, trips: Path, end: float, wall: float) -> PlainRunResult:

@@ -27,7 +27,6 @@ import logging
 import math
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -38,6 +37,7 @@ from typing import Sequence
 from reled_sumo.errors import ConfigError, SimulationError
 from reled_sumo.scenario.manifest import Scenario
 from reled_sumo.scenario.tools import binary, run_tool
+from reled_sumo.sim.plain import run_sumo_command
 
 log = logging.getLogger(__name__)
 
@@ -96,12 +96,7 @@ def run_sumo_for_agents(scenario: Scenario, agent_ids: Sequence[str], seed: int,
         if route_files:
             cmd += ["--route-files", ",".join(str(Path(f).resolve()) for f in route_files)]
         cmd += list(extra_args)
-        t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        wall = time.perf_counter() - t0
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
-            raise SimulationError(f"sumo exited with code {proc.returncode}:\n{tail}")
+        wall = run_sumo_command(cmd)
         teleports = _teleports(out / "sumo.log")
         agents = _agent_outcomes(out / "tripinfo.xml", agent_ids, teleports)
         total = _total_teleports(out / "stats.xml")
