@@ -105,7 +105,7 @@ def build(req: BuildRequest, force: bool = False, progress: Progress | None = No
         if not force and (hit := _cached(out, key)) is not None:
             shutil.rmtree(work, ignore_errors=True)
             return BuildResult(hit, True, time.perf_counter() - t0)
-        scenario = _build_into(req, src, src_sha, key, work, progress)
+        _build_into(req, src, src_sha, key, work, progress)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

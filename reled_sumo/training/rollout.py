@@ -5,20 +5,31 @@ are at a decision point. All deciders are acted for in ONE batched policy forwar
 complete when its reward is delivered: at its next decision (not done), or when it
 terminates (arrival) or is truncated (horizon / teleport). Truncated transitions are
 bootstrapped with V(final observation), computed in one batched pass per step.
+
+Collection is step-driven so that one env (:func:`run_episode`) and several env worker
+processes (:mod:`reled_sumo.training.workers`) share the same code:
+
+* :class:`EnvWorker` adapts a PettingZoo env to plain-data messages: ``reset(seed)`` and
+  ``step({agent_index: action})`` return a :class:`StepBatch` (numpy arrays, no names).
+* :class:`EpisodeCollector` holds one episode's pending transitions and statistics:
+  ``begin(batch)`` -> (``deciders()`` -> policy -> ``apply(...)`` -> env step ->
+  ``observe(batch)``)* until ``done`` -> ``finish()``.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
-from reled_sumo.optim.buffer import MultiAgentRolloutBuffer
+if TYPE_CHECKING:  # the buffer pulls in torch; worker processes import this module without it
+    from reled_sumo.optim.buffer import MultiAgentRolloutBuffer
 
 # act(obs[B,D], agent_index[B], mask[B,K]) -> (actions[B], values[B], log_probs[B])
 ActFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 ValueFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+_NAN2 = (float("nan"), float("nan"))
 
 
 @dataclass
@@ -61,7 +72,109 @@ class EpisodeStats:
         }
 
 
-@dataclass
+# --------------------------------------------------------------------------- messages
+@dataclass(frozen=True)
+class StepBatch:
+    """One env ``reset()``/``step()`` reduced to what the learner needs (plain numpy data).
+
+    Rows ``B``: the deciders. Rows ``R``: agents whose reward was delivered this step (at
+    a decision or on being done) or is non-zero, in the env's order. Rows ``F``: the
+    done rows of ``R`` (terminated or truncated), in the same order.
+    """
+
+    sim_time: float
+    over: bool                    # no live agent left: the episode has ended
+    agent: np.ndarray             # int64[B]
+    obs: np.ndarray               # float32[B, D]
+    mask: np.ndarray              # bool[B, K]
+    position: np.ndarray          # float64[B, 2]
+    reported: np.ndarray          # int64[R]
+    reward: np.ndarray            # float64[R]
+    delivered: np.ndarray         # bool[R]: closes the agent's pending transition
+    terminated: np.ndarray        # bool[R]
+    truncated: np.ndarray         # bool[R]
+    final_obs: np.ndarray         # float32[F, D]
+    travel_time: np.ndarray       # float64[F]
+    final_position: np.ndarray    # float64[F, 2] (NaN: not reported)
+
+    @property
+    def n_deciders(self) -> int:
+        return int(self.agent.shape[0])
+
+
+def _rows(values: list, dtype, width: int | None = None) -> np.ndarray:
+    if values:
+        return np.asarray(values, dtype=dtype) if width is None else np.stack(values).astype(dtype)
+    return np.zeros((0,) if width is None else (0, width), dtype=dtype)
+
+
+def _done_rows(done: list[str], obs, infos) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    final = _rows([obs[a] for a in done], np.float32, 0)
+    info = [infos.get(a, {}) for a in done]
+    tt = _rows([float(i.get("travel_time", np.nan)) for i in info], np.float64)
+    pos = _rows([tuple(i.get("position", _NAN2)) for i in info], np.float64, 2).reshape(-1, 2)
+    return final, tt, pos
+
+
+class EnvWorker:
+    """A PettingZoo env behind plain-data messages: the ``RolloutWorker`` of one process.
+
+    ``reset(seed)`` / ``step({agent_index: action})`` return a :class:`StepBatch`;
+    ``close()`` closes the env. Agent indices are positions in ``env.possible_agents``.
+    """
+
+    def __init__(self, env: Any):
+        self.env = env
+        self.names: list[str] = list(env.possible_agents)
+        self.index = {a: i for i, a in enumerate(self.names)}
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.names)
+
+    def reset(self, seed: int | None = None) -> StepBatch:
+        obs, infos = self.env.reset(seed=seed)
+        return self.batch(obs, infos, {}, {}, {})
+
+    def step(self, actions: Mapping[int, int]) -> StepBatch:
+        names = self.names
+        obs, rewards, terms, truncs, infos = self.env.step({names[i]: int(a) for i, a in actions.items()})
+        return self.batch(obs, infos, rewards, terms, truncs)
+
+    def close(self) -> None:
+        self.env.close()
+
+    def batch(self, obs, infos, rewards, terms, truncs) -> StepBatch:
+        """The :class:`StepBatch` of one PettingZoo step's dicts."""
+        index = self.index
+        dec = deciders(self.env, infos)
+        reported, done = [], []
+        for a, r in rewards.items():
+            term, trunc = bool(terms.get(a)), bool(truncs.get(a))
+            delivered = term or trunc or bool(infos.get(a, {}).get("needs_decision", False))
+            if delivered or r != 0:
+                reported.append((index[a], float(r), delivered, term, trunc))
+            if term or trunc:
+                done.append(a)
+        final, tt, final_pos = _done_rows(done, obs, infos)
+        cols = list(zip(*reported)) if reported else [[]] * 5
+        return StepBatch(
+            sim_time=float(getattr(self.env, "sim_time", 0.0)), over=not self.env.agents,
+            agent=_rows([index[a] for a in dec], np.int64), obs=_rows([obs[a] for a in dec], np.float32, 0),
+            mask=_rows([np.asarray(infos[a]["action_mask"], dtype=bool) for a in dec], bool, 0),
+            position=_rows([tuple(infos[a].get("position", _NAN2)) for a in dec], np.float64, 2).reshape(-1, 2),
+            reported=_rows(list(cols[0]), np.int64), reward=_rows(list(cols[1]), np.float64),
+            delivered=_rows(list(cols[2]), bool), terminated=_rows(list(cols[3]), bool),
+            truncated=_rows(list(cols[4]), bool), final_obs=final, travel_time=tt, final_position=final_pos,
+        )
+
+
+def deciders(env, infos) -> list[str]:
+    return [a for a in env.agents if infos[a].get("needs_decision", True)]
+
+
+# --------------------------------------------------------------------------- collector
+@dataclass(frozen=True)
 class _Pending:
     obs: np.ndarray
     action: int
@@ -72,81 +185,114 @@ class _Pending:
     episode_start: bool
 
 
-def _batch(agents, obs, infos, index):
-    idx = np.fromiter((index[a] for a in agents), dtype=np.int64, count=len(agents))
-    o = np.stack([obs[a] for a in agents]).astype(np.float32)
-    m = np.stack([np.asarray(infos[a]["action_mask"], dtype=bool) for a in agents])
-    return idx, o, m
+class EpisodeCollector:
+    """One episode's pending transitions and :class:`EpisodeStats`, driven step by step.
+
+    ``buffer`` (optional) is anything with ``MultiAgentRolloutBuffer.add``'s keyword
+    interface; complete transitions go there in one ``add`` per step.
+    """
+
+    def __init__(self, n_agents: int, buffer: Any = None, value_fn: ValueFn | None = None):
+        self.stats = EpisodeStats(n_agents)
+        self._buffer, self._value_fn = buffer, value_fn
+        self._pending: dict[int, _Pending] = {}
+        self._started: set[int] = set()
+        self._batch: StepBatch | None = None
+        self._t0 = time.perf_counter()
+
+    @property
+    def done(self) -> bool:
+        return self._batch is not None and self._batch.over
+
+    def begin(self, batch: StepBatch) -> None:
+        """The batch of ``reset()`` (it delivers no rewards)."""
+        self._batch = batch
+
+    def deciders(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(agent_index[B], obs[B, D], mask[B, K])`` of the agents to act for now."""
+        b = self._require_batch()
+        return b.agent, b.obs, b.mask
+
+    def apply(self, actions: np.ndarray, values: np.ndarray, log_probs: np.ndarray) -> dict[int, int]:
+        """Record the deciders' policy outputs; returns ``{agent_index: action}`` for the env."""
+        b = self._require_batch()
+        out: dict[int, int] = {}
+        for j, i in enumerate(b.agent.tolist()):
+            pos = (float(b.position[j, 0]), float(b.position[j, 1]))
+            self._pending[i] = _Pending(b.obs[j], int(actions[j]), b.mask[j], float(values[j]),
+                                        float(log_probs[j]), pos, i not in self._started)
+            self._started.add(i)
+            self.stats.paths[i].append(pos)
+            out[i] = int(actions[j])
+        self.stats.decisions += len(out)
+        return out
+
+    def act(self, act: ActFn) -> dict[int, int]:
+        """``deciders()`` -> ``act`` -> ``apply()``; no forward pass when nobody decides."""
+        idx, obs, mask = self.deciders()
+        if not idx.size:
+            return {}
+        return self.apply(*act(obs, idx, mask))
+
+    def observe(self, batch: StepBatch) -> None:
+        """The result of an env step: rewards, dones, and the transitions they complete."""
+        self._batch = batch
+        st = self.stats
+        for i, r in zip(batch.reported.tolist(), batch.reward.tolist()):
+            st.returns[i] += r
+        done = batch.terminated | batch.truncated
+        for f, (i, term) in enumerate(zip(batch.reported[done].tolist(), batch.terminated[done].tolist())):
+            st.arrived[i] = term
+            st.travel_time[i] = batch.travel_time[f]
+            if np.isfinite(batch.final_position[f]).all():
+                st.paths[i].append((float(batch.final_position[f, 0]), float(batch.final_position[f, 1])))
+        if self._buffer is None:
+            for i in batch.reported[batch.delivered].tolist():
+                self._pending.pop(i, None)
+            return
+        self._complete(batch, done)
+
+    def finish(self) -> EpisodeStats:
+        """The episode's statistics (call once ``done``)."""
+        self.stats.wall_seconds = time.perf_counter() - self._t0
+        self.stats.sim_seconds = self._require_batch().sim_time
+        return self.stats
+
+    def _require_batch(self) -> StepBatch:
+        if self._batch is None:
+            raise RuntimeError("call begin() with the reset batch first")
+        return self._batch
+
+    def _complete(self, batch: StepBatch, done: np.ndarray) -> None:
+        rows = [r for r, (i, d) in enumerate(zip(batch.reported.tolist(), batch.delivered.tolist()))
+                if d and i in self._pending]
+        if not rows:
+            return
+        rows_a = np.asarray(rows, dtype=np.int64)
+        term = batch.terminated[rows_a]
+        trunc = batch.truncated[rows_a] & ~term
+        final_values = np.zeros(len(rows), dtype=np.float32)
+        if trunc.any() and self._value_fn is not None:
+            f_of_row = np.cumsum(done) - 1  # row of R -> row of F
+            tr = rows_a[trunc]
+            final_values[trunc] = self._value_fn(batch.final_obs[f_of_row[tr]], batch.reported[tr])
+        ps = [self._pending.pop(i) for i in batch.reported[rows_a].tolist()]
+        self._buffer.add(
+            obs=np.stack([p.obs for p in ps]), actions=np.array([p.action for p in ps]),
+            masks=np.stack([p.mask for p in ps]), rewards=batch.reward[rows_a].astype(np.float32),
+            values=np.array([p.value for p in ps]), log_probs=np.array([p.log_prob for p in ps]),
+            agent_index=batch.reported[rows_a], episode_start=np.array([p.episode_start for p in ps]),
+            terminated=term, truncated=trunc, final_values=final_values,
+            positions=np.array([p.position for p in ps], dtype=np.float32),
+        )
 
 
 def run_episode(env, act: ActFn, value_fn: ValueFn | None = None,
                 buffer: MultiAgentRolloutBuffer | None = None, seed: int | None = None) -> EpisodeStats:
     """Play one episode with ``act``; if ``buffer`` is given, store complete transitions."""
-    index = {a: i for i, a in enumerate(env.possible_agents)}
-    stats = EpisodeStats(len(env.possible_agents))
-    t0 = time.perf_counter()
-    obs, infos = env.reset(seed=seed)
-    pending: dict[str, _Pending] = {}
-    started: set[str] = set()
-    while env.agents:
-        agents = deciders(env, infos)
-        if not agents:  # nobody at a decision point: let the env advance
-            obs, rewards, terms, truncs, infos = env.step({})
-            _complete(pending, rewards, terms, truncs, obs, infos, index, stats, buffer, value_fn)
-            continue
-        idx, o, m = _batch(agents, obs, infos, index)
-        actions, values, logps = act(o, idx, m)
-        for j, a in enumerate(agents):
-            pos = tuple(infos[a].get("position", (np.nan, np.nan)))
-            pending[a] = _Pending(o[j], int(actions[j]), m[j], float(values[j]), float(logps[j]), pos,
-                                  a not in started)
-            started.add(a)
-            stats.paths[index[a]].append(pos)
-        stats.decisions += len(agents)
-        obs, rewards, terms, truncs, infos = env.step({a: int(actions[j]) for j, a in enumerate(agents)})
-        _complete(pending, rewards, terms, truncs, obs, infos, index, stats, buffer, value_fn)
-    stats.wall_seconds = time.perf_counter() - t0
-    stats.sim_seconds = float(getattr(env, "sim_time", 0.0))
-    return stats
-
-
-def deciders(env, infos) -> list[str]:
-    return [a for a in env.agents if infos[a].get("needs_decision", True)]
-
-
-def _complete(pending, rewards, terms, truncs, obs, infos, index, stats, buffer, value_fn) -> None:
-    """Close the pending transition of every agent whose reward was just delivered: it is at
-    its next decision, or it is done."""
-    done_now = [a for a in rewards if terms.get(a) or truncs.get(a)]
-    delivered = [a for a in rewards if a in done_now or infos.get(a, {}).get("needs_decision", False)]
-    for a, r in rewards.items():
-        stats.returns[index[a]] += float(r)
-    for a in done_now:
-        info = infos.get(a, {})
-        stats.arrived[index[a]] = bool(terms.get(a))
-        stats.travel_time[index[a]] = float(info.get("travel_time", np.nan))
-        if "position" in info:
-            stats.paths[index[a]].append(tuple(info["position"]))
-    if buffer is None:
-        for a in delivered:
-            pending.pop(a, None)
-        return
-    ready = [a for a in delivered if a in pending]
-    if not ready:
-        return
-    trunc = np.array([bool(truncs.get(a)) and not bool(terms.get(a)) for a in ready])
-    final_values = np.zeros(len(ready), dtype=np.float32)
-    if trunc.any() and value_fn is not None:
-        tr = [a for a, t in zip(ready, trunc) if t]
-        fv = value_fn(np.stack([obs[a] for a in tr]).astype(np.float32),
-                      np.array([index[a] for a in tr], dtype=np.int64))
-        final_values[trunc] = fv
-    ps = [pending.pop(a) for a in ready]
-    buffer.add(
-        obs=np.stack([p.obs for p in ps]), actions=np.array([p.action for p in ps]),
-        masks=np.stack([p.mask for p in ps]), rewards=np.array([rewards[a] for a in ready], dtype=np.float32),
-        values=np.array([p.value for p in ps]), log_probs=np.array([p.log_prob for p in ps]),
-        agent_index=np.array([index[a] for a in ready]), episode_start=np.array([p.episode_start for p in ps]),
-        terminated=np.array([bool(terms.get(a)) for a in ready]), truncated=trunc,
-        final_values=final_values, positions=np.array([p.position for p in ps], dtype=np.float32),
-    )
+    worker = EnvWorker(env)
+    collector = EpisodeCollector(worker.n_agents, buffer, value_fn)
+    collector.begin(worker.reset(seed))
+    while not collector.done:
+        collector.observe(worker.step(collector.act(act)))
+    return collector.finish()
