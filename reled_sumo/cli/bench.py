@@ -59,3 +59,30 @@ def env_cmd(
         for r in rows:
             print(json.dumps(r))
 
+
+
+WORKER_COLUMNS = ("n_workers", "episodes", "decisions", "wall_s", "decisions_per_s", "sim_s_per_wall_s", "speedup")
+
+
+@app.command("workers")
+@guarded
+def workers_cmd(
+    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    workers: str = typer.Option("1,2,4", "--workers", help="Comma-separated pool sizes."),
+    episodes: int = typer.Option(8, "--episodes", help="Episodes per pool size (same seeds)."),
+    agents: Optional[int] = typer.Option(None, "--agents", help="Control only the first N agents."),
+    as_json: bool = typer.Option(False, "--json", help="Also print one JSON line per row."),
+) -> None:
+    """Parallel SUMO rollout workers (one libsumo env per process): decisions/s vs one worker."""
+    from dataclasses import asdict
+
+    from reled_sumo.scenario import resolve_scenario
+    from reled_sumo.training.workers import bench_workers
+
+    sc = resolve_scenario(scenario)  # workers get the folder, not a name relative to this process
+    options = {"max_agents": agents} if agents else None
+    rows = [asdict(r) for r in bench_workers(str(sc.path), _ints(workers), episodes, options)]
+    console.print(rows_table("rollout workers (shortest policy, same seeds)", rows, WORKER_COLUMNS))
+    if as_json:
+        for r in rows:
+            print(json.dumps(r))
