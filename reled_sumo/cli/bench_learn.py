@@ -67,7 +67,8 @@ def learn_cmd(
     report_only: bool = typer.Option(False, "--report-only", help="Rewrite report.md from the finished tasks."),
 ) -> None:
     """Run a learning suite (methods x cities x agents x seeds + references + generalization); resumable."""
-    from reled_sumo.training.suite import load_suite, pending, run_suite, write_suite_report
+    from reled_sumo.training.suite import load_suite, pending, run_suite
+    from reled_sumo.training.suite_report import write_suite_report
 
     spec = load_suite(suite)
     folder = out or Path("bench") / f"learn-{spec.name}"

@@ -11,52 +11,53 @@ from typer.testing import CliRunner
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.training import suite as S
+from reled_sumo.training import suite_report as R
 
 
 # ------------------------------------------------------------------ curves and thresholds
 def test_rolling_mean_is_trailing_with_nan_warm_up():
-    r = S.rolling_mean([1.0, 2.0, 3.0, 4.0], 2)
+    r = R.rolling_mean([1.0, 2.0, 3.0, 4.0], 2)
     assert math.isnan(r[0]) and r[1:].tolist() == [1.5, 2.5, 3.5]
-    assert np.isnan(S.rolling_mean([1.0], 3)).all()
+    assert np.isnan(R.rolling_mean([1.0], 3)).all()
 
 
 def test_steps_to_threshold_on_a_hand_made_curve():
     x = [100, 200, 300, 400, 500, 600]
     y = [300, 280, 260, 240, 220, 200]  # rolling(2): nan, 290, 270, 250, 230, 210
-    assert S.steps_to_threshold(x, y, 250.0, 2) == 400  # first rolling mean <= 250
-    assert S.steps_to_threshold(x, y, 249.9, 2) == 500
-    assert S.steps_to_threshold(x, y, 280.0, 1) == 200  # window 1: the raw curve
-    assert math.isnan(S.steps_to_threshold(x, y, 100.0, 2))  # never reached
-    assert S.steps_to_threshold(x, [250, np.nan, 240, 230, 220, 210], 245.0, 2) == 400  # windows with a NaN never count
+    assert R.steps_to_threshold(x, y, 250.0, 2) == 400  # first rolling mean <= 250
+    assert R.steps_to_threshold(x, y, 249.9, 2) == 500
+    assert R.steps_to_threshold(x, y, 280.0, 1) == 200  # window 1: the raw curve
+    assert math.isnan(R.steps_to_threshold(x, y, 100.0, 2))  # never reached
+    assert R.steps_to_threshold(x, [250, np.nan, 240, 230, 220, 210], 245.0, 2) == 400  # windows with a NaN never count
 
 
 def test_final_level_and_thresholds_average_the_threshold_methods_final_levels():
-    assert S.final_level([5.0, np.nan, 4.0, 2.0], 2) == 3.0
-    assert S.final_level([7.0], 5) == 7.0 and math.isnan(S.final_level([np.nan], 2))
+    assert R.final_level([5.0, np.nan, 4.0, 2.0], 2) == 3.0
+    assert R.final_level([7.0], 5) == 7.0 and math.isnan(R.final_level([np.nan], 2))
     spec = S.load_suite("ci")
-    curves = {("c", 8, "ippo", 0): {S.COL_Y: np.array([9.0, 4.0, 2.0])},
-              ("c", 8, "ippo", 1): {S.COL_Y: np.array([9.0, 6.0, 4.0])},
-              ("c", 8, "reled", 0): {S.COL_Y: np.array([1.0, 1.0, 1.0])}}
-    assert S.thresholds(spec, curves) == {("c", 8): pytest.approx((3.0 + 5.0) / 2)}  # window 2
+    curves = {("c", 8, "ippo", 0): {R.COL_Y: np.array([9.0, 4.0, 2.0])},
+              ("c", 8, "ippo", 1): {R.COL_Y: np.array([9.0, 6.0, 4.0])},
+              ("c", 8, "reled", 0): {R.COL_Y: np.array([1.0, 1.0, 1.0])}}
+    assert R.thresholds(spec, curves) == {("c", 8): pytest.approx((3.0 + 5.0) / 2)}  # window 2
 
 
 # ------------------------------------------------------------------ aggregation
 def _sample(kind, method, value, seed=0, city="c", agents=8, target=None):
-    return S.Sample(kind, city, agents, method, seed, target, {"mean_travel_time": value})
+    return R.Sample(kind, city, agents, method, seed, target, {"mean_travel_time": value})
 
 
 def test_aggregate_groups_and_computes_student_t_ci():
     samples = [_sample("train", "ippo", v, s) for s, v in enumerate((1.0, 2.0, 3.0))]
     samples += [_sample("train", "reled", 10.0), _sample("train", "reled", np.nan, 1)]
     samples += [_sample("gen", "ippo", 99.0, target="c-d070")]
-    agg = S.aggregate(samples, "mean_travel_time")
+    agg = R.aggregate(samples, "mean_travel_time")
     assert set(agg) == {("c", 8, "ippo"), ("c", 8, "reled")}  # gen samples excluded by kind
     e = agg[("c", 8, "ippo")]
     assert (e.mean, e.n, e.std) == (2.0, 3, 1.0)
     assert e.half_width == pytest.approx(4.302652729911275 / math.sqrt(3))  # t_{0.975, 2} * s / sqrt(n)
     r = agg[("c", 8, "reled")]
     assert (r.mean, r.n) == (10.0, 1) and not r.defined  # NaN dropped, CI undefined with n = 1
-    g = S.aggregate(samples, "mean_travel_time", ("method", "target"), ("gen",))
+    g = R.aggregate(samples, "mean_travel_time", ("method", "target"), ("gen",))
     assert g[("ippo", "c-d070")].mean == 99.0
 
 
@@ -71,9 +72,9 @@ def _record(kind, values, seed=None):
 
 
 def test_record_samples_one_per_run_and_one_per_reference_seed():
-    (run,) = S.record_samples(_record("train", [10.0, 20.0], seed=3))
+    (run,) = R.record_samples(_record("train", [10.0, 20.0], seed=3))
     assert run.values["mean_travel_time"] == 15.0 and run.values["train_wall_s"] == 3.0 and run.seed == 3
-    refs = S.record_samples(_record("ref", [10.0, 20.0]))
+    refs = R.record_samples(_record("ref", [10.0, 20.0]))
     assert [s.values["mean_travel_time"] for s in refs] == [10.0, 20.0]
 
 

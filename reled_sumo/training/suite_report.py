@@ -1,0 +1,261 @@
+"""Report of a learning suite (``reled bench learn``): tables, steps-to-threshold, plots.
+
+Rebuilt from the suite's result files and the runs' ``progress.csv`` (docs/benchmarks.md).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from reled_sumo.training.suite import RESULTS, SuiteSpec, gen_targets, plan, run_dir
+
+log = logging.getLogger(__name__)
+
+
+METRICS = ("mean_travel_time", "arrival_rate", "mean_return")
+COL_X, COL_WALL, COL_Y = "time/env_decisions", "time/elapsed_s", "rollout/mean_travel_time"
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One value per training run (its mean over the eval seeds) or, for references, per eval seed."""
+
+    kind: str
+    city: str
+    agents: int
+    method: str
+    seed: int | None
+    target: str | None
+    values: Mapping[str, float]
+
+
+def _nanmean(x) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else float("nan")
+
+
+def record_samples(rec: Mapping[str, Any]) -> list[Sample]:
+    from reled_sumo.training.evaluate import EvalResult
+
+    t, ev = rec["task"], EvalResult.from_dict(rec["eval"])
+    base = (t["kind"], t["city"], int(t["agents"]), t["method"])
+    if t["kind"] == "ref":
+        return [Sample(*base, s.seed, None, {m: float(getattr(s, m)) for m in METRICS}) for s in ev.per_seed]
+    train = rec.get("train") or {}
+    values = {m: _nanmean(ev.values(m)) for m in METRICS}
+    values.update(train_wall_s=float(train.get("wall_seconds", np.nan)),
+                  decisions_per_s=float(train.get("decisions_per_s", np.nan)))
+    return [Sample(*base, t["seed"], t.get("target"), values)]
+
+
+def load_samples(out: Path) -> list[Sample]:
+    files = sorted((Path(out) / RESULTS).rglob("*.json"))
+    return [s for p in files for s in record_samples(json.loads(p.read_text()))]
+
+
+def aggregate(samples: Sequence[Sample], metric: str, keys: Sequence[str] = ("city", "agents", "method"),
+              kinds: Sequence[str] = ("train", "ref"), confidence: float = 0.95) -> dict[tuple, Any]:
+    """Group samples by ``keys`` -> :func:`mean_ci` of ``metric`` (NaN samples dropped by mean_ci)."""
+    from reled_sumo.training.stats import mean_ci
+
+    groups: dict[tuple, list[float]] = {}
+    for s in samples:
+        if s.kind in kinds:
+            groups.setdefault(tuple(getattr(s, k) for k in keys), []).append(s.values.get(metric, np.nan))
+    return {k: mean_ci(v, confidence) for k, v in groups.items()}
+
+
+def rolling_mean(y: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over ``window`` log rows; NaN for the first ``window - 1`` rows and windows with a NaN."""
+    y = np.asarray(y, dtype=np.float64)
+    out = np.full(y.shape, np.nan)
+    if window >= 1 and y.size >= window:
+        out[window - 1:] = np.lib.stride_tricks.sliding_window_view(y, window).mean(axis=1)
+    return out
+
+
+def steps_to_threshold(x: Sequence[float], y: Sequence[float], threshold: float, window: int) -> float:
+    """First ``x`` (env decisions) at which the rolling mean of ``y`` is <= ``threshold``; NaN if never."""
+    hit = np.nonzero(rolling_mean(y, window) <= threshold)[0]
+    return float(np.asarray(x, dtype=np.float64)[hit[0]]) if hit.size else float("nan")
+
+
+def final_level(y: Sequence[float], window: int) -> float:
+    """Mean of the last ``window`` finite values (fewer if the run logged fewer)."""
+    y = np.asarray(y, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    return float(y[-window:].mean()) if y.size else float("nan")
+
+
+def load_curves(spec: SuiteSpec, out: Path) -> dict[tuple, dict[str, np.ndarray]]:
+    from reled_sumo.training.report import read_progress
+
+    curves = {}
+    for t in plan(spec):
+        p = run_dir(out, t.city, t.agents, t.method, t.seed or 0) / "progress.csv"
+        if t.kind == "train" and p.is_file() and (lg := read_progress(p)) and COL_Y in lg and COL_X in lg:
+            curves[(t.city, t.agents, t.method, t.seed)] = lg
+    return curves
+
+
+def thresholds(spec: SuiteSpec, curves: Mapping[tuple, Mapping[str, np.ndarray]]) -> dict[tuple, float]:
+    """(city, agents) -> mean over the threshold method's seeds of its final rolling-mean travel time."""
+    levels: dict[tuple, list[float]] = {}
+    for (city, n, method, _), lg in curves.items():
+        if method == spec.threshold_method:
+            levels.setdefault((city, n), []).append(final_level(lg[COL_Y], spec.threshold_window))
+    return {k: _nanmean(v) for k, v in levels.items()}
+
+
+def steps_table(spec: SuiteSpec, curves) -> dict[tuple, list[float]]:
+    """(city, agents, method) -> steps to threshold of each seed (NaN: not reached)."""
+    th_ = thresholds(spec, curves)
+    out: dict[tuple, list[float]] = {}
+    for (city, n, method, _), lg in curves.items():
+        thr = th_.get((city, n), np.nan)
+        out.setdefault((city, n, method), []).append(
+            steps_to_threshold(lg[COL_X], lg[COL_Y], thr, spec.threshold_window) if np.isfinite(thr) else np.nan)
+    return out
+
+
+def _main_rows(spec: SuiteSpec, samples, steps, city: str, n: int) -> list[tuple[str, ...]]:
+    from reled_sumo.training.stats import mean_ci
+
+    c = spec.confidence
+    agg = {m: aggregate(samples, m, confidence=c) for m in (*METRICS, "train_wall_s", "decisions_per_s")}
+    rows = []
+    for name in [m.name for m in spec.methods] + list(spec.references):
+        key = (city, n, name)
+        if key not in agg["mean_travel_time"]:
+            continue
+        st = steps.get(key, [])
+        reached = [v for v in st if np.isfinite(v)]
+        cells = [agg["mean_travel_time"][key].format(1), agg["arrival_rate"][key].format(3),
+                 agg["mean_return"][key].format(3), str(agg["mean_travel_time"][key].n)]
+        if name in spec.references:
+            cells += ["", "", "", ""]
+        else:
+            cells += [mean_ci(reached, c).format(0) if st else "", f"{len(reached)}/{len(st)}" if st else "",
+                      agg["train_wall_s"][key].format(0, ci=False), agg["decisions_per_s"][key].format(0, ci=False)]
+        rows.append((name, *cells))
+    return rows
+
+
+def _gen_rows(spec: SuiteSpec, samples) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+    g, c = spec.generalization, spec.confidence
+    targets = gen_targets(spec)
+    tt = aggregate(samples, "mean_travel_time", ("city", "agents", "method", "target"), ("gen",), c)
+    ar = aggregate(samples, "arrival_rate", ("city", "agents", "method", "target"), ("gen",), c)
+    own_tt, own_ar = (aggregate(samples, m, confidence=c) for m in ("mean_travel_time", "arrival_rate"))
+
+    def cell(e, a) -> str:
+        return "" if e is None else f"{e.format(1)} ({a.mean:.2f})"
+
+    rows = []
+    for m in g.methods:
+        own = (g.train_city, g.agents, m)
+        rows.append((m, cell(own_tt.get(own), own_ar.get(own)),
+                     *(cell(tt.get((*own, t)), ar.get((*own, t))) for t in targets)))
+    for r in g.references:
+        keys = [(x, g.agents, r) for x in (g.train_city, *targets)]
+        rows.append((r, *(cell(own_tt.get(k), own_ar.get(k)) for k in keys)))
+    return ("method", f"{g.train_city} (trained on)", *targets), rows
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path) -> Path | None:
+    runs = {k: v for k, v in curves.items() if k[:2] == (city, n)}
+    if not runs:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), squeeze=False)
+    thr = thresholds(spec, curves).get((city, n), np.nan)
+    for ax, col, label in ((axes[0, 0], COL_X, "env decisions"), (axes[0, 1], COL_WALL, "wall-clock (s)")):
+        for i, m in enumerate(dict.fromkeys(k[2] for k in runs)):
+            for j, lg in enumerate(v for k, v in runs.items() if k[2] == m and col in v):
+                y = rolling_mean(lg[COL_Y], spec.threshold_window)
+                ax.plot(lg[col], y, color=f"C{i}", alpha=0.8, lw=1, marker=".", label=m if j == 0 else None)
+        if np.isfinite(thr):
+            ax.axhline(thr, color="k", ls="--", lw=0.8, label=f"threshold ({spec.threshold_method} final)")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"rollout travel time (s), rolling {spec.threshold_window}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    fig.suptitle(f"{city}, {n} agents")
+    return _save(plt, fig, path)
+
+
+def plot_vs_agents(spec: SuiteSpec, samples, city: str, path: Path) -> Path | None:
+    agg = aggregate(samples, "mean_travel_time", confidence=spec.confidence)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in [m.name for m in spec.methods] + list(spec.references):
+        pts = [(n, agg[(city, n, name)]) for n in spec.agents if (city, n, name) in agg]
+        if pts:
+            ax.errorbar([p[0] for p in pts], [p[1].mean for p in pts], capsize=3, marker="o", label=name,
+                        yerr=[p[1].half_width if p[1].defined else 0.0 for p in pts])
+    ax.set_xlabel("controlled agents")
+    ax.set_ylabel("final mean travel time (s)")
+    ax.set_title(city)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
+    """``<out>/report.md`` and its plots, from the result files and the runs' progress.csv."""
+    from reled_sumo.training.report import markdown_table
+
+    out = Path(out)
+    samples, curves = load_samples(out), load_curves(spec, out)
+    steps = steps_table(spec, curves)
+    pct = f"{spec.confidence * 100:g} %"
+    md = [f"# Learning suite `{spec.name}`", "",
+          f"Budget {spec.budget:,} agent decisions per run; training seeds {list(spec.seeds)}; "
+          f"{spec.eval_seeds} greedy evaluation episode(s) per run (seeds 10000+). Cells: mean ± {pct} "
+          "Student-t CI; methods across training seeds (each seed = its run's mean over the evaluation "
+          "episodes), references across evaluation seeds. Steps to threshold: first env-decision count at "
+          f"which a run's rolling mean ({spec.threshold_window} updates) of its rollout travel time is <= the "
+          f"final {spec.threshold_method} level (docs/benchmarks.md); mean over the runs that reached it.", ""]
+    header = ("method", "travel time (s)", "arrival rate", "return", "n", "steps to threshold", "reached",
+              "train wall (s)", "decisions/s")
+    for c in spec.cities:
+        for n in spec.agents:
+            rows = _main_rows(spec, samples, steps, c.name, n)
+            if rows:
+                md += [f"## {c.name}, {n} agents", "", markdown_table(header, rows), ""]
+                if p := plot_curves(spec, curves, c.name, n, out / f"curves_{c.name}_n{n}.png"):
+                    md += [f"![curves]({p.name})", ""]
+        if len(spec.agents) > 1:
+            p = plot_vs_agents(spec, samples, c.name, out / f"tt_vs_agents_{c.name}.png")
+            md += [f"![travel time vs agents]({p.name})", ""]
+    if spec.generalization is not None:
+        head, rows = _gen_rows(spec, samples)
+        md += ["## Generalization (no further training)", "", "Travel time (s) mean ± CI (arrival rate), "
+               f"{spec.generalization.agents} agents.", "", markdown_table(head, rows), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(md))
+    log.info("wrote %s", path)
+    return path
+
