@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich import box
 from rich.table import Table
 
 from reled_sumo.cli.common import console, guarded
@@ -69,10 +70,12 @@ def _reference_target(scenario, results):
 
 
 def results_table(results) -> Table:
-    from reled_sumo.training.report import TABLE_HEADER, table_rows
+    from reled_sumo.training.report import table_rows
 
-    t = Table(title="Evaluation (mean ± 95% CI across seeds)")
-    for i, h in enumerate(TABLE_HEADER):
+    # short headers for a terminal; report.md uses the long ones (report.TABLE_HEADER)
+    header = ("method", "travel s", "P95 s", "arrival", "wait s", "telep.", "return", "n")
+    t = Table(title="Evaluation (mean ± 95% CI across seeds)", box=box.SIMPLE_HEAD, pad_edge=False)
+    for i, h in enumerate(header):
         t.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in table_rows(results):
         t.add_row(*row)
