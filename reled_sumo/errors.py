@@ -22,6 +22,10 @@ class UnknownCityError(UserInputError):
     pass
 
 
+class ScenarioNotBuiltError(UserInputError, ScenarioError):
+    """A scenario name that has not been built yet."""
+
+
 class OsmInputError(UserInputError):
     """A missing, unreadable or corrupt OSM file, or an area with no drivable roads."""
 

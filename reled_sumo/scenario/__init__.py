@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reled_sumo.errors import ScenarioError
+from reled_sumo.errors import ScenarioNotBuiltError
 from reled_sumo.scenario.manifest import AgentSpec, Scenario, load_scenario_dir
 from reled_sumo.scenario.registry import built_dir, bundled
 
@@ -19,7 +19,7 @@ def resolve_scenario(name_or_path: str | Path | Scenario) -> Scenario:
     if (built_dir(name) / "scenario.json").exists():
         return load_scenario_dir(built_dir(name))
     hint = f"run: reled scenario build {name}" if name in bundled() else "build it first with: reled scenario build ..."
-    raise ScenarioError(f"scenario '{name}' is not built ({hint})")
+    raise ScenarioNotBuiltError(f"scenario '{name}' is not built ({hint})")
 
 
 __all__ = ["AgentSpec", "Scenario", "load_scenario_dir", "resolve_scenario"]
