@@ -138,7 +138,7 @@ def plot_travel_times(results: Sequence[EvalResult], path: Path) -> Path | None:
     ax.set_ylabel("travel time of arrived agents (s)")
     ax.set_title("Travel-time distribution (all seeds pooled)")
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
 def _column(log_: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray | None:
@@ -178,12 +178,13 @@ def plot_columns(logs: Mapping[str, Mapping[str, np.ndarray]], columns, path: Pa
     steps = any(_column(lg, COL_STEPS) is not None for lg in logs.values())
     axes[-1, 0].set_xlabel("environment steps (decisions)" if steps else "log row")
     fig.suptitle(title)
-    return _save(fig, plt, path)
+    return save_figure(fig, plt, path)
 
 
-def _save(fig, plt, path: Path) -> Path:
+def save_figure(fig, plt, path: Path, dpi: int = 110) -> Path:
+    """Lay out, write and close a matplotlib figure (report and suite plots)."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path
 

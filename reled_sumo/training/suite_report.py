@@ -12,6 +12,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from reled_sumo.training.report import save_figure
 from reled_sumo.training.suite import RESULTS, SuiteSpec, gen_targets, plan, run_dir
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,7 @@ def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path) -> Path 
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle(f"{city}, {n} agents")
-    return _save(plt, fig, path)
+    return save_figure(fig, plt, path, dpi=100)
 
 
 def plot_vs_agents(spec: SuiteSpec, samples, city: str, path: Path) -> Path | None:
@@ -213,14 +214,7 @@ def plot_vs_agents(spec: SuiteSpec, samples, city: str, path: Path) -> Path | No
     ax.set_title(city)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
-    return _save(plt, fig, path)
-
-
-def _save(plt, fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, plt, path, dpi=100)
 
 
 def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:

@@ -4,23 +4,18 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 from reled_sumo import make_env
 
 
-def test_parallel_api(sample_dir):
-    env = make_env(sample_dir, horizon=600)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")
-            parallel_api_test(env, num_cycles=1000)
-    finally:
-        env.close()
-
-
-def test_parallel_api_with_decision_batching(sample_dir):
-    env = make_env(sample_dir, horizon=400, decision_delay_s=5.0, decision_lookahead=2)
+@pytest.mark.parametrize("options", [
+    {"horizon": 600},
+    {"horizon": 400, "decision_delay_s": 5.0, "decision_lookahead": 2},  # decision batching
+], ids=["default", "decision_batching"])
+def test_parallel_api(sample_dir, options):
+    env = make_env(sample_dir, **options)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
