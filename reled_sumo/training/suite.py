@@ -17,7 +17,7 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
@@ -172,17 +172,27 @@ def gen_targets(spec: SuiteSpec) -> tuple[str, ...]:
 
 
 def plan(spec: SuiteSpec) -> list[Task]:
-    """Every task of the suite: training runs, references, then the generalization evaluations."""
-    tasks = [Task("train", c.name, n, m.name, s) for c in spec.cities for n in spec.agents
-             for m in spec.methods for s in spec.seeds]
-    tasks += [Task("ref", c.name, n, r) for c in spec.cities for n in spec.agents for r in spec.references]
+    """Every task of the suite, in run order: the (cheap) references first, then seed by seed the
+    training runs and that seed's generalization evaluations -- so an interrupted suite has whole
+    seeds for every cell rather than every seed for a few cells."""
     g = spec.generalization
+    targets = gen_targets(spec)
+    tasks = [Task("ref", c.name, n, r) for c in spec.cities for n in spec.agents for r in spec.references]
     if g is not None:
-        targets = gen_targets(spec)
-        tasks += [Task("gen", g.train_city, g.agents, m, s, t) for m in g.methods for s in spec.seeds
-                  for t in targets]
         tasks += [Task("ref", t, g.agents, r) for t in targets for r in g.references]
+    for s in spec.seeds:
+        tasks += [Task("train", c.name, n, m.name, s) for c in spec.cities for n in spec.agents
+                  for m in spec.methods]
+        if g is not None:
+            tasks += [Task("gen", g.train_city, g.agents, m, s, t) for m in g.methods for t in targets]
     return list(dict.fromkeys(tasks))
+
+
+def depends_on(task: Task) -> Task | None:
+    """A generalization evaluation needs its trained run; everything else is independent."""
+    if task.kind != "gen":
+        return None
+    return Task("train", task.city, task.agents, task.method, task.seed)
 
 
 def result_path(out: Path, task: Task) -> Path:
@@ -318,18 +328,41 @@ def run_task(spec: SuiteSpec, out: Path, task: Task) -> Path:
     return path
 
 
+def _ready(out: Path, task: Task, finished: set[Task]) -> bool:
+    dep = depends_on(task)
+    return dep is None or dep in finished or result_path(out, dep).is_file()
+
+
 def _execute(spec: SuiteSpec, out: Path, tasks: Sequence[Task], jobs: int,
              on_done: Callable[[Task], None]) -> None:
-    if jobs <= 1 or len(tasks) <= 1:
-        for t in tasks:
+    """Run ``tasks`` in plan order on ``jobs`` processes; a task starts once its dependency is done.
+
+    Submission is lazy (at most ``jobs`` in flight), so the plan order is the run order and a
+    generalization evaluation runs as soon as its training run has finished.
+    """
+    todo, finished = list(tasks), set()
+    if jobs <= 1:
+        for t in todo:  # plan order puts every dependency first
             run_task(spec, out, t)
             on_done(t)
         return
     with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(run_task, spec, out, t): t for t in tasks}
-        for f in as_completed(futures):
-            f.result()
-            on_done(futures[f])
+        running: dict[Any, Task] = {}
+        while todo or running:
+            while len(running) < jobs:
+                nxt = next((t for t in todo if _ready(out, t, finished)), None)
+                if nxt is None:
+                    break
+                todo.remove(nxt)
+                running[pool.submit(run_task, spec, out, nxt)] = nxt
+            if not running:
+                raise ConfigError(f"{len(todo)} suite task(s) wait on training runs that are not planned")
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                task = running.pop(f)
+                f.result()
+                finished.add(task)
+                on_done(task)
 
 
 @dataclass(frozen=True)
@@ -357,8 +390,7 @@ def run_suite(spec: SuiteSpec, out: str | Path, jobs: int = 1,
     build_scenarios(spec)
     todo, done = pending(spec, out)
     cb = on_done or (lambda t: None)
-    _execute(spec, out, [t for t in todo if t.kind != "gen"], jobs, cb)
-    _execute(spec, out, [t for t in todo if t.kind == "gen"], jobs, cb)  # needs the trained runs
+    _execute(spec, out, todo, jobs, cb)
     from reled_sumo.training.suite_report import write_suite_report  # the report layer reads our results
 
     report = write_suite_report(spec, out)

@@ -136,7 +136,8 @@ def test_ci_suite_runs_end_to_end_then_resumes_by_skipping(kotka_small, tmp_path
     for text in ("| ippo |", "| reled |", "| shortest |", "Generalization", "kotka-ci-d070", "kotka-ci-d130"):
         assert text in md, text
     assert (out / "curves_kotka-ci_n8.png").is_file()
-    rec = json.loads(S.result_path(out, tasks[0]).read_text())
+    first_train = next(t for t in tasks if t.kind == "train")
+    rec = json.loads(S.result_path(out, first_train).read_text())
     assert rec["train"]["decisions"] >= spec.budget and len(rec["eval"]["per_seed"]) == spec.eval_seeds
 
     again = S.run_suite(spec, out)  # resume: every result exists -> nothing runs
@@ -147,3 +148,16 @@ def test_ci_suite_runs_end_to_end_then_resumes_by_skipping(kotka_small, tmp_path
     app.command("learn")(learn_cmd)
     res = CliRunner().invoke(app, ["learn", "--suite", "ci", "--out", str(out), "--dry-run"])
     assert res.exit_code == 0 and f"{len(tasks)} done, 0 to do" in res.output
+
+
+def test_plan_runs_references_first_then_whole_seeds_with_their_generalization():
+    spec = S.load_suite("small")
+    tasks = S.plan(spec)
+    kinds = [t.kind for t in tasks]
+    assert kinds[: kinds.index("train")] == ["ref"] * kinds.index("train") and "ref" not in kinds[kinds.index("train"):]
+    seeds = [t.seed for t in tasks if t.seed is not None]
+    assert seeds == sorted(seeds)  # seed-major: an interrupted suite has whole seeds
+    pos = {t: i for i, t in enumerate(tasks)}
+    gens = [t for t in tasks if t.kind == "gen"]
+    assert gens and all(pos[S.depends_on(t)] < pos[t] for t in gens)
+    assert all(S.depends_on(t) is None for t in tasks if t.kind != "gen")
