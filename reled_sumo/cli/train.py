@@ -16,9 +16,11 @@ from reled_sumo.cli.common import console, err_console, guarded
 from reled_sumo.errors import UserInputError
 
 
-def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy) -> dict[str, Any]:
+def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
+               workers=None, episodes=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
-                           "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy}
+                           "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
+                           "rollout_workers": workers, "episodes_per_update": episodes}
     if no_sed:
         out["no_sed"] = True
     if fixed_weight is not None:
@@ -48,12 +50,16 @@ def train_cmd(
     no_sed: bool = typer.Option(False, "--no-sed", help="Ablation: one expert pass, never refined or refreshed."),
     fixed_weight: Optional[float] = typer.Option(None, "--fixed-weight", help="Ablation: constant expert weight w."),
     policy: Optional[str] = typer.Option(None, "--policy", help="shared | per-agent."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Rollout worker processes, one SUMO each "
+                                          "(0 = in this process). Use with --episodes-per-update >= N."),
+    episodes: Optional[int] = typer.Option(None, "--episodes-per-update", help="Episodes collected per update."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
     from reled_sumo.training.config import load_config
     from reled_sumo.training.trainer import Trainer, default_run_id
 
-    ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy)
+    ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
+                    workers, episodes)
     if resume:
         base = load_config(config, ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")

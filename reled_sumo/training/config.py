@@ -59,6 +59,7 @@ class TrainConfig:
     dtw_points: int = 32
     device: str = "cpu"
     torch_threads: int = 1  # torch CPU threads during the run (small nets + SUMO: more threads only contend)
+    rollout_workers: int = 0  # 0: rollouts in the learner's process; N: N worker processes, one SUMO each
     env: EnvConfig = field(default_factory=EnvConfig)
     hpo: HPOConfig = field(default_factory=HPOConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)
@@ -75,7 +76,7 @@ class TrainConfig:
                      "torch_threads"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
-        for name in ("sed_every", "eval_every"):
+        for name in ("sed_every", "eval_every", "rollout_workers"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if self.env.render_mode is not None:

@@ -1,7 +1,9 @@
 """The training loop behind ``reled train`` (docs/training.md).
 
 Per update: (refresh the SED demonstrations if due) -> collect ``episodes_per_update``
-episodes with :func:`reled_sumo.training.rollout.run_episode` -> DTW between each agent's
+episodes with :func:`reled_sumo.training.rollout.run_episode`, or on a pool of
+``rollout_workers`` SUMO processes with :func:`reled_sumo.training.workers.collect_parallel`
+(one batched policy forward per round over all workers) -> DTW between each agent's
 latest path and its demonstration -> expert weights -> per-agent GAE ->
 :meth:`HybridPPO.train` -> log, snapshot, checkpoint. Progress goes to a
 :class:`TrainCallback`; nothing here prints.
@@ -32,9 +34,11 @@ from reled_sumo.training.checkpoint import open_logger, scenario_label
 from reled_sumo.training.config import TrainConfig, dump_config, read_yaml
 from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, global_state_dim
 from reled_sumo.training.rollout import EpisodeStats, run_episode
+from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
+RESUMABLE_CHANGES = ("total_decisions", "rollout_workers")  # config keys a --resume may change
 
 
 class TrainCallback:
@@ -107,6 +111,7 @@ class Trainer:
         self.state = RunState()
         self.expert: ExpertData | None = None
         self.env = self.hpo = self.logger = None
+        self.pool: RolloutWorkerPool | None = None
         self._expert_model: Any = None
         self._snapshot: dict | None = None
         self._session_t0 = 0.0
@@ -190,11 +195,12 @@ class Trainer:
     def _check_same_config(self, saved: dict[str, Any]) -> None:
         now = self.cfg.to_dict()
         diffs = [k for k in sorted(set(_flatten(saved)) | set(_flatten(now)))
-                 if k != "total_decisions" and _flatten(saved).get(k) != _flatten(now).get(k)]
+                 if k not in RESUMABLE_CHANGES and _flatten(saved).get(k) != _flatten(now).get(k)]
         if diffs:
             raise ConfigError(f"cannot resume {self.run_dir} with a different configuration; changed: "
                               + ", ".join(f"{k} ({_flatten(saved).get(k)!r} -> {_flatten(now).get(k)!r})"
-                                          for k in diffs[:5]) + " (only total_decisions / --steps may change)")
+                                          for k in diffs[:5]) + " (only total_decisions / --steps and "
+                              "rollout_workers may change)")
 
     def _setup(self, saved: dict | None) -> None:
         from reled_sumo.env import make_env
@@ -214,6 +220,7 @@ class Trainer:
         self.hpo = HybridPPO(self.spec.hpo, n, dim, k, logger=self.logger, policy=policy,
                              candidate_layout=env.candidate_layout)
         self._buffer_dims = (dim, k, n)
+        self._open_pool(scenario)
         if saved is not None:
             self._restore(saved)
         elif self.spec.uses_demos:
@@ -221,6 +228,20 @@ class Trainer:
         self._snapshot = self._capture()
         if saved is None:
             self._write(self._snapshot)
+
+    def _open_pool(self, scenario) -> None:
+        """Start ``rollout_workers`` env processes (the learner keeps its own env for SED and eval)."""
+        n = self.cfg.rollout_workers
+        if not n:
+            return
+        if self.cfg.episodes_per_update < n:
+            log.warning("rollout_workers=%d but episodes_per_update=%d: %d worker(s) will idle; set "
+                        "episodes_per_update >= rollout_workers", n, self.cfg.episodes_per_update,
+                        n - self.cfg.episodes_per_update)
+        wrap = GlobalStateEnv if self.spec.central_critic else None
+        self.pool = RolloutWorkerPool(scenario.path, {"config": self.cfg.env}, n_workers=n, wrap=wrap)
+        if self.pool.possible_agents != list(self.env.possible_agents):
+            raise ConfigError("rollout workers built different agents than the learner's env")
 
     def _write_scenario(self, scenario) -> None:
         path = self.run_dir / "scenario.json"
@@ -267,13 +288,13 @@ class Trainer:
     def _collect(self, measure: bool) -> tuple[GrowingRolloutBuffer, list[EpisodeStats], np.ndarray | None]:
         cfg, (dim, k, n) = self.cfg, self._buffer_dims
         buffer = GrowingRolloutBuffer(max(n * 64, 256) * cfg.episodes_per_update, dim, k, n, device=cfg.device)
+        seeds = [episode_seed(cfg.seed, self.state.episodes + e) for e in range(cfg.episodes_per_update)]
         meter = _TravelTimeMeter(self.env) if measure and hasattr(self.env, "edge_travel_times") else None
+        if self.pool is not None and meter is None:  # the (rare) measuring update runs on the learner's env
+            return buffer, collect_parallel(self.pool, self.hpo.policy.act, self._value_fn, buffer, seeds), None
         env = self.env if meter is None else meter
         env = GlobalStateEnv(env) if self.spec.central_critic else env
-        episodes = []
-        for e in range(cfg.episodes_per_update):
-            seed = episode_seed(cfg.seed, self.state.episodes + e)
-            episodes.append(run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=seed))
+        episodes = [run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=s) for s in seeds]
         measured = None if meter is None else meter.mean(self.env.scenario.graph.freeflow_time)
         return buffer, episodes, measured
 
@@ -374,7 +395,8 @@ class Trainer:
         return self.checkpoint_path
 
     def _close(self) -> None:
-        for closer in (getattr(self.env, "close", None), getattr(self.logger, "close", None),
+        for closer in (getattr(self.pool, "close", None), getattr(self.env, "close", None),
+                       getattr(self.logger, "close", None),
                        getattr(self._expert_model, "close", None)):
             if callable(closer):
                 try:

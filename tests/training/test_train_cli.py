@@ -108,7 +108,8 @@ def test_unreachable_ollama_gives_llm_unavailable(kotka_small, tmp_path):
     assert "127.0.0.1:9" in res.output
 
 
-@pytest.mark.parametrize("flag", [["--algo", "nope"], ["--policy", "everyone"], ["--expert", "oracle"]])
+@pytest.mark.parametrize("flag", [["--algo", "nope"], ["--policy", "everyone"], ["--expert", "oracle"],
+                                  ["--workers", "-2"], ["--episodes-per-update", "0"]])
 def test_bad_flags(flag, tmp_path):
     res = _train(*flag, "--out", str(tmp_path / "r"))
     assert res.exit_code == 2
