@@ -40,6 +40,8 @@ def train_bench_cmd(
     seed: int = typer.Option(0, "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", help="Keep the training runs here (default: temp)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of tables."),
+    workers: str = typer.Option("0", "--workers", help="Comma-separated rollout worker counts to train with "
+                                "(0 = in-process), e.g. 0,2."),
 ) -> None:
     """Training vs env-only decisions/s (same env options, same run) and shared vs per-agent policy cost."""
     from reled_sumo.training.bench_train import (
@@ -47,7 +49,7 @@ def train_bench_cmd(
     )
 
     b = TrainBench(scenario, agents, steps, tuple(a.strip() for a in algos.split(",") if a.strip()), env_episodes,
-                   seed, str(config) if config else None)
+                   seed, str(config) if config else None, workers=tuple(_ints(workers)))
     rows = bench_train_throughput(b, out)
     _print_rows(f"training vs env-only decisions/s ({scenario}, goal: train-rollout ratio >= {GOAL_RATIO})",
                 rows, THROUGHPUT_COLUMNS, as_json)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -38,7 +38,7 @@ from reled_sumo.training.rollout import run_episode
 
 log = logging.getLogger(__name__)
 
-THROUGHPUT_COLUMNS = ("mode", "algo", "agents", "episodes", "decisions", "wall_s", "decisions_per_s",
+THROUGHPUT_COLUMNS = ("mode", "algo", "workers", "agents", "episodes", "decisions", "wall_s", "decisions_per_s",
                       "ratio_to_env")
 ENSEMBLE_COLUMNS = ("agents", "batch", "shared_fwd_us", "per_agent_fwd_us", "fwd_ratio", "shared_train_us",
                     "per_agent_train_us", "train_ratio")
@@ -57,19 +57,28 @@ class TrainBench:
     seed: int = 0
     config: str | None = None  # TrainConfig YAML (default: the defaults, eval_every 0)
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    workers: tuple[int, ...] = (0,)  # rollout_workers of the training runs (0 = in-process)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.env_episodes < 1:
             raise ConfigError("steps and env_episodes must be >= 1")
+        if not self.workers or any(w < 0 for w in self.workers):
+            raise ConfigError("workers must be counts >= 0, e.g. 0,2")
         bad = [a for a in self.algos if a not in ("reled", "ippo", "mappo", "bc")]
         if bad or not self.algos:
             raise ConfigError(f"unknown algo(s) {bad}; choose from reled, ippo, mappo, bc")
 
 
-def train_config(b: TrainBench, algo: str) -> TrainConfig:
+def train_config(b: TrainBench, algo: str, workers: int = 0) -> TrainConfig:
+    """The run's config; with several worker counts every run collects ``max(workers)`` episodes
+    per update (at least the configured number), so the runs differ only in where SUMO runs."""
     ov = {"scenario": b.scenario, "algo": algo, "seed": b.seed, "total_decisions": b.steps,
           "env.max_agents": b.agents, "eval_every": 0 if b.config is None else None, **dict(b.overrides)}
-    return load_config(b.config, ov)
+    cfg = load_config(b.config, ov)
+    if max(b.workers) > 0:
+        cfg = replace(cfg, rollout_workers=workers,
+                      episodes_per_update=max(cfg.episodes_per_update, max(b.workers)))
+    return cfg
 
 
 # ---------------------------------------------------------------- env only
@@ -123,8 +132,9 @@ def env_only_rows(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
         env.close()
 
 
-def _row(mode: str, algo: str, agents: int, episodes: int, decisions: int, wall: float) -> dict[str, Any]:
-    return {"mode": mode, "algo": algo, "agents": agents, "episodes": episodes, "decisions": int(decisions),
+def _row(mode: str, algo: str, agents: int, episodes: int, decisions: int, wall: float,
+         workers: int = 0) -> dict[str, Any]:
+    return {"mode": mode, "algo": algo, "workers": workers, "agents": agents, "episodes": episodes, "decisions": int(decisions),
             "wall_s": float(wall), "decisions_per_s": decisions / max(wall, 1e-9)}
 
 
@@ -168,9 +178,10 @@ def train_rows(cfg: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
     total = time.perf_counter() - t0
     agents = cfg.env.max_agents or 0
     dec, secs = rollout_rate(cb.reports)
-    return [_row("train-rollout", cfg.algo, agents, res.episodes, dec, secs),
-            _row("train-e2e", cfg.algo, agents, res.episodes, res.decisions, res.wall_seconds),
-            _row("train-e2e+setup", cfg.algo, agents, res.episodes, res.decisions, total)]
+    w = cfg.rollout_workers
+    return [_row("train-rollout", cfg.algo, agents, res.episodes, dec, secs, w),
+            _row("train-e2e", cfg.algo, agents, res.episodes, res.decisions, res.wall_seconds, w),
+            _row("train-e2e+setup", cfg.algo, agents, res.episodes, res.decisions, total, w)]
 
 
 def _env_pass(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
@@ -189,20 +200,22 @@ def _pool(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def bench_train_throughput(b: TrainBench, out: str | Path | None = None) -> list[dict[str, Any]]:
-    """Rows: env-fixed-policy, env-shortest, then per algo train-rollout / train-e2e / train-e2e+setup.
+    """Rows: env-fixed-policy, env-shortest, then per algo and worker count train-rollout /
+    train-e2e / train-e2e+setup (setup includes starting the worker processes).
 
     The env-only modes run ``env_episodes`` timed episodes before and again after the training
     runs (pooled: machine drift hits both sides); ``ratio_to_env`` divides by the
     env-fixed-policy rate. ``out``: keep the run folders there
     (default: a temporary folder, removed afterwards).
     """
-    cfgs = [train_config(b, a) for a in b.algos]
+    cfgs = [train_config(b, a, w) for a in b.algos for w in b.workers]
     before = _env_pass(cfgs[0], b.env_episodes)
     trained = []
     with tempfile.TemporaryDirectory(prefix="reled-bench-train-") as tmp:
         root = Path(out) if out is not None else Path(tmp)
         for cfg in cfgs:
-            trained += train_rows(cfg, root / f"{cfg.algo}-s{cfg.seed}-{time.strftime('%H%M%S')}")
+            trained += train_rows(cfg, root / f"{cfg.algo}-w{cfg.rollout_workers}-s{cfg.seed}-"
+                                             f"{time.strftime('%H%M%S')}")
     rows = [_pool(x, y) for x, y in zip(before, _env_pass(cfgs[0], b.env_episodes))] + trained
     ref = rows[0]["decisions_per_s"]
     agents = rows[0]["agents"]

@@ -26,6 +26,14 @@ def test_bench_options_are_checked():
         B.TrainBench("kotka", algos=("dqn",))
     with pytest.raises(ConfigError):
         B.TrainBench("kotka", steps=0)
+    with pytest.raises(ConfigError, match="workers"):
+        B.TrainBench("kotka", workers=(0, -1))
+
+
+def test_worker_counts_share_episodes_per_update():
+    b = B.TrainBench("kotka", workers=(0, 3), config=CI)
+    a, c = B.train_config(b, "ippo", 0), B.train_config(b, "ippo", 3)
+    assert (a.rollout_workers, c.rollout_workers) == (0, 3) and a.episodes_per_update == c.episodes_per_update == 3
 
 
 def test_bench_ensemble_rows_have_the_expected_keys():
@@ -45,12 +53,14 @@ def test_bench_train_cli_prints_rows_as_json_lines(kotka_small):
     app.command("train")(train_bench_cmd)
     res = CliRunner().invoke(app, ["train", "--scenario", str(kotka_small.path), "--agents", "6", "--steps", "100",
                                    "--algo", "ippo", "--env-episodes", "1", "--config", CI,
-                                   "--ensemble-agents", "4", "--json"], catch_exceptions=False)
+                                   "--ensemble-agents", "4", "--workers", "0,2", "--json"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in res.output.splitlines() if line.startswith("{")]
     modes = [r.get("mode") for r in rows]
-    assert modes[:5] == ["env-fixed-policy", "env-shortest", "train-rollout", "train-e2e", "train-e2e+setup"]
-    for r in rows[:5]:
+    train = ["train-rollout", "train-e2e", "train-e2e+setup"]
+    assert modes[:8] == ["env-fixed-policy", "env-shortest", *train, *train]
+    for r in rows[:8]:
         assert set(B.THROUGHPUT_COLUMNS) <= set(r) and r["agents"] == 6 and r["decisions"] > 0
     assert rows[0]["ratio_to_env"] == 1.0 and rows[3]["algo"] == "ippo"
-    assert rows[5]["agents"] == 4 and "train_ratio" in rows[5]
+    assert [r["workers"] for r in rows[2:8]] == [0, 0, 0, 2, 2, 2]
+    assert rows[8]["agents"] == 4 and "train_ratio" in rows[8]
