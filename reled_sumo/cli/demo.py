@@ -38,6 +38,8 @@ def generate_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model (default qwen2.5:7b-instruct)."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama host (default $OLLAMA_HOST or 127.0.0.1:11434)."),
     rounds: int = typer.Option(3, "--rounds", help="SED refinement rounds."),
+    divergence: str = typer.Option("jaccard", "--divergence", help="Subset divergence in the SED bound: "
+                                   "jaccard (route edge sets) or js (junction-choice distributions)."),
     agents: Optional[int] = typer.Option(None, "--agents", help="Use only the first N agents."),
     seed: int = typer.Option(0, "--seed"),
     fallback: bool = typer.Option(False, "--fallback/--no-fallback", help="Route with the routing expert if Ollama is down."),
@@ -48,11 +50,12 @@ def generate_cmd(
 
     from reled_sumo.env import make_env
     from reled_sumo.experts.factory import make_expert
+    from reled_sumo.demos.stationarity import BoundConfig
     from reled_sumo.experts.sed import SEDConfig, refine
 
+    cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
     exp = make_expert(expert, model=model, host=host, fallback_on_unavailable=fallback)
     env = make_env(scenario, seed=seed, max_agents=agents)
-    cfg = SEDConfig(rounds=rounds, seed=seed)
     try:
         with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console) as bar:

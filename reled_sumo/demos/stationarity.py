@@ -6,7 +6,10 @@ All functions are pure and vectorised over agents where it matters:
   (``volatility="per_decision"``), or the std of its returns over the last rounds
   (``volatility="across_rounds"``);
 * subset divergence  d_S  = mean over members j of S of the Jaccard distance between j's
-  route in this round and in the previous round (1 - |A ∩ B| / |A ∪ B| on edge sets);
+  route in this round and in the previous round (1 - |A ∩ B| / |A ∪ B| on edge sets)
+  (``divergence="jaccard"``), or the Jensen-Shannon divergence (base 2, in [0, 1]) between the
+  subset's junction-choice distributions of the two rounds (``divergence="js"``): the
+  frequencies of the (edge, next edge) turns its members take;
 * bound              B_i  = alpha * v_i + beta * d_{S(i)}.
 """
 from __future__ import annotations
@@ -19,15 +22,21 @@ import numpy as np
 from reled_sumo.errors import ConfigError
 
 
+DIVERGENCES = ("jaccard", "js")
+
+
 @dataclass(frozen=True)
 class BoundConfig:
     alpha: float = 1.0  # weight of reward volatility
     beta: float = 1.0  # weight of intra-subset divergence
     volatility: str = "per_decision"  # or "across_rounds"
+    divergence: str = "jaccard"  # or "js" (junction choices of the whole subset)
 
     def __post_init__(self) -> None:
         if self.alpha < 0 or self.beta < 0:
             raise ConfigError("SED bound weights alpha and beta must be >= 0")
+        if self.divergence not in DIVERGENCES:
+            raise ConfigError(f"unknown divergence {self.divergence!r}; choose from {', '.join(DIVERGENCES)}")
         if self.volatility not in ("per_decision", "across_rounds"):
             raise ConfigError(f"unknown volatility measure {self.volatility!r}")
 
@@ -44,18 +53,58 @@ def reward_volatility(rewards: Sequence[float]) -> float:
     return float(r.std()) if r.size > 1 else 0.0
 
 
+def js_divergence(p: Mapping, q: Mapping) -> float:
+    """Jensen-Shannon divergence (base 2, in [0, 1]) of two count mappings; 0 if both are empty."""
+    keys = sorted(set(p) | set(q), key=repr)
+    a = np.array([p.get(k, 0.0) for k in keys], dtype=np.float64)
+    b = np.array([q.get(k, 0.0) for k in keys], dtype=np.float64)
+    if a.sum() <= 0 and b.sum() <= 0:
+        return 0.0
+    if a.sum() <= 0 or b.sum() <= 0:
+        return 1.0
+    a, b = a / a.sum(), b / b.sum()
+    m = 0.5 * (a + b)
+
+    def kl(x: np.ndarray) -> float:
+        nz = x > 0
+        return float(np.sum(x[nz] * np.log2(x[nz] / m[nz])))
+
+    return float(np.clip(0.5 * kl(a) + 0.5 * kl(b), 0.0, 1.0))
+
+
+def turn_counts(routes: Sequence[Sequence[str]]) -> dict[tuple[str, str], int]:
+    """How often each (edge, next edge) junction choice occurs in ``routes``."""
+    counts: dict[tuple[str, str], int] = {}
+    for r in routes:
+        for turn in zip(r[:-1], r[1:]):
+            counts[turn] = counts.get(turn, 0) + 1
+    return counts
+
+
+def _subset_value(members: Sequence[str], now: Mapping[str, Sequence[str]],
+                  before: Mapping[str, Sequence[str]], kind: str) -> float:
+    if not members:
+        return 0.0
+    if kind == "js":
+        return js_divergence(turn_counts([now.get(m, ()) for m in members]),
+                             turn_counts([before.get(m, ()) for m in members]))
+    return float(np.mean([jaccard_distance(now.get(m, ()), before.get(m, ())) for m in members]))
+
+
 def subset_divergence(
     subsets: Sequence[Sequence[str]],
     routes_now: Mapping[str, Sequence[str]],
     routes_before: Mapping[str, Sequence[str]],
+    kind: str = "jaccard",
 ) -> dict[str, float]:
-    """Per agent: the mean Jaccard route change of the members of its subset."""
+    """Per agent: its subset's route change between the rounds (mean Jaccard, or JS of turns)."""
+    if kind not in DIVERGENCES:
+        raise ConfigError(f"unknown divergence {kind!r}; choose from {', '.join(DIVERGENCES)}")
     out: dict[str, float] = {}
     for members in subsets:
-        d = [jaccard_distance(routes_now.get(m, ()), routes_before.get(m, ())) for m in members]
-        mean = float(np.mean(d)) if d else 0.0
+        value = _subset_value(members, routes_now, routes_before, kind)
         for m in members:
-            out[m] = mean
+            out[m] = value
     return out
 
 

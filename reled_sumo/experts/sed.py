@@ -142,7 +142,7 @@ def _bounds(run: ExecutionResult, routes_now, routes_before, trips, graph, cfg: 
     ids = lambda rs: {a: graph.route_ids(r) for a, r in rs.items()}  # noqa: E731
     subsets = interaction_subsets(routes_now, {t.agent_id: t.depart for t in trips}, graph, cfg.max_subset,
                                   travel_times=run.edge_travel_times)
-    div = subset_divergence(subsets, ids(routes_now), ids(routes_before))
+    div = subset_divergence(subsets, ids(routes_now), ids(routes_before), cfg.bound.divergence)
     returns = {a: [*history.get(a, []), tr.ret] for a, tr in run.trajectories.items()}
     vol = volatility_of({a: tr.rewards for a, tr in run.trajectories.items()}, returns, cfg.bound)
     return bounds(vol, div, cfg.bound), vol, div

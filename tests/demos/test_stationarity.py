@@ -1,4 +1,5 @@
 """SED metrics against hand-computed small examples."""
+import numpy as np
 import pytest
 
 from reled_sumo.demos.stationarity import (
@@ -45,3 +46,31 @@ def test_bad_config():
         BoundConfig(alpha=-1)
     with pytest.raises(ConfigError):
         BoundConfig(volatility="vibes")
+
+
+def test_js_divergence_by_hand():
+    from reled_sumo.demos.stationarity import js_divergence
+
+    assert js_divergence({"x": 3}, {"x": 1}) == 0.0  # same distribution, other counts
+    assert js_divergence({"x": 1}, {"y": 1}) == pytest.approx(1.0)  # disjoint supports
+    assert js_divergence({}, {}) == 0.0 and js_divergence({"x": 1}, {}) == 1.0
+    # p = (1/2, 1/2), q = (1, 0): m = (3/4, 1/4); KL(p||m) = 1/2 log2(2/3) + 1/2 log2 2, KL(q||m) = log2(4/3)
+    want = 0.5 * (0.5 * np.log2(2 / 3) + 0.5) + 0.5 * np.log2(4 / 3)
+    assert js_divergence({"x": 1, "y": 1}, {"x": 2}) == pytest.approx(want)
+
+
+def test_js_subset_divergence_compares_the_subsets_junction_choices():
+    subsets = [["a1", "a2"], ["a3"]]
+    before = {"a1": ["e1", "e2", "e3"], "a2": ["e1", "e2", "e3"], "a3": ["e5", "e6"]}
+    now = {"a1": ["e1", "e2", "e3"], "a2": ["e1", "e4", "e3"], "a3": ["e5", "e6"]}
+    div = subset_divergence(subsets, now, before, "js")
+    # turns before: (e1,e2) x2, (e2,e3) x2 -> (1/2, 1/2, 0, 0) over [(e1,e2), (e2,e3), (e1,e4), (e4,e3)]
+    # turns now: one each -> (1/4, 1/4, 1/4, 1/4); m = (3/8, 3/8, 1/8, 1/8)
+    p, q = np.array([.5, .5, 0, 0]), np.full(4, .25)
+    m = (p + q) / 2
+    kl = lambda x: float(np.sum(x[x > 0] * np.log2(x[x > 0] / m[x > 0])))  # noqa: E731
+    assert div["a1"] == div["a2"] == pytest.approx(0.5 * kl(p) + 0.5 * kl(q)) and div["a3"] == 0.0
+    with pytest.raises(ConfigError):
+        BoundConfig(divergence="kl")
+    with pytest.raises(ConfigError):
+        subset_divergence(subsets, now, before, "kl")
