@@ -7,6 +7,7 @@ They are registered on the `bench` sub-app in :mod:`reled_sumo.cli.app`.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -84,9 +85,13 @@ def learn_cmd(
         console.print(f"wrote {write_suite_report(spec, folder)}")
         return
     console.print(f"suite {spec.name}: {len(done)} task(s) done, {len(todo)} to run in {folder}")
-    count = iter(range(1, len(todo) + 1))
-    res = run_suite(spec, folder, jobs, on_done=lambda t: console.print(f"[{next(count)}/{len(todo)}] {t.key}",
-                                                                          highlight=False))
+    count, t0 = iter(range(1, len(todo) + 1)), time.monotonic()
+
+    def done_line(task) -> None:
+        minutes = (time.monotonic() - t0) / 60
+        console.print(f"[{next(count)}/{len(todo)}] {task.key}  ({minutes:.1f} min)", highlight=False)
+
+    res = run_suite(spec, folder, jobs, on_done=done_line)
     console.print(f"ran {len(res.ran)}, skipped {len(res.skipped)} finished in {res.seconds:.0f} s; "
                   f"report: {res.report}")
 
