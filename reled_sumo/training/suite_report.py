@@ -217,6 +217,35 @@ def plot_vs_agents(spec: SuiteSpec, samples, city: str, path: Path) -> Path | No
     return save_figure(fig, plt, path, dpi=100)
 
 
+def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[str]:
+    """Markdown: every claim check of :mod:`reled_sumo.training.claims` and a verdict count."""
+    from reled_sumo.training import claims as C
+    from reled_sumo.training.report import markdown_table
+
+    final: dict[tuple, list[float]] = {}
+    gen: dict[tuple, list[float]] = {}
+    for smp in samples:
+        tt = smp.values.get("mean_travel_time", np.nan)
+        if smp.kind == "train":
+            final.setdefault((smp.city, smp.agents, smp.method), []).append(tt)
+        elif smp.kind == "gen":
+            gen.setdefault((smp.target, smp.method), []).append(tt)
+    eff = C.efficiency_samples(curves, thresholds(spec, curves), spec.threshold_window, (COL_X, COL_WALL, COL_Y))
+    checks = C.check_claims([c.name for c in spec.cities], spec.agents, [m.name for m in spec.methods], final,
+                            eff, gen, spec.confidence)
+    if not checks:
+        return []
+    rows = [(c.claim, c.scope, c.other, c.metric, f"{c.reled:.1f}", f"{c.other_mean:.1f}", c.diff.format(1),
+             str(c.diff.n), c.verdict) for c in checks]
+    counts = "; ".join(f"{k}: " + ", ".join(f"{v} {n}" for v, n in sorted(d.items()))
+                       for k, d in C.summary(checks).items())
+    return ["## Claims (computed)", "",
+            "d = other - reled (> 0: RELED better), Welch CI; held / refuted when the CI excludes 0 "
+            "(reled_sumo/training/claims.py, docs/benchmarks.md).", "",
+            markdown_table(("claim", "scope", "vs", "metric", "reled", "other", "d", "n", "verdict"), rows), "",
+            f"Verdicts: {counts}.", ""]
+
+
 def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
     """``<out>/report.md`` and its plots, from the result files and the runs' progress.csv."""
     from reled_sumo.training.report import markdown_table
@@ -248,6 +277,7 @@ def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
         head, rows = _gen_rows(spec, samples)
         md += ["## Generalization (no further training)", "", "Travel time (s) mean ± CI (arrival rate), "
                f"{spec.generalization.agents} agents.", "", markdown_table(head, rows), ""]
+    md += claims_section(spec, samples, curves)
     path = out / "report.md"
     path.write_text("\n".join(md))
     log.info("wrote %s", path)
