@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from reled_sumo.env import make_env
-from reled_sumo.env.observation import N_OWN
 from reled_sumo.optim.buffer import MultiAgentRolloutBuffer
 from reled_sumo.training.rollout import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, ValueFn, run_episode
+from rollout_policies import random_act, value_fn
 
 BUFFER_FIELDS = ("obs", "actions", "masks", "rewards", "values", "log_probs", "agent_index", "episode_start",
                  "terminated", "truncated", "final_values", "positions")
@@ -111,20 +111,6 @@ def _legacy_complete(pending, rewards, terms, truncs, obs, infos, index, stats, 
 
 
 # --------------------------------------------------------------------------- tests
-def value_fn(obs, agent_index):
-    return obs[:, :N_OWN].sum(axis=1) * 0.1 - agent_index * 0.01
-
-
-def random_act(seed):
-    """Seeded random valid actions, non-trivial values and log-probs (numpy only)."""
-    rng = np.random.default_rng(seed)
-
-    def act(obs, agent_index, mask):
-        score = np.where(mask, rng.random(mask.shape), -1.0)
-        return score.argmax(axis=1), value_fn(obs, agent_index), -rng.random(len(agent_index))
-    return act
-
-
 def _collect(run, scenario, seeds, act_seed, **options):
     env = make_env(scenario.path, **options)
     buf = MultiAgentRolloutBuffer(20_000, env.obs_dim, env.K, len(env.possible_agents))

@@ -16,24 +16,12 @@ from reled_sumo.training.rollout import run_episode
 from reled_sumo.training.workers import (
     RolloutWorkerError, RolloutWorkerPool, WorkerSimulationDiedError, bench_workers, collect_parallel,
 )
+from rollout_policies import random_act, value_fn
 
 HORIZON = 250
 SEEDS = [3, 4, 5]
 BUFFER_FIELDS = ("obs", "actions", "masks", "rewards", "values", "log_probs", "agent_index", "episode_start",
                  "terminated", "truncated", "final_values", "positions")
-
-
-def value_fn(obs, agent_index):
-    return obs[:, :12].sum(axis=1) * 0.1 - agent_index * 0.01
-
-
-def random_act(seed):
-    rng = np.random.default_rng(seed)
-
-    def act(obs, agent_index, mask):
-        score = np.where(mask, rng.random(mask.shape), -1.0)
-        return score.argmax(axis=1), value_fn(obs, agent_index), -rng.random(len(agent_index))
-    return act
 
 
 def shortest_like_act(obs, agent_index, mask):
