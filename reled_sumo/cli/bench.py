@@ -51,7 +51,7 @@ def env_cmd(
     as_json: bool = typer.Option(False, "--json", help="Also print one JSON line per row."),
 ) -> None:
     """Raw SUMO vs the env driven by `shortest`, with libsumo and TraCI, for several agent counts."""
-    from reled_sumo.env.bench import bench_env
+    from reled_sumo.bench.env import bench_env
 
     rows = bench_env(scenario, _ints(agents), tuple(b.strip() for b in backends.split(",")), horizon, seed, repeats)
     console.print(rows_table("env vs raw SUMO (same scenario, horizon, seed)", rows, ENV_COLUMNS))
@@ -77,7 +77,7 @@ def workers_cmd(
     from dataclasses import asdict
 
     from reled_sumo.scenario import resolve_scenario
-    from reled_sumo.training.workers import bench_workers
+    from reled_sumo.bench.workers import bench_workers
 
     sc = resolve_scenario(scenario)  # workers get the folder, not a name relative to this process
     options = {"max_agents": agents} if agents else None

@@ -45,7 +45,7 @@ def train_bench_cmd(
                                 "(0 = in-process), e.g. 0,2."),
 ) -> None:
     """Training vs env-only decisions/s (same env options, same run) and shared vs per-agent policy cost."""
-    from reled_sumo.training.bench_train import (
+    from reled_sumo.bench.train import (
         ENSEMBLE_COLUMNS, GOAL_RATIO, THROUGHPUT_COLUMNS, TrainBench, bench_ensemble, bench_train_throughput,
     )
 
@@ -70,8 +70,8 @@ def learn_cmd(
     report_only: bool = typer.Option(False, "--report-only", help="Rewrite report.md from the finished tasks."),
 ) -> None:
     """Run a learning suite (methods x cities x agents x seeds + references + generalization); resumable."""
-    from reled_sumo.training.suite import load_suite, pending, run_suite
-    from reled_sumo.training.suite_report import write_suite_report
+    from reled_sumo.bench.suite import load_suite, pending
+    from reled_sumo.bench.suite_report import run_and_report, write_suite_report
 
     spec = load_suite(suite)
     folder = out or Path("bench") / f"learn-{spec.name}"
@@ -91,9 +91,9 @@ def learn_cmd(
         minutes = (time.monotonic() - t0) / 60
         console.print(f"[{next(count)}/{len(todo)}] {task.key}  ({minutes:.1f} min)", highlight=False)
 
-    res = run_suite(spec, folder, jobs, on_done=done_line)
+    res, report = run_and_report(spec, folder, jobs, on_done=done_line)
     console.print(f"ran {len(res.ran)}, skipped {len(res.skipped)} finished in {res.seconds:.0f} s; "
-                  f"report: {res.report}")
+                  f"report: {report}")
 
 
 def _verbosity(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug.")) -> None:

@@ -49,12 +49,12 @@ def generate_cmd(
     from dataclasses import asdict
 
     from reled_sumo.env import make_env
-    from reled_sumo.experts.factory import make_expert
+    from reled_sumo.experts.factory import ExpertOptions, make_expert
     from reled_sumo.demos.stationarity import BoundConfig
     from reled_sumo.experts.sed import SEDConfig, refine
 
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
-    exp = make_expert(expert, model=model, host=host, fallback_on_unavailable=fallback)
+    exp = make_expert(ExpertOptions(kind=expert, model=model, host=host, fallback_on_unavailable=fallback))
     env = make_env(scenario, seed=seed, max_agents=agents)
     try:
         with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),

@@ -32,9 +32,11 @@ def eval_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the cached DUE routes."),
 ) -> None:
     """Evaluate trained runs and non-learning references on the same agents and seeds."""
-    from reled_sumo.training.evaluate import RESULTS_FILE, evaluate_reference, evaluate_run, save_results
-    from reled_sumo.training.references import REFERENCES, ReferenceConfig, parse_references
-    from reled_sumo.training.report import find_progress, write_report
+    from reled_sumo.evaluation.evaluate import evaluate_run
+    from reled_sumo.evaluation.references import evaluate_reference
+    from reled_sumo.evaluation.results import RESULTS_FILE, save_results
+    from reled_sumo.evaluation.references import REFERENCES, ReferenceConfig, parse_references
+    from reled_sumo.evaluation.report import find_progress, write_report
 
     runs = list(run or [])
     if not runs and not scenario:
@@ -70,7 +72,7 @@ def _reference_target(scenario, results):
 
 
 def results_table(results) -> Table:
-    from reled_sumo.training.report import table_rows
+    from reled_sumo.evaluation.report import table_rows
 
     # short headers for a terminal; report.md uses the long ones (report.TABLE_HEADER)
     header = ("method", "travel s", "P95 s", "arrival", "wait s", "telep.", "return", "n")

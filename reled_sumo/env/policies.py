@@ -65,11 +65,20 @@ class ShortestPathPolicy(Policy):
         if not agents:
             return {}
         o = np.stack([obs[a] for a in agents])
-        k = (o.shape[1] - N_OWN) // N_CAND
-        via = o[:, N_OWN + C_VIA_TIME :: N_CAND][:, :k]
         mask = np.stack([infos[a]["action_mask"] for a in agents]).astype(bool)
-        acts = np.where(mask, via, np.inf).argmin(axis=1)
-        return dict(zip(agents, acts.tolist()))
+        return dict(zip(agents, shortest_actions(o, mask).tolist()))
+
+
+def shortest_actions(obs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """Batched free-flow shortest path: ``argmin`` of each valid candidate's via time.
+
+    ``obs[B, D]`` in the env's layout, ``mask[B, K]`` (None: every slot valid) -> ``actions[B]``.
+    """
+    o = np.asarray(obs)
+    k = (o.shape[1] - N_OWN) // N_CAND
+    via = np.asarray(o[:, N_OWN + C_VIA_TIME :: N_CAND][:, :k], dtype=np.float64)
+    valid = np.ones_like(via, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    return np.where(valid, via, np.inf).argmin(axis=1)
 
 
 _POLICIES: dict[str, Callable[..., Policy]] = {

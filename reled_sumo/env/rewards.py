@@ -21,14 +21,20 @@ Add one with ``@register_reward("name")``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import Callable, NamedTuple, Protocol
 
 import numpy as np
 
 from reled_sumo.errors import ConfigError
 
-if TYPE_CHECKING:
-    from reled_sumo.env.config import EnvConfig
+
+class RewardParams(Protocol):
+    """The reward settings a reward function reads (:class:`~reled_sumo.env.config.EnvConfig` has them)."""
+
+    reward_scale: float
+    arrival_bonus: float
+    invalid_action_penalty: float
+    teleport_penalty: float
 
 
 class RewardInputs(NamedTuple):
@@ -40,7 +46,7 @@ class RewardInputs(NamedTuple):
     invalid_actions: np.ndarray  # [n] invalid actions since the previous delivery
 
 
-RewardFn = Callable[[RewardInputs, "EnvConfig"], np.ndarray]
+RewardFn = Callable[[RewardInputs, RewardParams], np.ndarray]
 _REWARDS: dict[str, RewardFn] = {}
 
 
@@ -63,7 +69,7 @@ def reward_names() -> list[str]:
     return sorted(_REWARDS)
 
 
-def bonuses_and_penalties(inp: RewardInputs, cfg: "EnvConfig") -> np.ndarray:
+def bonuses_and_penalties(inp: RewardInputs, cfg: RewardParams) -> np.ndarray:
     """The terms shared by the built-in rewards: arrival bonus, invalid-action and teleport penalties."""
     return (
         cfg.arrival_bonus * inp.arrived
@@ -73,11 +79,11 @@ def bonuses_and_penalties(inp: RewardInputs, cfg: "EnvConfig") -> np.ndarray:
 
 
 @register_reward("travel_time")
-def travel_time_reward(inp: RewardInputs, cfg: "EnvConfig") -> np.ndarray:
+def travel_time_reward(inp: RewardInputs, cfg: RewardParams) -> np.ndarray:
     return -inp.dt / cfg.reward_scale + bonuses_and_penalties(inp, cfg)
 
 
 @register_reward("time_loss")
-def time_loss_reward(inp: RewardInputs, cfg: "EnvConfig") -> np.ndarray:
+def time_loss_reward(inp: RewardInputs, cfg: RewardParams) -> np.ndarray:
     progress = inp.remaining_before - inp.remaining_now
     return -(inp.dt - progress) / cfg.reward_scale + bonuses_and_penalties(inp, cfg)

@@ -31,6 +31,13 @@ class AgentTrip:
     depart: float
 
 
+def agent_trips(env) -> list[AgentTrip]:
+    """Trips of the agents ``env`` controls (its ``possible_agents``), in scenario order."""
+    graph, controlled = env.scenario.graph, set(env.possible_agents)
+    return [AgentTrip(a.id, graph.index[a.origin], graph.index[a.destination], a.depart)
+            for a in env.scenario.agents if a.id in controlled]
+
+
 @dataclass(frozen=True)
 class AgentFeedback:
     """What happened to an agent in the previous round (fed back into the next prompt).

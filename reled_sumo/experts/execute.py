@@ -1,5 +1,9 @@
 """Execute expert routes in the env and record them as demonstrations (env format).
 
+Routes run as a policy through the same episode collector that rollouts and evaluation
+use (:func:`reled_sumo.env.episode.run_episode`), so demonstrations, rollouts and
+evaluation outcomes share one attribution of reward and travel time.
+
 At each decision point the agent takes the action whose candidate edge is the next
 edge of its expert route (action k <-> ``graph.succ[edge, k]``, see docs/env.md). If the
 vehicle is off its route (e.g. after a teleport), it takes the valid candidate with the
@@ -12,27 +16,16 @@ agent's next decision or when it is done), plus positions for DTW.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from reled_sumo.demos.trajectory import Trajectory
+from reled_sumo.env.meter import EdgeTimeMeter
 from reled_sumo.scenario.graph import RoadGraph
+from reled_sumo.env.episode import EpisodeStats, StepBatch, run_episode
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Track:
-    obs: list = field(default_factory=list)
-    actions: list = field(default_factory=list)
-    masks: list = field(default_factory=list)
-    rewards: list = field(default_factory=list)
-    positions: list = field(default_factory=list)
-    edges: list = field(default_factory=list)
-    unattributed: float = 0.0
-    travel_time: float = float("nan")
-    arrived: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +34,25 @@ class ExecutionResult:
     edge_travel_times: np.ndarray  # [E] time-mean measured travel time (s) over the run
     deviations: int
     sim_seconds: float
+    stats: EpisodeStats  # the episode's per-agent outcome (the collector's)
+
+
+class RouteFollower:
+    """A :class:`~reled_sumo.env.episode.BatchPolicy` that drives every agent along its route."""
+
+    def __init__(self, graph: RoadGraph, routes: list[list[int]], dests: list[int]):
+        self.graph, self.routes, self.dests = graph, routes, dests
+        self.deviations = 0
+        self.edges: list[list[int]] = [[] for _ in routes]  # edges of each agent's decisions
+
+    def act_batch(self, batch: StepBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        actions = np.empty(batch.n_deciders, dtype=np.int64)
+        for j, (i, edge) in enumerate(zip(batch.agent.tolist(), batch.edge.tolist())):
+            actions[j], dev = _choose(self.graph, edge, self.routes[i], self.dests[i], batch.mask[j])
+            self.deviations += dev
+            self.edges[i].append(edge)
+        zeros = np.zeros(len(actions), dtype=np.float32)
+        return actions, zeros, zeros
 
 
 def _choose(graph: RoadGraph, edge: int, route: list[int], dest: int, mask: np.ndarray) -> tuple[int, bool]:
@@ -58,71 +70,48 @@ def _choose(graph: RoadGraph, edge: int, route: list[int], dest: int, mask: np.n
     return int(np.argmin(cost)), True
 
 
+class _DemoSink:
+    """Collects the collector's complete transitions per agent (``MultiAgentRolloutBuffer.add``'s interface)."""
+
+    def __init__(self, n_agents: int):
+        self.rows: list[list[tuple]] = [[] for _ in range(n_agents)]
+
+    def add(self, obs, actions, masks, rewards, values, log_probs, agent_index, episode_start, terminated,
+            truncated, final_values=None, positions=None) -> None:
+        for j, i in enumerate(np.asarray(agent_index).tolist()):
+            self.rows[i].append((obs[j], int(actions[j]), masks[j], float(rewards[j]), tuple(positions[j])))
+
+
 def execute_routes(env, graph: RoadGraph, routes: dict[str, list[int]], seed: int) -> ExecutionResult:
     """Run one episode in ``env`` with every agent following its route (edge indices)."""
-    dests = {a.id: graph.index[a.destination] for a in env.scenario.agents if a.id in set(env.possible_agents)}
-    tracks = {a: _Track() for a in env.possible_agents}
-    obs, infos = env.reset(seed=seed)
-    tt_sum = np.zeros(graph.num_edges)
-    tt_n = np.zeros(graph.num_edges)
-    deviations = 0
-    while env.agents:
-        actions = {}
-        for a in env.agents:
-            info = infos[a]
-            if not info.get("needs_decision"):
-                continue
-            edge = graph.index[info["edge"]]
-            mask = np.asarray(info["action_mask"], dtype=bool)
-            k, dev = _choose(graph, edge, routes.get(a, []), dests[a], mask)
-            deviations += dev
-            tr = tracks[a]
-            tr.obs.append(obs[a])
-            tr.masks.append(mask)
-            tr.actions.append(k)
-            tr.positions.append(info["position"])
-            tr.edges.append(info["edge"])
-            actions[a] = k
-        obs, rewards, terms, truncs, infos = env.step(actions)
-        _record(tracks, rewards, terms, truncs, infos)
-        busy = env.edge_travel_times()
-        seen = np.isfinite(busy)
-        tt_sum[seen] += busy[seen]
-        tt_n[seen] += 1
-    measured = np.where(tt_n > 0, tt_sum / np.maximum(tt_n, 1), graph.freeflow_time)
-    trajectories = {a: _freeze(a, t, graph.route_ids(routes.get(a, []))) for a, t in tracks.items()}
-    return ExecutionResult(trajectories, measured, deviations, float(env.sim_time))
+    names = list(env.possible_agents)
+    dest_of = {a.id: graph.index[a.destination] for a in env.scenario.agents}
+    follower = RouteFollower(graph, [list(routes.get(a, [])) for a in names], [dest_of[a] for a in names])
+    sink, meter = _DemoSink(len(names)), EdgeTimeMeter(env)
+    stats = run_episode(env, follower, buffer=sink, seed=seed, after_step=meter.read)
+    trajectories = {
+        a: _freeze(a, sink.rows[i], stats, i, graph.route_ids(routes.get(a, [])) or _visited(graph, follower.edges[i]))
+        for i, a in enumerate(names)}
+    return ExecutionResult(trajectories, meter.mean(graph.freeflow_time), follower.deviations,
+                           float(stats.sim_seconds), stats)
 
 
-def _record(tracks, rewards, terms, truncs, infos) -> None:
-    for a, r in rewards.items():
-        tr = tracks[a]
-        info = infos.get(a, {})
-        done = bool(terms.get(a) or truncs.get(a))
-        # the reward closes the last decision's span when the agent decides again or is done
-        if (done or info.get("needs_decision")) and len(tr.rewards) < len(tr.actions):
-            tr.rewards.append(float(r))
-        else:
-            tr.unattributed += float(r)
-        if done:
-            tr.arrived = bool(terms.get(a))
-            tr.travel_time = float(info.get("travel_time", np.nan))
-            tr.positions.append(info.get("position", (np.nan, np.nan)))
-            if info.get("edge"):
-                tr.edges.append(info["edge"])
+def _visited(graph: RoadGraph, edges: list[int]) -> list[str]:
+    return [graph.edge_ids[e] for e in dict.fromkeys(edges)]
 
 
-def _freeze(agent: str, t: _Track, route: list[str]) -> Trajectory:
-    n = len(t.actions)
-    rewards = t.rewards + [0.0] * (n - len(t.rewards))  # an open span at the horizon earns nothing more
-    positions = t.positions if len(t.positions) == n + 1 else (t.positions + [t.positions[-1] if t.positions else (0.0, 0.0)])[: n + 1]
-    edges = tuple(route) if route else tuple(dict.fromkeys(t.edges))  # the planned route it followed
+def _freeze(agent: str, rows: list[tuple], stats: EpisodeStats, i: int, edges: list[str]) -> Trajectory:
+    n = len(rows)
+    positions = [r[4] for r in rows]
+    final = stats.paths[i][n:]  # the collector appends the final position after the decision positions
+    positions = (positions + (final or [positions[-1] if positions else (0.0, 0.0)]))[: n + 1]
     return Trajectory(
         agent_id=agent,
-        obs=np.asarray(t.obs, dtype=np.float32).reshape(n, -1) if n else np.zeros((0, 1), np.float32),
-        actions=np.asarray(t.actions, dtype=np.int64),
-        masks=np.asarray(t.masks, dtype=bool).reshape(n, -1) if n else np.zeros((0, 1), bool),
-        rewards=np.asarray(rewards, dtype=np.float32),
+        obs=np.asarray([r[0] for r in rows], dtype=np.float32).reshape(n, -1) if n else np.zeros((0, 1), np.float32),
+        actions=np.asarray([r[1] for r in rows], dtype=np.int64),
+        masks=np.asarray([r[2] for r in rows], dtype=bool).reshape(n, -1) if n else np.zeros((0, 1), bool),
+        rewards=np.asarray([r[3] for r in rows], dtype=np.float32),
         positions=np.asarray(positions, dtype=np.float64).reshape(-1, 2),
-        edges=edges, travel_time=t.travel_time, arrived=t.arrived, final_reward=t.unattributed,
+        edges=tuple(edges), travel_time=float(stats.travel_time[i]), arrived=bool(stats.arrived[i]),
+        final_reward=float(stats.unattributed[i]),
     )

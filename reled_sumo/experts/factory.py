@@ -1,5 +1,8 @@
-"""Build an expert by name: the one place the CLI and the trainer choose experts."""
+"""Build an expert from its options: the one place the CLI and the trainer choose experts."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.base import Expert
@@ -8,16 +11,36 @@ from reled_sumo.experts.routing import RoutingExpert
 EXPERTS = ("routing", "ollama")
 
 
-def make_expert(name: str, model: str | None = None, host: str | None = None,
-                fallback_on_unavailable: bool = False, cache_dir: str | None = None) -> Expert:
-    """``routing`` (no LLM, the embedded default) or ``ollama`` (local LLM, routing fallback)."""
-    if name == "routing":
-        return RoutingExpert()
-    if name == "ollama":
-        from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
-        from reled_sumo.experts.ollama_client import DEFAULT_MODEL, OllamaConfig
+@dataclass(frozen=True)
+class ExpertOptions:
+    """Which expert writes the demonstrations (``routing`` needs no server)."""
 
-        cfg = LLMExpertConfig(ollama=OllamaConfig(host=host, model=model or DEFAULT_MODEL),
-                              fallback_on_unavailable=fallback_on_unavailable, cache_dir=cache_dir)
-        return OllamaExpert(cfg)
-    raise ConfigError(f"unknown expert {name!r}; choose one of {', '.join(EXPERTS)}")
+    kind: Literal["routing", "ollama"] = "routing"
+    model: str | None = None  # Ollama model (None: the client's default)
+    host: str | None = None  # Ollama host (None: $OLLAMA_HOST or http://127.0.0.1:11434)
+    timeout_s: float = 120.0
+    retries: int = 2
+    fallback_on_unavailable: bool = False  # True: an unreachable server -> routing-expert routes
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXPERTS:
+            raise ConfigError(f"expert.kind must be one of {', '.join(EXPERTS)}, got {self.kind!r}")
+        if not self.timeout_s > 0 or self.retries < 0:
+            raise ConfigError("expert.timeout_s must be > 0 and expert.retries >= 0")
+
+
+def make_expert(opts: ExpertOptions, cache_dir: str | None = None) -> Expert:
+    """The routing expert (no LLM, the embedded default), or the Ollama expert; its server is
+    checked now (LLMUnavailableError with the client's explanation) unless it may fall back."""
+    if opts.kind == "routing":
+        return RoutingExpert()
+    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
+    from reled_sumo.experts.ollama_client import OllamaConfig
+
+    given = {"host": opts.host, "model": opts.model, "timeout_s": opts.timeout_s, "retries": opts.retries}
+    ollama = OllamaConfig(**{k: v for k, v in given.items() if v is not None})
+    expert = OllamaExpert(LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable,
+                                          cache_dir=cache_dir))
+    if not opts.fallback_on_unavailable:
+        expert.client.check()
+    return expert

@@ -29,7 +29,7 @@ import numpy as np
 from reled_sumo.demos.stationarity import BoundConfig, bounds, subset_divergence, volatility_of
 from reled_sumo.demos.trajectory import DemoSet, Trajectory
 from reled_sumo.errors import ConfigError
-from reled_sumo.experts.base import AgentFeedback, AgentTrip, Expert
+from reled_sumo.experts.base import AgentFeedback, AgentTrip, Expert, agent_trips
 from reled_sumo.experts.execute import ExecutionResult, execute_routes
 from reled_sumo.experts.routing import interaction_subsets
 from reled_sumo.scenario.graph import RoadGraph
@@ -83,18 +83,11 @@ class _Kept:
     divergence: dict[str, float]
 
 
-def trips_of(env, graph: RoadGraph) -> list[AgentTrip]:
-    """Trips of the agents the env controls (``possible_agents``; with ``max_agents`` a prefix)."""
-    controlled = set(env.possible_agents)
-    return [AgentTrip(a.id, graph.index[a.origin], graph.index[a.destination], a.depart)
-            for a in env.scenario.agents if a.id in controlled]
-
-
 def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics], None] | None = None,
            initial_travel_times: np.ndarray | None = None) -> tuple[DemoSet, list[RoundMetrics]]:
     """Run the SED loop; return the kept demonstrations and every round's metrics."""
     graph: RoadGraph = env.scenario.graph
-    trips = trips_of(env, graph)
+    trips = agent_trips(env)
     by_id = {t.agent_id: t for t in trips}
     naive = {t.agent_id: graph.shortest_path(t.origin, t.destination) or [t.origin] for t in trips}
     t0, stats0 = time.perf_counter(), _stats(expert)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,15 @@ from reled_sumo.errors import ScenarioError
 
 MANIFEST = "scenario.json"
 FORMAT_VERSION = 1
+
+
+def sumocfg_begin(sumocfg: str | Path) -> float:
+    """``<time><begin value=...>`` of a SUMO config; 0 when it is missing or unreadable."""
+    try:
+        el = ET.parse(sumocfg).getroot().find("./time/begin")
+        return float(el.get("value")) if el is not None else 0.0
+    except (ET.ParseError, OSError, TypeError, ValueError):
+        return 0.0
 
 
 def sha256_file(path: str | Path) -> str:
@@ -82,6 +92,11 @@ class Scenario:
     @property
     def seed(self) -> int:
         return int(self.manifest["options"]["seed"])
+
+    @functools.cached_property
+    def begin(self) -> float:
+        """The simulation begin time (s) of the scenario's ``.sumocfg`` (0 when it sets none)."""
+        return sumocfg_begin(self.sumocfg)
 
     @functools.cached_property
     def agents(self) -> tuple[AgentSpec, ...]:

@@ -71,20 +71,12 @@ class PlainAgentRun:
 
 
 # ------------------------------------------------------------------ running sumo
-def _sumocfg_begin(sumocfg: Path) -> float:
-    try:
-        el = ET.parse(sumocfg).getroot().find("./time/begin")
-        return float(el.get("value")) if el is not None else 0.0
-    except (ET.ParseError, OSError, TypeError, ValueError):
-        return 0.0
-
-
 def run_sumo_for_agents(scenario: Scenario, agent_ids: Sequence[str], seed: int, horizon: float | None = None,
                         route_files: Sequence[Path] | None = None, extra_args: Sequence[str] = ()) -> PlainAgentRun:
     """Run ``sumo`` on the scenario config (optionally with other route files) for ``horizon`` seconds."""
     if not agent_ids:
         raise ConfigError("no agent vehicles to evaluate")
-    begin = _sumocfg_begin(Path(scenario.sumocfg))
+    begin = scenario.begin
     horizon = float(horizon if horizon is not None else scenario.duration)
     end = begin + horizon
     with tempfile.TemporaryDirectory(prefix="reled-ref-") as tmp:
@@ -220,7 +212,7 @@ def dua_routes(scenario: Scenario, iterations: int = 5, horizon: float | None = 
     """Final routes of ``iterations`` duaIterate.py steps (cached per scenario hash + iterations + horizon)."""
     if not (isinstance(iterations, int) and iterations >= 1):
         raise ConfigError(f"DUE needs at least one iteration, got {iterations!r}")
-    begin = _sumocfg_begin(Path(scenario.sumocfg))
+    begin = scenario.begin
     horizon = float(horizon if horizon is not None else scenario.duration)
     cached = due_cache_path(scenario, iterations, horizon)
     if use_cache and cached.exists():

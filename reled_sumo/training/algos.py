@@ -1,4 +1,4 @@
-"""What each ``--algo`` changes, the expert, demos -> ExpertBatch, and a growable rollout buffer.
+"""What each ``--algo`` changes, demos -> ExpertBatch, and a growable rollout buffer.
 
 * ``reled``: HPO with the configured expert weights (DTW by default) and SED demos,
   refreshed every ``sed_every`` updates.
@@ -21,7 +21,7 @@ from reled_sumo.optim.buffer import MultiAgentRolloutBuffer
 from reled_sumo.optim.expert import ExpertBatch
 from reled_sumo.optim.hpo import HPOConfig
 from reled_sumo.optim.weights import WeightConfig
-from reled_sumo.training.config import ExpertOptions, TrainConfig
+from reled_sumo.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -50,23 +50,6 @@ def algo_spec(cfg: TrainConfig) -> AlgoSpec:
     sed = replace(cfg.sed, seed=cfg.seed, rounds=1 if cfg.no_sed else cfg.sed.rounds)
     refresh = cfg.sed_every if cfg.algo == "reled" and not cfg.no_sed else 0
     return AlgoSpec(cfg.algo, cfg.uses_demos, refresh, cfg.algo == "mappo", hpo, sed)
-
-
-def build_expert(opts: ExpertOptions):
-    """The routing expert, or the Ollama expert (server checked now unless it may fall back)."""
-    if opts.kind == "routing":
-        from reled_sumo.experts.routing import RoutingExpert
-
-        return RoutingExpert()
-    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
-    from reled_sumo.experts.ollama_client import OllamaConfig
-
-    given = {"host": opts.host, "model": opts.model, "timeout_s": opts.timeout_s, "retries": opts.retries}
-    ollama = OllamaConfig(**{k: v for k, v in given.items() if v is not None})
-    expert = OllamaExpert(LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable))
-    if not opts.fallback_on_unavailable:
-        expert.client.check()  # fail fast with LLMUnavailableError and the client's explanation
-    return expert
 
 
 # --------------------------------------------------------------------- demonstrations

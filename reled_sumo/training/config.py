@@ -17,30 +17,12 @@ import yaml
 
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.errors import ConfigError
+from reled_sumo.experts.factory import ExpertOptions
 from reled_sumo.experts.sed import SEDConfig
 from reled_sumo.optim.hpo import HPOConfig
 
 ALGOS = ("reled", "ippo", "mappo", "bc")
-EXPERTS = ("routing", "ollama")
 Algo = Literal["reled", "ippo", "mappo", "bc"]
-
-
-@dataclass(frozen=True)
-class ExpertOptions:
-    """Which expert writes the demonstrations (``routing`` needs no server)."""
-
-    kind: Literal["routing", "ollama"] = "routing"
-    model: str | None = None  # Ollama model (None: the client's default)
-    host: str | None = None  # Ollama host (None: $OLLAMA_HOST or http://127.0.0.1:11434)
-    timeout_s: float = 120.0
-    retries: int = 2
-    fallback_on_unavailable: bool = False  # True: an unreachable server -> routing-expert routes
-
-    def __post_init__(self) -> None:
-        if self.kind not in EXPERTS:
-            raise ConfigError(f"expert.kind must be one of {', '.join(EXPERTS)}, got {self.kind!r}")
-        if not self.timeout_s > 0 or self.retries < 0:
-            raise ConfigError("expert.timeout_s must be > 0 and expert.retries >= 0")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The training loop behind ``reled train`` (docs/training.md).
 
 Per update: (refresh the SED demonstrations if due) -> collect ``episodes_per_update``
-episodes with :func:`reled_sumo.training.rollout.run_episode`, or on a pool of
+episodes with :func:`reled_sumo.env.episode.run_episode`, or on a pool of
 ``rollout_workers`` SUMO processes with :func:`reled_sumo.training.workers.collect_parallel`
 (one batched policy forward per round over all workers) -> DTW between each agent's
 latest path and its demonstration -> expert weights -> per-agent GAE ->
@@ -21,19 +21,21 @@ from typing import Any, Mapping
 import numpy as np
 import torch as th
 
+from reled_sumo.env.meter import EdgeTimeMeter
 from reled_sumo.errors import ConfigError, UserInputError
+from reled_sumo.experts.factory import make_expert
 from reled_sumo.experts.sed import RoundMetrics, refine
 from reled_sumo.optim.dtw import timed_path_dtw
 from reled_sumo.optim.expert import ExpertBatch
 from reled_sumo.optim.hpo import HybridPPO
 from reled_sumo.training import checkpoint as ck
 from reled_sumo.training.algos import (
-    ExpertData, GrowingRolloutBuffer, algo_spec, build_expert, demos_to_expert, episode_seed, eval_seed,
+    ExpertData, GrowingRolloutBuffer, algo_spec, demos_to_expert, episode_seed, eval_seed,
 )
 from reled_sumo.training.checkpoint import open_logger, scenario_label
 from reled_sumo.training.config import TrainConfig, dump_config, read_yaml
 from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, global_state_dim
-from reled_sumo.training.rollout import EpisodeStats, run_episode
+from reled_sumo.env.episode import EpisodeStats, run_episode
 from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 from reled_sumo.optim.threads import torch_threads
 
@@ -256,7 +258,7 @@ class Trainer:
 
     def _expert_instance(self):
         if self._expert_model is None:
-            self._expert_model = build_expert(self.cfg.expert)
+            self._expert_model = make_expert(self.cfg.expert)
         return self._expert_model
 
     def _generate_demos(self, version: int, travel_times: np.ndarray | None) -> None:
@@ -289,12 +291,13 @@ class Trainer:
         cfg, (dim, k, n) = self.cfg, self._buffer_dims
         buffer = GrowingRolloutBuffer(max(n * 64, 256) * cfg.episodes_per_update, dim, k, n, device=cfg.device)
         seeds = [episode_seed(cfg.seed, self.state.episodes + e) for e in range(cfg.episodes_per_update)]
-        meter = _TravelTimeMeter(self.env) if measure and hasattr(self.env, "edge_travel_times") else None
+        meter = EdgeTimeMeter(self.env) if measure else None
         if self.pool is not None and meter is None:  # the (rare) measuring update runs on the learner's env
             return buffer, collect_parallel(self.pool, self.hpo.policy.act, self._value_fn, buffer, seeds), None
-        env = self.env if meter is None else meter
-        env = GlobalStateEnv(env) if self.spec.central_critic else env
-        episodes = [run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=s) for s in seeds]
+        env = GlobalStateEnv(self.env) if self.spec.central_critic else self.env
+        after = None if meter is None else meter.read
+        episodes = [run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=s, after_step=after)
+                    for s in seeds]
         measured = None if meter is None else meter.mean(self.env.scenario.graph.freeflow_time)
         return buffer, episodes, measured
 
@@ -403,31 +406,6 @@ class Trainer:
                     closer()
                 except Exception:  # noqa: BLE001 - closing must not mask the run's own error
                     log.debug("close failed", exc_info=True)
-
-
-class _TravelTimeMeter:
-    """Env proxy that averages ``env.edge_travel_times()`` over the steps it sees."""
-
-    def __init__(self, env):
-        self._env, self._sum, self._n = env, None, None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._env, name)
-
-    def step(self, actions):
-        out = self._env.step(actions)
-        tt = np.asarray(self._env.edge_travel_times(), dtype=np.float64)
-        if self._sum is None:
-            self._sum, self._n = np.zeros_like(tt), np.zeros_like(tt)
-        seen = np.isfinite(tt)
-        self._sum[seen] += tt[seen]
-        self._n[seen] += 1
-        return out
-
-    def mean(self, freeflow: np.ndarray) -> np.ndarray:
-        if self._sum is None:
-            return np.asarray(freeflow, dtype=np.float64)
-        return np.where(self._n > 0, self._sum / np.maximum(self._n, 1), freeflow)
 
 
 def _finite(path) -> np.ndarray:

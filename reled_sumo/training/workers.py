@@ -1,7 +1,7 @@
 """Parallel rollouts: one env per worker process, one batched policy forward per round.
 
 libsumo runs ONE simulation per process, so each :class:`RolloutWorkerPool` worker is a
-separate process owning one :class:`~reled_sumo.training.rollout.EnvWorker` (its own
+separate process owning one :class:`~reled_sumo.env.episode.EnvWorker` (its own
 env and SUMO). The learner talks to workers over ``multiprocessing`` pipes with small
 plain-data messages (:class:`Reset`, :class:`Step`, :class:`Close` -> :class:`StepBatch`
 or :class:`WorkerFailure`), the same messages a remote engine (Ray actors) could carry;
@@ -9,7 +9,7 @@ see docs/architecture.md, "Parallel rollouts".
 
 :func:`collect_parallel` plays a list of seeded episodes on a pool: every round it
 stacks the deciders of ALL workers into one ``act`` call, and it keeps one
-:class:`~reled_sumo.training.rollout.EpisodeCollector` per running episode. Each episode's
+:class:`~reled_sumo.env.episode.EpisodeCollector` per running episode. Each episode's
 transitions are staged and written to the buffer when the episode ends, in seed order,
 so the buffer equals the one sequential ``run_episode`` calls with the same seeds give
 (each agent's trajectory of one episode is contiguous and ends done: per-agent GAE is
@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, Union
 import numpy as np
 
 from reled_sumo.errors import SimulationDiedError, SimulationError
-from reled_sumo.training.rollout import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, StepBatch, ValueFn
+from reled_sumo.env.episode import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, StepBatch, ValueFn
 
 log = logging.getLogger(__name__)
 START_METHODS = ("spawn", "forkserver")
@@ -382,53 +382,3 @@ def collect_parallel(pool: Any, act: ActFn, value_fn: ValueFn | None = None, buf
             else:
                 collector.observe(batch)
     return [r for r in sched.results if r is not None]
-
-
-# --------------------------------------------------------------------------- benchmark
-@dataclass(frozen=True)
-class WorkerBenchRow:
-    n_workers: int
-    episodes: int
-    decisions: int
-    startup_s: float          # pool start (processes, envs); not in the rates
-    wall_s: float             # collect_parallel only
-    sim_s: float              # simulated seconds over all episodes
-    decisions_per_s: float
-    sim_s_per_wall_s: float
-    speedup: float            # decisions_per_s / that of the single-worker row
-
-
-def shortest_act(obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray):
-    """The env's ``shortest`` reference policy as an ``ActFn`` (values and log-probs 0)."""
-    from reled_sumo.env.observation import C_VIA_TIME, N_CAND, N_OWN
-
-    k = mask.shape[1]
-    via = obs[:, N_OWN + C_VIA_TIME:: N_CAND][:, :k]
-    actions = np.where(mask, via, np.inf).argmin(axis=1)
-    zeros = np.zeros(len(actions), dtype=np.float32)
-    return actions, zeros, zeros
-
-
-def bench_workers(scenario: Any, n_workers_list: Sequence[int] = (1, 2, 4), episodes: int = 8,
-                  env_options: Mapping[str, Any] | None = None, act: ActFn | None = None,
-                  start_method: str = "spawn", seed: int = 0) -> list[WorkerBenchRow]:
-    """Decisions/s and simulated s per wall s of :func:`collect_parallel` with each pool
-    size, the same ``episodes`` seeds and a fixed policy (default :func:`shortest_act`)."""
-    act = act or shortest_act
-    seeds = [seed + e for e in range(episodes)]
-    measured = []
-    for n in n_workers_list:
-        t0 = time.perf_counter()
-        with RolloutWorkerPool(scenario, env_options, n, start_method) as pool:
-            t1 = time.perf_counter()
-            stats = collect_parallel(pool, act, seeds=seeds)
-            wall = time.perf_counter() - t1
-        decisions = sum(s.decisions for s in stats)
-        sim = sum(s.sim_seconds for s in stats)
-        measured.append((n, decisions, t1 - t0, wall, sim))
-        log.info("bench_workers: %d workers, %d decisions in %.2f s", n, decisions, wall)
-    base = next((m for m in measured if m[0] == 1), measured[0])
-    base_rate = base[1] / max(base[3], 1e-9)
-    return [WorkerBenchRow(n, episodes, d, start, wall, sim, d / max(wall, 1e-9), sim / max(wall, 1e-9),
-                           d / max(wall, 1e-9) / base_rate if base_rate else float("nan"))
-            for n, d, start, wall, sim in measured]

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from reled_sumo.env import get_policy, policy_names
-from reled_sumo.env.bench import bench_env, derive_scenario, format_rows
+from reled_sumo.bench.env import bench_env, derive_scenario, format_rows
 from reled_sumo.env.observation import C_VIA_TIME, N_CAND, N_OWN
 from reled_sumo.errors import ConfigError
 

@@ -12,9 +12,10 @@ from typer.testing import CliRunner
 from reled_sumo.cli.app import app
 from reled_sumo.demos.trajectory import DemoSet
 from reled_sumo.env import make_env
-from reled_sumo.experts.factory import make_expert
+from reled_sumo.experts.factory import ExpertOptions, make_expert
 from reled_sumo.experts.routing import RoutingExpert
-from reled_sumo.experts.sed import SEDConfig, refine, trips_of
+from reled_sumo.experts.base import agent_trips
+from reled_sumo.experts.sed import SEDConfig, refine
 from reled_sumo.testing import FakeOllamaServer
 from reled_sumo.testing.routes import answer_from_routes
 
@@ -68,9 +69,9 @@ def _scripted_llm(graph, trips_by_id):
 def test_ollama_expert_loop_against_loopback_server(env, tmp_path, monkeypatch):
     monkeypatch.setenv("RELED_CACHE_DIR", str(tmp_path / "cache"))
     graph = env.scenario.graph
-    trips = {t.agent_id: t for t in trips_of(env, graph)}
+    trips = {t.agent_id: t for t in agent_trips(env)}
     with FakeOllamaServer(responder=_scripted_llm(graph, trips)) as server:
-        expert = make_expert("ollama", host=server.url)
+        expert = make_expert(ExpertOptions(kind="ollama", host=server.url))
         demos, history = refine(env, expert, SEDConfig(rounds=2, seed=1))
     assert history[0].llm_calls >= 1
     assert history[0].fallbacks == 0

@@ -10,7 +10,7 @@ import pytest
 
 from reled_sumo.env import make_env
 from reled_sumo.optim.buffer import MultiAgentRolloutBuffer
-from reled_sumo.training.rollout import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, ValueFn, run_episode
+from reled_sumo.env.episode import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, ValueFn, run_episode
 from rollout_policies import random_act, value_fn
 
 BUFFER_FIELDS = ("obs", "actions", "masks", "rewards", "values", "log_probs", "agent_index", "episode_start",

@@ -12,7 +12,7 @@ import pytest
 from reled_sumo.env import make_env
 from reled_sumo.training.checkpoint import load_policy
 from reled_sumo.training.config import load_config
-from reled_sumo.training.rollout import run_episode
+from reled_sumo.env.episode import run_episode
 from reled_sumo.training.trainer import Trainer
 
 

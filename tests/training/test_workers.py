@@ -12,9 +12,10 @@ import pytest
 from reled_sumo.env import make_env
 from reled_sumo.errors import SimulationDiedError
 from reled_sumo.optim.buffer import MultiAgentRolloutBuffer
-from reled_sumo.training.rollout import run_episode
+from reled_sumo.bench.workers import bench_workers
+from reled_sumo.env.episode import run_episode
 from reled_sumo.training.workers import (
-    RolloutWorkerError, RolloutWorkerPool, WorkerSimulationDiedError, bench_workers, collect_parallel,
+    RolloutWorkerError, RolloutWorkerPool, WorkerSimulationDiedError, collect_parallel,
 )
 from rollout_policies import random_act, value_fn
 

@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from reled_sumo.training.evaluate import EvalResult
+from reled_sumo.evaluation.results import EvalResult
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from reled_sumo.training.evaluate import EvalResult, SeedMetrics
-from reled_sumo.training.report import TABLE_HEADER, find_progress, read_progress, table_rows, write_report
+from reled_sumo.evaluation.results import EvalResult, SeedMetrics
+from reled_sumo.evaluation.report import TABLE_HEADER, find_progress, read_progress, table_rows, write_report
 
 
 def _seed(seed: int, tt: float, arrival: float = 1.0, ret: float = -1.0) -> SeedMetrics:

@@ -8,24 +8,15 @@ import numpy as np
 import pytest
 
 from reled_sumo.errors import ConfigError, RelEdError
-from reled_sumo.training.evaluate import (
-    EVAL_SEED_BASE,
-    EpisodeOutcome,
-    EvalResult,
-    OutcomeRecorder,
-    SeedMetrics,
-    eval_seeds,
-    evaluate_loaded,
-    evaluate_policy,
-    evaluate_run,
-    load_results,
-    save_results,
+from reled_sumo.evaluation.evaluate import evaluate_loaded, evaluate_policy, evaluate_run
+from reled_sumo.evaluation.results import (
+    EVAL_SEED_BASE, EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds, load_results, save_results,
 )
 
 
 def _shortest():
     from reled_sumo.env import get_policy
-    from reled_sumo.training.references import _act_from_policy
+    from reled_sumo.evaluation.references import _act_from_policy
 
     return _act_from_policy(get_policy("shortest"))
 
@@ -78,17 +69,14 @@ def test_evaluate_policy_and_results_roundtrip(kotka_small, tmp_path):
     assert isinstance(back, EvalResult) and json.dumps(back.to_dict()) == json.dumps(r.to_dict())
 
 
-def test_recorder_delegates_and_falls_back(kotka_small):
-    from reled_sumo.env import make_env
-
-    env = make_env(kotka_small, max_agents=2)
-    try:
-        rec = OutcomeRecorder(env)
-        assert rec.possible_agents == env.possible_agents
-        tt = rec.edge_travel_times()
-        assert tt.shape == (kotka_small.graph.num_edges,)
-    finally:
-        env.close()
+def test_every_agent_is_counted_once(kotka_small):
+    """arrived + still driving + teleported + never departed = all agents, on a horizon that cuts trips."""
+    r = evaluate_policy(kotka_small, _shortest(), seeds=[1, 2], env_options={"max_agents": 8, "horizon": 120})
+    for s in r.per_seed:
+        arrived = round(s.arrival_rate * s.n_agents)
+        assert arrived + s.unfinished + s.teleports + s.not_departed == s.n_agents == 8
+        assert s.unfinished > 0  # 120 s is too short for some trips: the censored mean covers them
+        assert s.censored_travel_time >= s.mean_travel_time or math.isnan(s.mean_travel_time)
 
 
 def test_evaluate_loaded_policy_is_deterministic(kotka_small):
@@ -106,21 +94,18 @@ def test_evaluate_run_missing_folder(tmp_path):
         evaluate_run(tmp_path / "nope", 1)
 
 
-def test_evaluate_run_with_the_trainers_loader(kotka_small, tmp_path, monkeypatch):
-    checkpoint = pytest.importorskip("reled_sumo.training.checkpoint")
-    if not hasattr(checkpoint, "load_policy"):
-        pytest.skip("reled_sumo.training.checkpoint.load_policy is not available yet")
-    policy = _policy(3, kotka_small)
-    meta = {"scenario": str(kotka_small.path), "algo": "hpo", "seed": 1, "env": {"max_agents": 3}}
-    calls = []
+def test_evaluate_run_loads_a_real_checkpoint(kotka_small, tmp_path):
+    """A run trained by the Trainer, loaded from disk: the evaluated policy is the saved one."""
+    from reled_sumo.training.checkpoint import load_policy
+    from reled_sumo.training.config import config_from_dict
+    from reled_sumo.training.trainer import Trainer
 
-    def fake_load(run_dir):
-        calls.append(run_dir)
-        return policy, meta
-
-    monkeypatch.setattr(checkpoint, "load_policy", fake_load)
+    cfg = config_from_dict({"scenario": str(kotka_small.path), "algo": "ippo", "seed": 1,
+                                 "total_decisions": 30, "eval_every": 0, "env": {"max_agents": 3, "horizon": 150}})
     run = tmp_path / "run-a"
-    run.mkdir()
+    Trainer(cfg, run).run()
     r = evaluate_run(run, [4])
-    assert calls and r.method == "hpo:run-a" and r.meta["run_dir"] == str(run)
-    assert r.per_seed[0].n_agents == 3
+    assert r.method == "ippo:run-a" and r.meta["run_dir"] == str(run) and r.per_seed[0].n_agents == 3
+    policy, meta = load_policy(run)
+    direct = evaluate_loaded(policy.eval(), meta, seeds=[4])
+    assert direct.per_seed == r.per_seed

@@ -34,7 +34,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats as _st
 
-from reled_sumo.training.stats import Estimate
+from reled_sumo.evaluation.stats import Estimate
 
 RELED = "reled"
 TT = "travel time incl. non-arrived (s)"
@@ -100,7 +100,7 @@ def to_threshold(x: np.ndarray, wall: np.ndarray, smoothed: np.ndarray, threshol
 def efficiency_samples(curves: Mapping[tuple, Mapping[str, np.ndarray]], levels: Mapping[tuple, float],
                        window: int, cols: tuple[str, str, str]) -> dict[tuple, list[tuple[float, float]]]:
     """(city, agents, method) -> per seed (decisions, wall s) to the (city, agents) threshold."""
-    from reled_sumo.training.suite_report import rolling_mean
+    from reled_sumo.evaluation.results import rolling_mean
 
     cx, cw, cy = cols
     out: dict[tuple, list[tuple[float, float]]] = {}

@@ -24,8 +24,9 @@ import numpy as np
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.routing import RoutingConfig
-from reled_sumo.training.evaluate import EpisodeOutcome, EvalResult, SeedMetrics, clean_env_options, run_env_episodes
-from reled_sumo.training.rollout import run_episode
+from reled_sumo.env.episode import run_episode
+from reled_sumo.evaluation.evaluate import clean_env_options, run_env_episodes
+from reled_sumo.evaluation.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,9 @@ def policy_episode(policy_name: str) -> Callable[..., Callable[[Any, int], None]
     def factory(scenario, env_options, cfg):
         from reled_sumo.env import get_policy
 
-        def episode(rec, seed: int) -> None:
+        def episode(env, seed: int):
             policy = get_policy(policy_name, seed=seed) if policy_name == "random" else get_policy(policy_name)
-            run_episode(rec, _act_from_policy(policy), seed=seed)
+            return run_episode(env, _act_from_policy(policy), seed=seed)
 
         return episode
 
@@ -106,23 +107,21 @@ def _act_from_policy(policy):
 
 def routing_episode(scenario, env_options, cfg: ReferenceConfig):
     """An episode function that executes the routing expert's routes (planned once, lazily)."""
-    from reled_sumo.experts.base import AgentTrip
+    from reled_sumo.experts.base import agent_trips
     from reled_sumo.experts.execute import execute_routes
     from reled_sumo.experts.routing import RoutingExpert
 
     routes: dict[str, list[int]] = {}
 
-    def episode(rec, seed: int) -> None:
-        graph = rec.scenario.graph
+    def episode(env, seed: int):
+        graph = env.scenario.graph
         if not routes:
-            agents = set(rec.possible_agents)
-            trips = [AgentTrip(a.id, graph.index[a.origin], graph.index[a.destination], a.depart)
-                     for a in rec.scenario.agents if a.id in agents]
-            plan = RoutingExpert(cfg.routing).plan(graph, trips, None, {})
+            plan = RoutingExpert(cfg.routing).plan(graph, agent_trips(env), None, {})
             routes.update({a: list(r.edges) for a, r in plan.items()})
-        res = execute_routes(rec, graph, routes, seed)
+        res = execute_routes(env, graph, routes, seed)
         if res.deviations:
             log.info("routing reference seed %d: %d deviation(s) from the planned routes", seed, res.deviations)
+        return res.stats
 
     return episode
 
@@ -183,3 +182,9 @@ def plain_outcome(run, env_cfg) -> EpisodeOutcome:
     else:
         ret = np.full(len(a), np.nan)
     return EpisodeOutcome(tt, arrived, tele, departed, wait, ret, run.wall_seconds)
+
+
+def evaluate_reference(name: str, scenario: Any, seeds: int | Sequence[int] = 3,
+                       env_options: Mapping[str, Any] | None = None, config: ReferenceConfig | None = None) -> EvalResult:
+    """Evaluate reference ``name`` on ``seeds`` (a count from the evaluation seed base, or the seeds)."""
+    return run_reference(name, scenario, eval_seeds(seeds), env_options, config)

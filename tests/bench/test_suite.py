@@ -10,8 +10,9 @@ import typer
 from typer.testing import CliRunner
 
 from reled_sumo.errors import ConfigError
-from reled_sumo.training import suite as S
-from reled_sumo.training import suite_report as R
+from reled_sumo.bench import suite as S
+from reled_sumo.bench import suite_report as R
+from reled_sumo.bench.suite_report import run_and_report
 
 
 # ------------------------------------------------------------------ curves and thresholds
@@ -128,7 +129,7 @@ def test_ci_suite_runs_end_to_end_then_resumes_by_skipping(kotka_small, tmp_path
     from reled_sumo.cli.bench_learn import learn_cmd
 
     spec, out = S.load_suite("ci"), tmp_path / "suite"
-    first = S.run_suite(spec, out)
+    first, _ = run_and_report(spec, out)
     tasks = S.plan(spec)
     assert len(first.ran) == len(tasks) and not first.skipped
     assert all(S.result_path(out, t).is_file() for t in tasks)

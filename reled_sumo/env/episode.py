@@ -1,34 +1,42 @@
-"""Multi-agent rollout collection from the PettingZoo env into the HPO buffer.
+"""Playing episodes of the PettingZoo env: one recorder for rollouts, evaluation and demos.
 
 ``env.agents`` lists the agents in the network; those with ``infos[a]["needs_decision"]``
-are at a decision point. All deciders are acted for in ONE batched policy forward pass. An agent's transition is
-complete when its reward is delivered: at its next decision (not done), or when it
-terminates (arrival) or is truncated (horizon / teleport). Truncated transitions are
-bootstrapped with V(final observation), computed in one batched pass per step.
+are at a decision point. All deciders are acted for in ONE batched policy call. An
+agent's transition is complete when its reward is delivered: at its next decision (not
+done), or when it terminates (arrival) or is truncated (horizon / teleport). Truncated
+transitions are bootstrapped with V(final observation), computed in one batched pass per step.
 
-Collection is step-driven so that one env (:func:`run_episode`) and several env worker
-processes (:mod:`reled_sumo.training.workers`) share the same code:
+Collection is step-driven so that one env (:func:`run_episode`), several env worker
+processes (:mod:`reled_sumo.training.workers`), evaluation (:mod:`reled_sumo.evaluation`)
+and expert demonstrations (:mod:`reled_sumo.experts.execute`) share the same code, and
+therefore one attribution of reward and travel time:
 
 * :class:`EnvWorker` adapts a PettingZoo env to plain-data messages: ``reset(seed)`` and
   ``step({agent_index: action})`` return a :class:`StepBatch` (numpy arrays, no names).
 * :class:`EpisodeCollector` holds one episode's pending transitions and statistics:
   ``begin(batch)`` -> (``deciders()`` -> policy -> ``apply(...)`` -> env step ->
-  ``observe(batch)``)* until ``done`` -> ``finish()``.
+  ``observe(batch)``)* until ``done`` -> ``finish()``. A policy is an :data:`ActFn`
+  ``(obs, agent_index, mask)``, or a :class:`BatchPolicy` that reads the whole batch.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
-
-if TYPE_CHECKING:  # the buffer pulls in torch; worker processes import this module without it
-    from reled_sumo.optim.buffer import MultiAgentRolloutBuffer
 
 # act(obs[B,D], agent_index[B], mask[B,K]) -> (actions[B], values[B], log_probs[B])
 ActFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 ValueFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@runtime_checkable
+class BatchPolicy(Protocol):
+    """A policy that needs more of the step than ``(obs, agent_index, mask)`` (e.g. the
+    deciders' edges, to follow planned routes): it gets the whole :class:`StepBatch`."""
+
+    def act_batch(self, batch: "StepBatch") -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 _NAN2 = (float("nan"), float("nan"))
 
 
@@ -38,8 +46,12 @@ class EpisodeStats:
 
     n_agents: int
     returns: np.ndarray = field(init=False)
-    travel_time: np.ndarray = field(init=False)
+    travel_time: np.ndarray = field(init=False)  # NaN: never done (never departed)
     arrived: np.ndarray = field(init=False)
+    teleported: np.ndarray = field(init=False)
+    departed: np.ndarray = field(init=False)  # done at some point (every departed agent is done by the horizon)
+    waiting_time: np.ndarray = field(init=False)  # at the end of its trip; NaN: never departed
+    unattributed: np.ndarray = field(init=False)  # rewards that closed no decision of the agent
     decisions: int = 0
     sim_seconds: float = 0.0
     wall_seconds: float = 0.0
@@ -49,6 +61,10 @@ class EpisodeStats:
         self.returns = np.zeros(self.n_agents)
         self.travel_time = np.full(self.n_agents, np.nan)
         self.arrived = np.zeros(self.n_agents, dtype=bool)
+        self.teleported = np.zeros(self.n_agents, dtype=bool)
+        self.departed = np.zeros(self.n_agents, dtype=bool)
+        self.waiting_time = np.full(self.n_agents, np.nan)
+        self.unattributed = np.zeros(self.n_agents)
         self.paths = [[] for _ in range(self.n_agents)]
 
     @property
@@ -88,6 +104,7 @@ class StepBatch:
     obs: np.ndarray               # float32[B, D]
     mask: np.ndarray              # bool[B, K]
     position: np.ndarray          # float64[B, 2]
+    edge: np.ndarray              # int64[B]: the deciders' current edge (graph index)
     reported: np.ndarray          # int64[R]
     reward: np.ndarray            # float64[R]
     delivered: np.ndarray         # bool[R]: closes the agent's pending transition
@@ -96,6 +113,8 @@ class StepBatch:
     final_obs: np.ndarray         # float32[F, D]
     travel_time: np.ndarray       # float64[F]
     final_position: np.ndarray    # float64[F, 2] (NaN: not reported)
+    teleported: np.ndarray        # bool[F]
+    waiting_time: np.ndarray      # float64[F]
 
     @property
     def n_deciders(self) -> int:
@@ -108,12 +127,15 @@ def _rows(values: list, dtype, width: int | None = None) -> np.ndarray:
     return np.zeros((0,) if width is None else (0, width), dtype=dtype)
 
 
-def _done_rows(done: list[str], obs, infos) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    final = _rows([obs[a] for a in done], np.float32, 0)
+def _done_rows(done: list[str], obs, infos) -> dict[str, np.ndarray]:
     info = [infos.get(a, {}) for a in done]
-    tt = _rows([float(i.get("travel_time", np.nan)) for i in info], np.float64)
-    pos = _rows([tuple(i.get("position", _NAN2)) for i in info], np.float64, 2).reshape(-1, 2)
-    return final, tt, pos
+    return {
+        "final_obs": _rows([obs[a] for a in done], np.float32, 0),
+        "travel_time": _rows([float(i.get("travel_time", np.nan)) for i in info], np.float64),
+        "final_position": _rows([tuple(i.get("position", _NAN2)) for i in info], np.float64, 2).reshape(-1, 2),
+        "teleported": _rows([i.get("done_reason") == "teleported" for i in info], bool),
+        "waiting_time": _rows([float(i.get("waiting_time", np.nan)) for i in info], np.float64),
+    }
 
 
 class EnvWorker:
@@ -127,6 +149,8 @@ class EnvWorker:
         self.env = env
         self.names: list[str] = list(env.possible_agents)
         self.index = {a: i for i, a in enumerate(self.names)}
+        tables = getattr(env, "tables", None)
+        self._edge_index: Mapping[str, int] = tables.index if tables is not None else {}
 
     @property
     def n_agents(self) -> int:
@@ -156,16 +180,17 @@ class EnvWorker:
                 reported.append((index[a], float(r), delivered, term, trunc))
             if term or trunc:
                 done.append(a)
-        final, tt, final_pos = _done_rows(done, obs, infos)
         cols = list(zip(*reported)) if reported else [[]] * 5
+        edges = self._edge_index
         return StepBatch(
             sim_time=float(getattr(self.env, "sim_time", 0.0)), over=not self.env.agents,
             agent=_rows([index[a] for a in dec], np.int64), obs=_rows([obs[a] for a in dec], np.float32, 0),
             mask=_rows([np.asarray(infos[a]["action_mask"], dtype=bool) for a in dec], bool, 0),
             position=_rows([tuple(infos[a].get("position", _NAN2)) for a in dec], np.float64, 2).reshape(-1, 2),
+            edge=_rows([edges.get(infos[a].get("edge", ""), -1) for a in dec], np.int64),
             reported=_rows(list(cols[0]), np.int64), reward=_rows(list(cols[1]), np.float64),
             delivered=_rows(list(cols[2]), bool), terminated=_rows(list(cols[3]), bool),
-            truncated=_rows(list(cols[4]), bool), final_obs=final, travel_time=tt, final_position=final_pos,
+            truncated=_rows(list(cols[4]), bool), **_done_rows(done, obs, infos),
         )
 
 
@@ -227,28 +252,36 @@ class EpisodeCollector:
         self.stats.decisions += len(out)
         return out
 
-    def act(self, act: ActFn) -> dict[int, int]:
+    def act(self, act: ActFn | BatchPolicy) -> dict[int, int]:
         """``deciders()`` -> ``act`` -> ``apply()``; no forward pass when nobody decides."""
-        idx, obs, mask = self.deciders()
-        if not idx.size:
+        b = self._require_batch()
+        if not b.agent.size:
             return {}
-        return self.apply(*act(obs, idx, mask))
+        if isinstance(act, BatchPolicy):
+            return self.apply(*act.act_batch(b))
+        return self.apply(*act(b.obs, b.agent, b.mask))
 
     def observe(self, batch: StepBatch) -> None:
         """The result of an env step: rewards, dones, and the transitions they complete."""
         self._batch = batch
         st = self.stats
-        for i, r in zip(batch.reported.tolist(), batch.reward.tolist()):
+        pending = self._pending
+        for i, r, d in zip(batch.reported.tolist(), batch.reward.tolist(), batch.delivered.tolist()):
             st.returns[i] += r
+            if not (d and i in pending):
+                st.unattributed[i] += r
         done = batch.terminated | batch.truncated
         for f, (i, term) in enumerate(zip(batch.reported[done].tolist(), batch.terminated[done].tolist())):
             st.arrived[i] = term
+            st.departed[i] = True
+            st.teleported[i] = batch.teleported[f]
             st.travel_time[i] = batch.travel_time[f]
+            st.waiting_time[i] = batch.waiting_time[f]
             if np.isfinite(batch.final_position[f]).all():
                 st.paths[i].append((float(batch.final_position[f, 0]), float(batch.final_position[f, 1])))
         if self._buffer is None:
             for i in batch.reported[batch.delivered].tolist():
-                self._pending.pop(i, None)
+                pending.pop(i, None)
             return
         self._complete(batch, done)
 
@@ -283,16 +316,30 @@ class EpisodeCollector:
             values=np.array([p.value for p in ps]), log_probs=np.array([p.log_prob for p in ps]),
             agent_index=batch.reported[rows_a], episode_start=np.array([p.episode_start for p in ps]),
             terminated=term, truncated=trunc, final_values=final_values,
-            positions=np.array([p.position for p in ps], dtype=np.float32),
+            positions=np.array([p.position for p in ps], dtype=np.float64),
         )
 
 
-def run_episode(env, act: ActFn, value_fn: ValueFn | None = None,
-                buffer: MultiAgentRolloutBuffer | None = None, seed: int | None = None) -> EpisodeStats:
-    """Play one episode with ``act``; if ``buffer`` is given, store complete transitions."""
+def run_episode(env, act: ActFn | BatchPolicy, value_fn: ValueFn | None = None,
+                buffer: Any = None, seed: int | None = None,
+                after_step: Callable[[], None] | None = None) -> EpisodeStats:
+    """Play one episode with ``act``; if ``buffer`` is given (a ``MultiAgentRolloutBuffer`` or
+    anything with its ``add`` interface), store complete transitions. ``after_step`` runs after
+    every env step (e.g. to read the simulation's edge times)."""
     worker = EnvWorker(env)
     collector = EpisodeCollector(worker.n_agents, buffer, value_fn)
     collector.begin(worker.reset(seed))
     while not collector.done:
         collector.observe(worker.step(collector.act(act)))
+        if after_step is not None:
+            after_step()
     return collector.finish()
+
+
+def shortest_act(obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray):
+    """The env's ``shortest`` reference policy as an :data:`ActFn` (values and log-probs 0)."""
+    from reled_sumo.env.policies import shortest_actions
+
+    actions = shortest_actions(obs, mask)
+    zeros = np.zeros(len(actions), dtype=np.float32)
+    return actions, zeros, zeros

@@ -10,7 +10,7 @@ import typer
 from typer.testing import CliRunner
 
 from reled_sumo.errors import ConfigError
-from reled_sumo.training import bench_train as B
+from reled_sumo.bench import train as B
 
 CI = str(Path(__file__).resolve().parents[2] / "configs" / "ci.yaml")
 

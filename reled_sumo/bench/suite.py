@@ -8,7 +8,7 @@ background demand scaled (``<city>-d070``, ``<city>-d130``, built with the scena
 
 Every task writes ``<out>/results/<key>.json`` when it is done; a rerun skips tasks whose file
 exists (and a training run with a ``checkpoint.pt`` but no result resumes from it). The report
-(:func:`reled_sumo.training.suite_report.write_suite_report`) is rebuilt from the result files and the runs' ``progress.csv``.
+(:func:`reled_sumo.bench.suite_report.write_suite_report`) is rebuilt from the result files and the runs' ``progress.csv``.
 """
 from __future__ import annotations
 
@@ -123,7 +123,7 @@ def suite_from_dict(raw: Mapping[str, Any]) -> SuiteSpec:
 
 
 def validate(spec: SuiteSpec) -> None:
-    from reled_sumo.training.references import parse_references
+    from reled_sumo.evaluation.references import parse_references
 
     names = [m.name for m in spec.methods]
     if not names or len(set(names)) != len(names):
@@ -270,7 +270,7 @@ def transfer_act(policy, meta: Mapping[str, Any]):
 
 
 def _train_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
-    from reled_sumo.training.evaluate import evaluate_run
+    from reled_sumo.evaluation.evaluate import evaluate_run
     from reled_sumo.training.trainer import Trainer
 
     rd = run_dir(out, task.city, task.agents, task.method, task.seed)
@@ -283,8 +283,8 @@ def _train_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
 
 
 def _ref_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
-    from reled_sumo.training.evaluate import evaluate_reference
-    from reled_sumo.training.references import ReferenceConfig
+    from reled_sumo.evaluation.references import evaluate_reference
+    from reled_sumo.evaluation.references import ReferenceConfig
 
     cfg = ReferenceConfig(**dict(spec.reference_options))
     return {"eval": evaluate_reference(task.method, task.city, spec.eval_seeds, env_options(spec, task.agents),
@@ -293,7 +293,7 @@ def _ref_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
 
 def _gen_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
     from reled_sumo.training.checkpoint import load_policy
-    from reled_sumo.training.evaluate import evaluate_policy
+    from reled_sumo.evaluation.evaluate import evaluate_policy
 
     rd = run_dir(out, task.city, task.agents, task.method, task.seed)
     policy, meta = load_policy(rd)
@@ -370,7 +370,6 @@ class SuiteOutcome:
     out: Path
     ran: tuple[str, ...]
     skipped: tuple[str, ...]
-    report: Path
     seconds: float
 
 
@@ -383,7 +382,8 @@ def pending(spec: SuiteSpec, out: Path) -> tuple[list[Task], list[Task]]:
 
 def run_suite(spec: SuiteSpec, out: str | Path, jobs: int = 1,
               on_done: Callable[[Task], None] | None = None) -> SuiteOutcome:
-    """Build the scenarios, run every unfinished task (``jobs`` processes), write the report."""
+    """Build the scenarios and run every unfinished task (``jobs`` processes); the report is
+    :func:`reled_sumo.bench.suite_report.run_and_report`'s job."""
     t0, out = time.perf_counter(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "suite.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(asdict(spec))), sort_keys=False))
@@ -391,8 +391,4 @@ def run_suite(spec: SuiteSpec, out: str | Path, jobs: int = 1,
     todo, done = pending(spec, out)
     cb = on_done or (lambda t: None)
     _execute(spec, out, todo, jobs, cb)
-    from reled_sumo.training.suite_report import write_suite_report  # the report layer reads our results
-
-    report = write_suite_report(spec, out)
-    return SuiteOutcome(out, tuple(t.key for t in todo), tuple(t.key for t in done), report,
-                        time.perf_counter() - t0)
+    return SuiteOutcome(out, tuple(t.key for t in todo), tuple(t.key for t in done), time.perf_counter() - t0)

@@ -1,4 +1,4 @@
-"""Claim checks (training/claims.py): Welch intervals against scipy, verdicts, censoring."""
+"""Claim checks (bench/claims.py): Welch intervals against scipy, verdicts, censoring."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from reled_sumo.training import claims as C
+from reled_sumo.bench import claims as C
 
 
 def test_welch_difference_matches_scipy():

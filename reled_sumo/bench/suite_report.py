@@ -8,12 +8,13 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from reled_sumo.training.report import save_figure
-from reled_sumo.training.suite import RESULTS, SuiteSpec, gen_targets, plan, run_dir
+from reled_sumo.evaluation.report import save_figure
+from reled_sumo.bench.suite import RESULTS, SuiteOutcome, SuiteSpec, gen_targets, plan, run_dir, run_suite
+from reled_sumo.evaluation.results import rolling_mean
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def _nanmean(x) -> float:
 
 
 def record_samples(rec: Mapping[str, Any]) -> list[Sample]:
-    from reled_sumo.training.evaluate import EvalResult
+    from reled_sumo.evaluation.results import EvalResult
 
     t, ev = rec["task"], EvalResult.from_dict(rec["eval"])
     base = (t["kind"], t["city"], int(t["agents"]), t["method"])
@@ -63,22 +64,13 @@ def load_samples(out: Path) -> list[Sample]:
 def aggregate(samples: Sequence[Sample], metric: str, keys: Sequence[str] = ("city", "agents", "method"),
               kinds: Sequence[str] = ("train", "ref"), confidence: float = 0.95) -> dict[tuple, Any]:
     """Group samples by ``keys`` -> :func:`mean_ci` of ``metric`` (NaN samples dropped by mean_ci)."""
-    from reled_sumo.training.stats import mean_ci
+    from reled_sumo.evaluation.stats import mean_ci
 
     groups: dict[tuple, list[float]] = {}
     for s in samples:
         if s.kind in kinds:
             groups.setdefault(tuple(getattr(s, k) for k in keys), []).append(s.values.get(metric, np.nan))
     return {k: mean_ci(v, confidence) for k, v in groups.items()}
-
-
-def rolling_mean(y: Sequence[float], window: int) -> np.ndarray:
-    """Trailing mean over ``window`` log rows; NaN for the first ``window - 1`` rows and windows with a NaN."""
-    y = np.asarray(y, dtype=np.float64)
-    out = np.full(y.shape, np.nan)
-    if window >= 1 and y.size >= window:
-        out[window - 1:] = np.lib.stride_tricks.sliding_window_view(y, window).mean(axis=1)
-    return out
 
 
 def steps_to_threshold(x: Sequence[float], y: Sequence[float], threshold: float, window: int) -> float:
@@ -95,7 +87,7 @@ def final_level(y: Sequence[float], window: int) -> float:
 
 
 def load_curves(spec: SuiteSpec, out: Path) -> dict[tuple, dict[str, np.ndarray]]:
-    from reled_sumo.training.report import read_progress
+    from reled_sumo.evaluation.report import read_progress
 
     curves = {}
     for t in plan(spec):
@@ -126,7 +118,7 @@ def steps_table(spec: SuiteSpec, curves) -> dict[tuple, list[float]]:
 
 
 def _main_rows(spec: SuiteSpec, samples, steps, city: str, n: int) -> list[tuple[str, ...]]:
-    from reled_sumo.training.stats import mean_ci
+    from reled_sumo.evaluation.stats import mean_ci
 
     c = spec.confidence
     agg = {m: aggregate(samples, m, confidence=c) for m in (*METRICS, "train_wall_s", "decisions_per_s")}
@@ -219,9 +211,9 @@ def plot_vs_agents(spec: SuiteSpec, samples, city: str, path: Path) -> Path | No
 
 
 def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[str]:
-    """Markdown: every claim check of :mod:`reled_sumo.training.claims` and a verdict count."""
-    from reled_sumo.training import claims as C
-    from reled_sumo.training.report import markdown_table
+    """Markdown: every claim check of :mod:`reled_sumo.bench.claims` and a verdict count."""
+    from reled_sumo.bench import claims as C
+    from reled_sumo.evaluation.report import markdown_table
 
     final: dict[tuple, list[float]] = {}
     gen: dict[tuple, list[float]] = {}
@@ -242,7 +234,7 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
                        for k, d in C.summary(checks).items())
     return ["## Claims (computed)", "",
             "d = other - reled (> 0: RELED better), Welch CI; held / refuted when the CI excludes 0 "
-            "(reled_sumo/training/claims.py, docs/benchmarks.md). Travel times here include the agents "
+            "(reled_sumo/bench/claims.py, docs/benchmarks.md). Travel times here include the agents "
             "that did not arrive, with their time in the network up to the horizon (a lower bound).", "",
             markdown_table(("claim", "scope", "vs", "metric", "reled", "other", "d", "n", "verdict"), rows), "",
             f"Verdicts: {counts}.", ""]
@@ -250,7 +242,7 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
 
 def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
     """``<out>/report.md`` and its plots, from the result files and the runs' progress.csv."""
-    from reled_sumo.training.report import markdown_table
+    from reled_sumo.evaluation.report import markdown_table
 
     out = Path(out)
     samples, curves = load_samples(out), load_curves(spec, out)
@@ -285,3 +277,10 @@ def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
     log.info("wrote %s", path)
     return path
 
+
+
+def run_and_report(spec: SuiteSpec, out: str | Path, jobs: int = 1,
+                   on_done: Callable[[Any], None] | None = None) -> tuple[SuiteOutcome, Path]:
+    """:func:`~reled_sumo.bench.suite.run_suite`, then the report over every finished task."""
+    outcome = run_suite(spec, out, jobs, on_done=on_done)
+    return outcome, write_suite_report(spec, out)

@@ -224,12 +224,12 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-if __name__ == "__main__":  # python -m reled_sumo.env.bench SCENARIO [N ...]
+if __name__ == "__main__":  # python -m reled_sumo.bench.env SCENARIO [N ...]
     import sys
 
     args = sys.argv[1:]
     if not args:
-        raise SystemExit("usage: python -m reled_sumo.env.bench SCENARIO [AGENTS ...] [--traci]")
+        raise SystemExit("usage: python -m reled_sumo.bench.env SCENARIO [AGENTS ...] [--traci]")
     backends = ("libsumo", "traci") if "--traci" in args else ("libsumo",)
     nums = [int(a) for a in args[1:] if a.isdigit()] or [30]
     print(format_rows(bench_env(args[0], nums, backends, repeats=3)))

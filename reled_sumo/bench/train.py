@@ -34,7 +34,7 @@ import torch as th
 from reled_sumo.errors import ConfigError
 from reled_sumo.training.algos import episode_seed
 from reled_sumo.training.config import TrainConfig, load_config
-from reled_sumo.training.rollout import run_episode
+from reled_sumo.env.episode import run_episode, shortest_act
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +82,6 @@ def train_config(b: TrainBench, algo: str, workers: int = 0) -> TrainConfig:
 
 
 # ---------------------------------------------------------------- env only
-def _shortest_act(k: int):
-    from reled_sumo.env.observation import CAND_NAMES, cand_slice
-
-    cols = cand_slice(k, CAND_NAMES.index("via_time"))
-
-    def act(obs, agent_index, mask):
-        via = np.asarray(obs, dtype=np.float64)[:, cols]
-        valid = np.ones_like(via, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-        actions = np.where(valid, via, np.inf).argmin(axis=1)
-        zeros = np.zeros(len(actions))
-        return actions, zeros, zeros
-
-    return act
-
-
 def _fixed_policy(cfg: TrainConfig, env):
     from reled_sumo.optim.policy import build_policy
 
@@ -121,7 +106,7 @@ def env_only_rows(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
     env = make_env(load_scenario(cfg.scenario), config=cfg.env)
     try:
         policy = _fixed_policy(cfg, env)
-        acts = (("env-fixed-policy", policy.act), ("env-shortest", _shortest_act(int(env.K))))
+        acts = (("env-fixed-policy", policy.act), ("env-shortest", shortest_act))
         rows = []
         for mode, act in acts:
             dec, wall = _timed_episodes(env, act, cfg, episodes)

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as st
 
 from reled_sumo.errors import ConfigError
-from reled_sumo.training.stats import Estimate, mean_ci
+from reled_sumo.evaluation.stats import Estimate, mean_ci
 
 
 def test_hand_computed_case():

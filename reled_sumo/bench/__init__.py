@@ -1,0 +1,1 @@
+"""Benchmarks: env vs raw SUMO, training and worker throughput, and the learning suite with its claims."""

@@ -1,0 +1,129 @@
+"""Evaluate policies, trained runs and references on a scenario's agent vehicles.
+
+Every method is measured the same way (docs/evaluation.md): one episode per seed,
+the same agents (the env's ``possible_agents``), the same horizon, and per seed
+
+* ``mean_travel_time`` / ``p95_travel_time``: over the agents that **arrived** within
+  the horizon (departure -> arrival, seconds). Agents that did not arrive are *not* in
+  these numbers; they lower ``arrival_rate`` and are counted separately as
+  ``unfinished`` (still driving at the horizon), ``teleported`` and ``not_departed``.
+  ``censored_travel_time`` adds every departed agent with its time in the network up
+  to the horizon / its first teleport (a lower bound of its true travel time).
+* ``arrival_rate``: arrived agents / all agents.
+* ``mean_waiting_time``: mean over departed agents of their accumulated waiting time.
+* ``teleports``: agents whose trip ended in a teleport.
+* ``mean_return``: mean over agents of the episode return under the env's reward.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from reled_sumo.env.episode import ActFn, EpisodeStats, run_episode
+from reled_sumo.errors import ConfigError
+from reled_sumo.evaluation.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
+from reled_sumo.optim.threads import torch_threads
+from reled_sumo.training.checkpoint import load_policy
+
+log = logging.getLogger(__name__)
+
+# ------------------------------------------------------------- env episodes
+EpisodeFn = Callable[[Any, int], EpisodeStats]  # (env, seed) -> plays one episode, returns its stats
+
+
+def outcome(stats: EpisodeStats) -> EpisodeOutcome:
+    """The collector's per-agent statistics as an :class:`EpisodeOutcome`."""
+    return EpisodeOutcome(stats.travel_time.copy(), stats.arrived.copy(), stats.teleported.copy(),
+                          stats.departed.copy(), stats.waiting_time.copy(), stats.returns.copy(),
+                          stats.wall_seconds)
+
+
+def clean_env_options(env_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Env options for evaluation: headless, no GUI."""
+    opts = dict(env_options or {})
+    opts.pop("gui", None)
+    opts["render_mode"] = None
+    return opts
+
+
+def run_env_episodes(scenario: Any, seeds: Sequence[int], env_options: Mapping[str, Any] | None,
+                     episode: EpisodeFn, method: str, meta: Mapping[str, Any] | None = None) -> EvalResult:
+    """Play ``episode`` once per seed in one env and collect the metrics."""
+    from reled_sumo.env import make_env
+
+    env = make_env(scenario, **clean_env_options(env_options))
+    try:
+        per_seed = []
+        for seed in seeds:
+            m = SeedMetrics.from_outcome(seed, outcome(episode(env, int(seed))))
+            log.info("%s seed %d: travel time %.1f s, arrival %.2f", method, seed, m.mean_travel_time, m.arrival_rate)
+            per_seed.append(m)
+        sc = env.scenario
+    finally:
+        env.close()
+    info = {"scenario_path": str(sc.path), "env": clean_env_options(env_options), "n_agents": len(env.possible_agents)}
+    return EvalResult(method, sc.name, sc.scenario_hash, tuple(per_seed), {**info, **dict(meta or {})})
+
+
+def evaluate_policy(scenario: Any, act_fn: ActFn, seeds: int | Iterable[int] = 3,
+                    env_options: Mapping[str, Any] | None = None, method: str = "policy",
+                    meta: Mapping[str, Any] | None = None) -> EvalResult:
+    """Evaluate ``act_fn(obs[B,D], agent_index[B], mask[B,K]) -> (actions, values, log_probs)``."""
+
+    def episode(env, seed):
+        return run_episode(env, act_fn, seed=seed)
+
+    return run_env_episodes(scenario, eval_seeds(seeds), env_options, episode, method, meta)
+
+
+def policy_act_fn(policy, deterministic: bool = True) -> ActFn:
+    """An :data:`ActFn` from an ``optim.MultiAgentPolicy`` (greedy actions by default)."""
+
+    def act(obs, agent_index, mask):
+        return policy.act(obs, agent_index, mask, deterministic)
+
+    return act
+
+
+def evaluate_loaded(policy, meta: Mapping[str, Any], seeds: int | Iterable[int] = 3, label: str | None = None,
+                    env_overrides: Mapping[str, Any] | None = None) -> EvalResult:
+    """Evaluate a loaded policy on the scenario and env options recorded in its run ``meta``."""
+    scenario = meta.get("scenario_path") or meta.get("scenario")
+    if not scenario:
+        raise ConfigError("the run's metadata names no scenario")
+    env_opts = {**dict(meta.get("env") or {}), **dict(env_overrides or {})}
+    algo = str(meta.get("algo", "policy"))
+    info = {"algo": algo, "train_seed": meta.get("seed"), "kind": "run"}
+    with torch_threads(1):  # tiny networks beside SUMO: more threads only add overhead
+        return evaluate_policy(scenario, policy_act_fn(policy, True), seeds, env_opts,
+                               method=label or algo, meta=info)
+
+
+def evaluate_run(run_dir: str | Path, seeds: int | Iterable[int] = 3,
+                 env_overrides: Mapping[str, Any] | None = None) -> EvalResult:
+    """Evaluate the trained policy of ``run_dir`` with deterministic (greedy) actions."""
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise ConfigError(f"run folder {run} does not exist")
+    policy, meta = load_policy(run)
+    if hasattr(policy, "eval"):
+        policy.eval()
+    meta = {**meta, "scenario_path": meta.get("scenario_path") or _run_scenario_path(run)}
+    res = evaluate_loaded(policy, meta, seeds, label=f"{meta.get('algo', 'policy')}:{run.name}",
+                          env_overrides=env_overrides)
+    if meta.get("scenario_hash") and meta["scenario_hash"] != res.scenario_hash:
+        log.warning("%s was trained on scenario hash %s, evaluated on %s", run, meta["scenario_hash"],
+                    res.scenario_hash)
+    return EvalResult(res.method, res.scenario, res.scenario_hash, res.per_seed, {**res.meta, "run_dir": str(run)})
+
+
+def _run_scenario_path(run: Path) -> str | None:
+    """The scenario folder a run recorded in ``<run>/scenario.json`` (if it still exists)."""
+    try:
+        path = json.loads((run / "scenario.json").read_text()).get("path")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return path if path and (Path(path) / "scenario.json").exists() else None
+

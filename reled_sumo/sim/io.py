@@ -1,0 +1,132 @@
+"""Batched vehicle and edge reads/writes of :class:`~reled_sumo.sim.session.SumoSession`
+(direct getters or subscriptions, see the session's module doc)."""
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+from traci import constants as tc
+from traci.exceptions import TraCIException
+
+from reled_sumo.errors import SimulationError
+
+#: Edge variables returned by :meth:`VehicleEdgeIO.edge_data`, in this order.
+EDGE_VARS: tuple[int, ...] = (tc.LAST_STEP_MEAN_SPEED, tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_OCCUPANCY)
+
+
+class VehicleEdgeIO:
+    """Mixin: vehicle subscriptions and data, routes, and edge data of a running session."""
+
+    def subscribe_vehicles(self, vehicle_ids: Iterable[str]) -> None:
+        """Subscribe :attr:`vehicle_vars` of these (just departed) vehicles.
+
+        A no-op in ``vehicle_mode="direct"``, where :meth:`vehicle_data` reads on demand.
+        """
+        if self._direct:
+            return
+        self._require_open()
+        sub = self._api.vehicle.subscribe
+        varids = self.vehicle_vars
+        try:
+            for v in vehicle_ids:
+                sub(v, varids)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, "vehicle subscription") from exc
+
+    def vehicle_data(
+        self, vehicle_ids: Sequence[str], varids: Sequence[int] | None = None
+    ) -> Mapping[str, Mapping[int, Any]]:
+        """Variables ``{vehicle: {var: value}}`` of (at least) these vehicles.
+
+        ``varids`` (default :attr:`vehicle_vars`) is what the caller needs; in
+        subscription mode all subscribed variables of all subscribed vehicles are
+        returned. Vehicles that left the network are absent from the result.
+        """
+        if not self._open:
+            self._require_open()
+        try:
+            if not self._direct:
+                return self._api.vehicle.getAllSubscriptionResults()
+            keys = tuple(varids or self.vehicle_vars)
+            getters = [self._getters[k] for k in keys]
+            out: dict[str, dict[int, Any]] = {}
+            for v in vehicle_ids:
+                try:
+                    out[v] = dict(zip(keys, [g(v) for g in getters]))
+                except TraCIException:
+                    continue  # not in the network (any more)
+                except Exception as exc:  # noqa: BLE001 - libsumo raises its own TraCIException class
+                    if type(exc).__name__ != "TraCIException" or not self._alive():
+                        raise
+            return out
+        except SimulationError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, "reading vehicle data") from exc
+
+    def set_route(self, vehicle_id: str, edges: Sequence[str]) -> None:
+        """Replace the vehicle's route; ``edges[0]`` must be the edge it is on."""
+        if not self._open:
+            self._require_open()
+        try:
+            self._api.vehicle.setRoute(vehicle_id, edges)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, f"setRoute({vehicle_id}, {list(edges)[:3]}...)") from exc
+
+    def vehicle_route(self, vehicle_id: str) -> tuple[str, ...]:
+        """The vehicle's current route (one call; for tests and diagnostics)."""
+        self._require_open()
+        try:
+            return tuple(self._api.vehicle.getRoute(vehicle_id))
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, f"getRoute({vehicle_id})") from exc
+
+    def vehicle_ids(self) -> tuple[str, ...]:
+        self._require_open()
+        try:
+            return tuple(self._api.vehicle.getIDList())
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, "vehicle.getIDList") from exc
+
+    # ---------------------------------------------------------------- edges
+    def subscribe_edges(self, edge_ids: Sequence[str]) -> None:
+        """Subscribe :data:`EDGE_VARS` of these edges (``edge_mode="subscription"``)."""
+        self._require_open()
+        try:
+            for e in edge_ids:
+                self._api.edge.subscribe(e, EDGE_VARS)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, "edge subscription") from exc
+        self._edge_subscribed = tuple(edge_ids)
+        self._edge_cache_time = float("nan")
+
+    def edge_travel_times(self, edge_ids: Sequence[str]) -> np.ndarray:
+        """SUMO's current travel time (s) of these edges: length / last-step mean speed
+        (free flow when empty). One call per edge: meant for occasional full-network reads."""
+        if not self._open:
+            self._require_open()
+        try:
+            g = self._api.edge.getTraveltime
+            return np.array([g(e) for e in edge_ids], dtype=np.float64)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, "reading edge travel times") from exc
+
+    def edge_data(self, edge_ids: Sequence[str]) -> np.ndarray:
+        """``[len(edge_ids), 3]`` float64: mean speed (m/s; the speed limit when empty),
+        vehicle number and occupancy (%) in the last step, in :data:`EDGE_VARS` order."""
+        if not self._open:
+            self._require_open()
+        edge = self._api.edge
+        try:
+            if self.edge_mode == "subscription" and self._edge_subscribed:
+                if self._edge_cache_time != self.time:
+                    self._edge_cache = edge.getAllSubscriptionResults()
+                    self._edge_cache_time = self.time
+                res = self._edge_cache
+                rows = [tuple(res[e][v] for v in EDGE_VARS) for e in edge_ids]
+            else:
+                gms, gvn, goc = edge.getLastStepMeanSpeed, edge.getLastStepVehicleNumber, edge.getLastStepOccupancy
+                rows = [(gms(e), gvn(e), goc(e)) for e in edge_ids]
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, "reading edge data") from exc
+        return np.array(rows, dtype=np.float64).reshape(-1, 3)
