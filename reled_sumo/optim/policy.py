@@ -4,12 +4,9 @@ Two kinds, both with the API ``forward(obs[B, D], agent_index[B], mask[B, K]) ->
 (actions, values, log_probs)``, ``evaluate_actions(obs, agent_index, actions, mask) ->
 (values, log_prob, entropy)`` and ``predict_values(obs, agent_index)`` (values are ``[B]``):
 
-* :class:`SharedPolicy` (``kind="shared"``): one network for all agents -- an sb3-contrib
-  ``MaskableActorCriticPolicy`` (its features extractor, ``MlpExtractor``, SB3 orthogonal
-  init, ``action_net`` and ``value_net``) applied to ``concat(obs, embedding[agent_index])``;
-  the learned agent embedding is optional (``agent_embedding_dim = 0``: pure parameter
-  sharing). Only its modules are called, not its ``forward``/``evaluate_actions``, so
-  that masking goes through the common path below.
+* :class:`SharedPolicy` (``kind="shared"``): one actor and one critic for all agents, applied
+  to ``concat(obs, embedding[agent_index])`` (SB3's orthogonal init); the learned agent
+  embedding is optional (``agent_embedding_dim = 0``: pure parameter sharing).
 * :class:`PerAgentPolicy` (``kind="per-agent"``): an independent actor and critic MLP per
   agent, evaluated as ONE batched ensemble: each layer stores stacked parameters
   ``W[N, in, out]``, ``b[N, out]`` and computes ``y_b = x_b @ W[agent_index_b] + b[agent_index_b]``
@@ -38,10 +35,7 @@ from typing import Literal
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from sb3_contrib.common.maskable.distributions import MaskableCategoricalDistribution
-from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-from stable_baselines3.common.utils import ConstantSchedule
 from torch import nn
 
 from reled_sumo.errors import ConfigError
@@ -170,14 +164,7 @@ class CandidateActor(nn.Module):
             if ortho:
                 self.mlp.orthogonal_init(math.sqrt(2), 0.01)
         else:
-            layers: list[nn.Module] = []
-            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-                lin = nn.Linear(a, b)
-                if ortho:
-                    nn.init.orthogonal_(lin.weight, gain=0.01 if i == len(sizes) - 2 else math.sqrt(2))
-                    nn.init.zeros_(lin.bias)
-                layers += [lin] if i == len(sizes) - 2 else [lin, activation()]
-            self.mlp = nn.Sequential(*layers)
+            self.mlp = _mlp(sizes, activation, ortho, out_gain=0.01)
 
     def forward(self, obs: th.Tensor, member: th.Tensor, extra: th.Tensor | None = None) -> th.Tensor:
         b, k = obs.shape[0], self.k
@@ -191,37 +178,52 @@ class CandidateActor(nn.Module):
 
 
 class SharedPolicy(MultiAgentPolicy):
-    """One sb3-contrib ``MaskableActorCriticPolicy`` for every agent (+ optional agent embedding)."""
+    """One actor and one critic for every agent (+ optional learned agent embedding).
+
+    Critic: MLP ``concat(obs, embedding) -> vf_hidden -> 1``. Actor: the
+    :class:`CandidateActor` (with ``candidate_layout``) or an MLP ``-> pi_hidden -> K``.
+    SB3's initialisation: orthogonal, gain sqrt(2) on hidden layers, 0.01 on the policy
+    head, 1 on the value head, zero biases.
+    """
 
     def __init__(self, cfg: PolicyConfig, n_agents: int, obs_dim: int, n_actions: int):
         super().__init__(cfg, n_agents, obs_dim, n_actions)
         emb = cfg.agent_embedding_dim
+        act = ACTIVATIONS[cfg.activation]
         self.embedding = nn.Embedding(n_agents, emb) if emb > 0 else None
-        self.sb3 = MaskableActorCriticPolicy(
-            spaces.Box(-np.inf, np.inf, (obs_dim + emb,), np.float32),
-            spaces.Discrete(n_actions),
-            ConstantSchedule(0.0),  # SB3 builds an optimizer from it; HybridPPO uses its own
-            net_arch=dict(pi=list(cfg.pi_hidden), vf=list(cfg.vf_hidden)),
-            activation_fn=ACTIVATIONS[cfg.activation],
-            ortho_init=cfg.ortho_init,
-        )
-        self.candidate = (CandidateActor(cfg.candidate_layout, n_actions, cfg.pi_hidden, ACTIVATIONS[cfg.activation],
-                                         cfg.ortho_init, extra=emb) if cfg.candidate_layout else None)
+        self.critic = _mlp([obs_dim + emb, *cfg.vf_hidden, 1], act, cfg.ortho_init, out_gain=1.0)
+        if cfg.candidate_layout:
+            self.actor: nn.Module = CandidateActor(cfg.candidate_layout, n_actions, cfg.pi_hidden, act,
+                                                   cfg.ortho_init, extra=emb)
+        else:
+            self.actor = _mlp([obs_dim + emb, *cfg.pi_hidden, n_actions], act, cfg.ortho_init, out_gain=0.01)
 
     def _inputs(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         if self.embedding is None:
-            return obs
-        return th.cat([obs, self.embedding(agent_index.long())], dim=1)
+            return obs.float()
+        return th.cat([obs.float(), self.embedding(agent_index.long())], dim=1)
 
     def predict_values(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
-        return self.sb3.predict_values(self._inputs(obs, agent_index)).flatten()
+        return self.critic(self._inputs(obs, agent_index)).flatten()
 
     def action_logits(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
-        if self.candidate is not None:
+        if isinstance(self.actor, CandidateActor):
             extra = self.embedding(agent_index.long()) if self.embedding is not None else None
-            return self.candidate(obs.float(), agent_index, extra)
-        features = self.sb3.extract_features(self._inputs(obs, agent_index), self.sb3.pi_features_extractor)
-        return self.sb3.action_net(self.sb3.mlp_extractor.forward_actor(features))
+            return self.actor(obs.float(), agent_index, extra)
+        return self.actor(self._inputs(obs, agent_index))
+
+
+def _mlp(sizes: list[int], activation: type[nn.Module], ortho: bool, out_gain: float) -> nn.Sequential:
+    """Linear layers with ``activation`` between them (none after the last); SB3's init when ``ortho``."""
+    layers: list[nn.Module] = []
+    last = len(sizes) - 2
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b)
+        if ortho:
+            nn.init.orthogonal_(lin.weight, gain=out_gain if i == last else math.sqrt(2))
+            nn.init.zeros_(lin.bias)
+        layers += [lin] if i == last else [lin, activation()]
+    return nn.Sequential(*layers)
 
 
 class EnsembleLinear(nn.Module):

@@ -68,11 +68,16 @@ def test_api_shapes_masks_and_consistency(cfg):
     assert (a_np == logits.argmax(1).numpy()).all()
 
 
-def test_shared_policy_wraps_sb3_and_embedding_distinguishes_agents():
+def test_shared_policy_has_only_live_parameters_and_embedding_distinguishes_agents():
     th.manual_seed(2)
+    policy = SharedPolicy(PolicyConfig(agent_embedding_dim=4, candidate_layout=(2, 3)), N, 2 + K * 3, K)
+    obs = th.randn(5, 2 + K * 3)
+    idx = th.arange(5) % N
+    loss = policy.action_logits(obs, idx).sum() + policy.predict_values(obs, idx).sum()
+    loss.backward()
+    dead = [n for n, p in policy.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not dead, dead  # every parameter feeds the actor or the critic
     policy = SharedPolicy(PolicyConfig(agent_embedding_dim=4), N, D, K)
-    from sb3_contrib.common.maskable.policies import MaskableActorCriticPolicy
-    assert isinstance(policy.sb3, MaskableActorCriticPolicy)
     obs = th.randn(1, D).repeat(N, 1)
     logits = policy.action_logits(obs, th.arange(N))
     assert not th.allclose(logits[0], logits[1])
