@@ -132,7 +132,7 @@ def _run_env(scenario, cfg: EnvConfig, seed: int) -> dict[str, Any]:
             acts = pol(obs, infos)
             decisions += len(acts)
             obs, _, term, _, infos = env.step(acts)
-            arrived += sum(term.values())
+            arrived += sum(1 for a, done in term.items() if done and infos[a].get("arrived"))
         wall = time.perf_counter() - w0
         sim_span = env.sim_time - t0_sim
         steps = int(round(sim_span / cfg.step_length))

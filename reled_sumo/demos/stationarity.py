@@ -2,9 +2,12 @@
 
 All functions are pure and vectorised over agents where it matters:
 
-* reward volatility  v_i  = population std of agent i's per-decision rewards in its trajectory
-  (``volatility="per_decision"``), or the std of its returns over the last rounds
-  (``volatility="across_rounds"``);
+* volatility  v_i  = coefficient of variation (std / mean) of agent i's travel time over
+  the SED rounds so far and the common-random-number seeds of this round
+  (``volatility="travel_time"``, default: what changes between rounds, without the constant
+  arrival bonus that dominates per-decision rewards); or the population std of its
+  per-decision rewards in its trajectory (``"per_decision"``), or the std of its returns
+  over the rounds (``"across_rounds"``);
 * subset divergence  d_S  = mean over members j of S of the Jaccard distance between j's
   route in this round and in the previous round (1 - |A ∩ B| / |A ∪ B| on edge sets)
   (``divergence="jaccard"``), or the Jensen-Shannon divergence (base 2, in [0, 1]) between the
@@ -23,13 +26,14 @@ from reled_sumo.errors import ConfigError
 
 
 DIVERGENCES = ("jaccard", "js")
+VOLATILITIES = ("travel_time", "per_decision", "across_rounds")
 
 
 @dataclass(frozen=True)
 class BoundConfig:
     alpha: float = 1.0  # weight of reward volatility
     beta: float = 1.0  # weight of intra-subset divergence
-    volatility: str = "per_decision"  # or "across_rounds"
+    volatility: str = "travel_time"  # or "per_decision", "across_rounds"
     divergence: str = "jaccard"  # or "js" (junction choices of the whole subset)
 
     def __post_init__(self) -> None:
@@ -37,7 +41,7 @@ class BoundConfig:
             raise ConfigError("SED bound weights alpha and beta must be >= 0")
         if self.divergence not in DIVERGENCES:
             raise ConfigError(f"unknown divergence {self.divergence!r}; choose from {', '.join(DIVERGENCES)}")
-        if self.volatility not in ("per_decision", "across_rounds"):
+        if self.volatility not in VOLATILITIES:
             raise ConfigError(f"unknown volatility measure {self.volatility!r}")
 
 
@@ -118,7 +122,20 @@ def volatility_of(
     per_decision_rewards: Mapping[str, Sequence[float]],
     return_history: Mapping[str, Sequence[float]],
     cfg: BoundConfig,
+    travel_time_history: Mapping[str, Sequence[float]] | None = None,
 ) -> dict[str, float]:
+    if cfg.volatility == "travel_time":
+        hist = travel_time_history or {}
+        return {a: _cv(hist.get(a, ())) for a in per_decision_rewards}
     if cfg.volatility == "per_decision":
         return {a: reward_volatility(r) for a, r in per_decision_rewards.items()}
     return {a: reward_volatility(return_history.get(a, ())) for a in per_decision_rewards}
+
+
+def _cv(values: Sequence[float]) -> float:
+    """std / mean of the finite values (0 for fewer than two)."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size < 2 or v.mean() <= 0:
+        return 0.0
+    return float(v.std() / v.mean())

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+import numpy as np
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.sim.config import BACKENDS
@@ -36,6 +38,13 @@ def _obs_norm(values: Mapping[str, Any]) -> ObsNorm:
     return ObsNorm(**values)
 
 
+AGENT_SELECTIONS = ("first", "busy")
+
+
+def _finite_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 @dataclass(frozen=True)
 class EnvConfig:
     """Everything that defines an episode of :class:`~reled_sumo.env.RoutingParallelEnv`.
@@ -57,6 +66,14 @@ class EnvConfig:
       ``invalid_action_penalty``, ``teleport_penalty``: reward units.
     * ``max_agents``: control only the first N manifest agents (None: all). The other
       agent vehicles stay in the simulation as ordinary uncontrolled traffic.
+    * ``agent_selection``: which of the scenario's agent vehicles are controlled (the
+      rest drive their own routes as background): ``"first"`` (by departure) or
+      ``"busy"`` (those departing at or after ``busy_from_s``, when the network is loaded,
+      first; earlier ones only to fill up). ``depart_window=(lo, hi)`` keeps only agents
+      departing in ``[lo, hi)``; ``agent_share`` keeps that fraction of them, evenly
+      spaced by departure. ``max_agents`` then caps the count (see :func:`select_agents`).
+    * ``live_period_s``: simulated seconds between refreshes of the live travel times
+      behind the ``live_via_time`` observation feature.
     * ``obs_norm``: :class:`ObsNorm` divisors (a dict is accepted by :func:`make_env`).
     * ``sumo_args``: extra SUMO command-line arguments.
     """
@@ -75,6 +92,11 @@ class EnvConfig:
     invalid_action_penalty: float = 0.5
     teleport_penalty: float = 5.0
     max_agents: int | None = None
+    agent_selection: str = "first"
+    depart_window: tuple[float, float] | None = None
+    agent_share: float | None = None
+    busy_from_s: float = 300.0
+    live_period_s: float = 30.0
     obs_norm: ObsNorm = field(default_factory=ObsNorm)
     sumo_args: tuple[str, ...] = ()
 
@@ -107,6 +129,21 @@ class EnvConfig:
         if isinstance(self.sumo_args, str) or not all(isinstance(a, str) for a in self.sumo_args):
             raise ConfigError("sumo_args must be a sequence of strings")
         object.__setattr__(self, "sumo_args", tuple(self.sumo_args))
+        if self.agent_selection not in AGENT_SELECTIONS:
+            raise ConfigError(f"agent_selection must be one of {', '.join(AGENT_SELECTIONS)}, "
+                              f"got {self.agent_selection!r}")
+        if self.depart_window is not None:
+            w = tuple(self.depart_window)
+            if len(w) != 2 or not all(_finite_number(x) for x in w) or not 0 <= w[0] < w[1]:
+                raise ConfigError(f"depart_window must be (lo, hi) seconds with 0 <= lo < hi, got {self.depart_window!r}")
+            object.__setattr__(self, "depart_window", (float(w[0]), float(w[1])))
+        if self.agent_share is not None and not (_finite_number(self.agent_share) and 0 < self.agent_share <= 1):
+            raise ConfigError(f"agent_share must be a number in (0, 1], got {self.agent_share!r}")
+        for name in ("busy_from_s", "live_period_s"):
+            v = getattr(self, name)
+            if not (_finite_number(v) and v >= (0 if name == "busy_from_s" else 1e-9)):
+                raise ConfigError(f"{name} must be a finite number {'>= 0' if name == 'busy_from_s' else '> 0'}, "
+                                  f"got {v!r}")
         from reled_sumo.env.rewards import get_reward
 
         get_reward(self.reward)  # raises ConfigError for unknown names
@@ -139,3 +176,20 @@ class EnvConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def select_agents(agents: Sequence[Any], cfg: EnvConfig) -> tuple[Any, ...]:
+    """The controlled agents (objects with ``depart``), in departure order; see :class:`EnvConfig`."""
+    pool = sorted(agents, key=lambda a: (a.depart, str(getattr(a, "id", ""))))
+    if cfg.depart_window is not None:
+        lo, hi = cfg.depart_window
+        pool = [a for a in pool if lo <= a.depart < hi]
+    if cfg.agent_share is not None and pool:
+        n = max(1, int(round(cfg.agent_share * len(pool))))
+        pool = [pool[i] for i in np.unique(np.linspace(0, len(pool) - 1, n).round().astype(int))]
+    if cfg.agent_selection == "busy":
+        late = [a for a in pool if a.depart >= cfg.busy_from_s]
+        early = [a for a in pool if a.depart < cfg.busy_from_s][::-1]  # latest first
+        pool = late + early
+    chosen = pool[: cfg.max_agents] if cfg.max_agents is not None else pool
+    return tuple(sorted(chosen, key=lambda a: (a.depart, str(getattr(a, "id", "")))))

@@ -115,6 +115,7 @@ class StepBatch:
     final_position: np.ndarray    # float64[F, 2] (NaN: not reported)
     teleported: np.ndarray        # bool[F]
     waiting_time: np.ndarray      # float64[F]
+    arrived: np.ndarray           # bool[F]: reached the destination (teleported/removed agents terminate too)
 
     @property
     def n_deciders(self) -> int:
@@ -135,6 +136,7 @@ def _done_rows(done: list[str], obs, infos) -> dict[str, np.ndarray]:
         "final_position": _rows([tuple(i.get("position", _NAN2)) for i in info], np.float64, 2).reshape(-1, 2),
         "teleported": _rows([i.get("done_reason") == "teleported" for i in info], bool),
         "waiting_time": _rows([float(i.get("waiting_time", np.nan)) for i in info], np.float64),
+        "arrived": _rows([bool(i.get("arrived", False)) for i in info], bool),
     }
 
 
@@ -271,8 +273,8 @@ class EpisodeCollector:
             if not (d and i in pending):
                 st.unattributed[i] += r
         done = batch.terminated | batch.truncated
-        for f, (i, term) in enumerate(zip(batch.reported[done].tolist(), batch.terminated[done].tolist())):
-            st.arrived[i] = term
+        for f, i in enumerate(batch.reported[done].tolist()):
+            st.arrived[i] = batch.arrived[f]
             st.departed[i] = True
             st.teleported[i] = batch.teleported[f]
             st.travel_time[i] = batch.travel_time[f]

@@ -14,6 +14,7 @@ import numpy as np
 
 from reled_sumo.env.config import ObsNorm
 from reled_sumo.env.tables import RoutingTables
+from reled_sumo.scenario.graph import TURN_LEFT, TURN_RIGHT, TURN_UTURN
 
 OBS_LOW = -1.0
 OBS_HIGH = 100.0
@@ -49,10 +50,17 @@ C_VIA_TIME = 7  # free-flow seconds to the destination via the candidate (from i
 C_VIA_DIST = 8  # shortest distance to the destination via the candidate / distance_m
 C_EXTRA_TIME = 9  # C_VIA_TIME minus the best valid candidate's / time_s
 C_HEADING = 10  # cosine between the candidate's displacement and the current edge end -> destination
-N_CAND = 11
+C_LIVE_VIA_TIME = 11  # seconds to the destination via the candidate on live edge times / time_s
+C_LIVE_EXTRA_TIME = 12  # C_LIVE_VIA_TIME minus the best valid candidate's / time_s
+C_UTURN = 13  # 1: turning back (SUMO connection dir "t")
+C_LEFT = 14  # 1: a left turn
+C_RIGHT = 15  # 1: a right turn (neither: straight on)
+C_SIGNAL = 16  # 1: the turn is controlled by a traffic light
+N_CAND = 17
 CAND_NAMES = (
     "valid", "length", "speed_limit", "mean_speed", "travel_time", "occupancy", "vehicles",
-    "via_time", "via_distance", "extra_time", "heading_cos",
+    "via_time", "via_distance", "extra_time", "heading_cos", "live_via_time", "live_extra_time",
+    "uturn", "left", "right", "signal",
 )
 
 
@@ -110,7 +118,10 @@ class ObservationBuilder:
         self.S_mask = np.zeros((0, K), dtype=np.int8)
         self.S_lin = np.zeros((0, 4, 4))
         self.S_dxy = np.zeros((0, 2))
+        self.S_cand0 = np.zeros((0, K), dtype=np.int64)
         self._grow(256)
+        self._live_cols = np.array([N_OWN + k * N_CAND + C_LIVE_VIA_TIME for k in range(K)])
+        self._live_extra_cols = self._live_cols + (C_LIVE_EXTRA_TIME - C_LIVE_VIA_TIME)
         self._scale = np.array([1.0 / norm.speed_mps, 1.0, 0.01, 1.0 / norm.vehicles])
         self._inv_dist = 1.0 / norm.distance_m
 
@@ -121,6 +132,7 @@ class ObservationBuilder:
             return out
 
         self.S_obs, self.S_mask, self.S_lin, self.S_dxy = g(self.S_obs), g(self.S_mask), g(self.S_lin), g(self.S_dxy)
+        self.S_cand0 = g(self.S_cand0)
         self._cap = cap
 
     def _add_pairs(self, rows: np.ndarray, edges: np.ndarray) -> None:
@@ -157,6 +169,11 @@ class ObservationBuilder:
         to_dest = dest_xy - t.end_xy[edges]  # [m, 2] current edge end -> destination
         to_dest = to_dest / np.maximum(np.sqrt((to_dest * to_dest).sum(-1)), 1e-6)[:, None]
         c[:, :, C_HEADING] = (step * to_dest[:, None, :]).sum(-1) / np.maximum(np.sqrt((step * step).sum(-1)), 1e-6)
+        turn = t.turn[edges]
+        c[:, :, C_UTURN] = turn == TURN_UTURN
+        c[:, :, C_LEFT] = turn == TURN_LEFT
+        c[:, :, C_RIGHT] = turn == TURN_RIGHT
+        c[:, :, C_SIGNAL] = t.signal[edges]
         c[~valid] = 0.0
         np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
         self.S_mask[sl] = valid
@@ -171,6 +188,7 @@ class ObservationBuilder:
         lin[:, 2, OWN_SPEED] = 1.0 / nm.speed_mps
         lin[:, 3, OWN_ELAPSED] = 1.0 / nm.time_s
         self.S_dxy[sl] = dest_xy
+        self.S_cand0[sl] = cand0
         ids = t.edge_ids
         cur_cols, cand_cols = self._cur_cols, self._cand_cols
         len_t = (t.length / nm.time_s).tolist()
@@ -201,18 +219,31 @@ class ObservationBuilder:
             out = [self._entry[k] for k in keys]
         return out
 
+    def _fill_live(self, obs: np.ndarray, rows: np.ndarray, S: np.ndarray, live_via: np.ndarray) -> None:
+        """Per candidate: live seconds to the destination via it, and minus the best valid one."""
+        valid = self.S_mask[S].astype(bool)
+        lv = np.where(valid, live_via[rows[:, None], self.S_cand0[S]], np.inf)
+        best = lv.min(axis=1, initial=np.inf)
+        ok = valid & np.isfinite(lv)
+        inv = 1.0 / self.n.time_s
+        obs[:, self._live_cols] = np.where(ok, lv, 0.0) * inv
+        obs[:, self._live_extra_cols] = np.where(ok, lv - np.where(np.isfinite(best), best, 0.0)[:, None], 0.0) * inv
+
     def build(
         self,
         rows: Sequence[int],
         edges: Sequence[int],
         dyn: Sequence[tuple[float, float, float, float, float, float]],
         edge_data: Callable[[Sequence[str]], np.ndarray],
+        live_via: np.ndarray | None = None,
     ) -> Batch:
         """Observations for n agents.
 
         ``rows``/``edges``: destination row and current edge of each agent; ``dyn``:
         ``(1.0, lane position, speed, seconds since departure, x, y)`` of each agent;
-        ``edge_data(names) -> [m, 3]`` (mean speed, vehicle number, occupancy %).
+        ``edge_data(names) -> [m, 3]`` (mean speed, vehicle number, occupancy %);
+        ``live_via[row, e]``: seconds to destination ``row`` via edge ``e`` on live edge
+        times (None: the free-flow ``VT``).
         """
         ents = self.entries(rows, edges)
         n = len(ents)
@@ -242,6 +273,7 @@ class ObservationBuilder:
         vals[:, 1] = np.minimum(np.array(lens) / np.maximum(ev[:, 0], 0.1), OBS_HIGH)
         vals *= self._scale
         obs.reshape(-1)[flat] = vals.reshape(-1)
+        self._fill_live(obs, np.asarray(rows, dtype=np.int64), S, self.t.VT if live_via is None else live_via)
         out = obs[:, : self.dim].astype(np.float32)
         np.minimum(out, OBS_HIGH, out=out)  # only extreme inputs (e.g. hours elapsed) reach the bounds
         np.maximum(out, OBS_LOW, out=out)

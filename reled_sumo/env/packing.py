@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from reled_sumo.env.advance import _DETAIL_VARS, _DIST, _LANEPOS, _POLL_VARS, _POS, _ROAD, _SPEED, _WAIT
 from reled_sumo.env.rewards import RewardInputs
 
 
@@ -27,6 +28,11 @@ class StepPacker:
         batch_idx = deciders + appeared if appeared else deciders
         rem_dec: list[float] = []
         self._dec = None
+        horizon = [i for i, reason, _ in finished if reason == "horizon" and cur[i] >= 0]
+        if batch_idx or horizon:
+            live = self._live_times.current(t, self.edge_travel_times)
+        if horizon:
+            self._final_observations(horizon, t, live)
         if batch_idx:
             lp, spd = self._lp, self._spd
             b = self._builder.build(
@@ -34,6 +40,7 @@ class StepPacker:
                 [cur[i] for i in batch_idx],
                 [(1.0, lp[i], spd[i], t - depart[i], xy[i][0], xy[i][1]) for i in batch_idx],
                 self._sess.edge_data,
+                live,
             )
             rem = b.remaining
             rem_dec = rem[:nd]
@@ -95,8 +102,9 @@ class StepPacker:
                     if e != self._dest_l[i]:
                         route_length += tables.D[self._row_l[i], e]
                 rewards_upd[a] = r[j]
-                term_upd[a] = reason == "arrived"
-                trunc_upd[a] = reason != "arrived"
+                # only the horizon truncates: a teleported / removed agent is out of control for good
+                term_upd[a] = reason != "horizon"
+                trunc_upd[a] = reason == "horizon"
                 fresh_infos[a] = {
                     "needs_decision": False,
                     "action_mask": self._zero_mask,
@@ -134,6 +142,31 @@ class StepPacker:
         if not self.agents:
             self._over = True
         return obs, rew, terminations, truncations, infos
+
+    def _final_observations(self, idx: list[int], t: float, live: np.ndarray) -> None:
+        """Fresh observations of agents cut off by the horizon (their truncation is bootstrapped
+        with V(final observation), which must describe where they are now, not where they last
+        decided). One batched read of their vehicle data and one batched build."""
+        names, cur = self.possible_agents, self._cur
+        data = self._sess.vehicle_data([names[i] for i in idx], _POLL_VARS + _DETAIL_VARS)
+        index = self.tables.index
+        for i in idx:
+            d = data.get(names[i])
+            if not d:
+                continue
+            e = index.get(d[_ROAD], -1)
+            if e >= 0 and e != cur[i]:
+                cur[i] = e
+                self._lp_odo[i] = d[_LANEPOS]
+            self._lp[i], self._spd[i], self._xy[i] = d[_LANEPOS], d[_SPEED], d[_POS]
+            self._odo[i], self._wait[i] = d[_DIST], d[_WAIT]
+        b = self._builder.build(
+            [self._row_l[i] for i in idx], [cur[i] for i in idx],
+            [(1.0, self._lp[i], self._spd[i], t - self._depart[i], self._xy[i][0], self._xy[i][1]) for i in idx],
+            self._sess.edge_data, live,
+        )
+        for j, i in enumerate(idx):
+            self._obs_cache[names[i]] = b.obs[j]
 
     def _remaining_estimate(self, i: int) -> float:
         """Free-flow seconds to the destination from the agent's last observed position."""

@@ -22,8 +22,9 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from reled_sumo.env.advance import PENDING, EdgeExitScheduler
-from reled_sumo.env.config import EnvConfig
-from reled_sumo.env.observation import N_CAND, N_OWN, OBS_HIGH, OBS_LOW, ObservationBuilder, obs_size
+from reled_sumo.env.config import EnvConfig, select_agents
+from reled_sumo.env.live import LiveTimes
+from reled_sumo.env.observation import C_LIVE_EXTRA_TIME, N_CAND, N_OWN, OBS_HIGH, OBS_LOW, ObservationBuilder, obs_size
 from reled_sumo.env.packing import StepPacker
 from reled_sumo.env.rewards import get_reward
 from reled_sumo.env.tables import RoutingTables
@@ -62,11 +63,10 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
         self.scenario = scenario
         self.config = config = config or EnvConfig()
         self.render_mode = config.render_mode
-        specs = tuple(scenario.agents)
-        if config.max_agents is not None:
-            specs = specs[: config.max_agents]
+        specs = select_agents(scenario.agents, config)
         if not specs:
-            raise ConfigError(f"scenario {scenario.name} has no agents")
+            raise ConfigError(f"scenario {scenario.name} has no agents"
+                              + (" in the selected departure window / share" if scenario.agents else ""))
         self._specs = specs
         self.possible_agents: list[str] = [a.id for a in specs]
         self._idx = {a: i for i, a in enumerate(self.possible_agents)}
@@ -76,6 +76,7 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
             raise ConfigError(f"agent origin edge(s) not in the car network: {missing[:5]}")
         self.K = t.K
         self._builder = ObservationBuilder(t, config.obs_norm)
+        self._live_times = LiveTimes(t, config.live_period_s)
         self._row = np.array([t.dest_row[a.destination] for a in specs], dtype=np.int64)
         self._row_l = self._row.tolist()
         self._dest_l = [t.index[a.destination] for a in specs]
@@ -112,6 +113,12 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
     def candidate_layout(self) -> tuple[int, int]:
         """``(n_own, n_cand)``: observations are ``[own | candidate_0 | ... | candidate_{K-1}]``."""
         return (N_OWN, N_CAND)
+
+    @property
+    def prior_feature(self) -> tuple[int, float]:
+        """(candidate feature, seconds per unit) a policy prior reads: the live extra time of a
+        candidate over the best valid one (see :class:`~reled_sumo.optim.policy.PolicyConfig`)."""
+        return (C_LIVE_EXTRA_TIME, float(self.config.obs_norm.time_s))
 
     @functools.cached_property
     def obs_dim(self) -> int:
@@ -153,6 +160,7 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
 
     def _init_episode(self) -> None:
         n = len(self._specs)
+        self._live_times.reset()
         self._t = float(self._sess.time)
         self._tt_cache_time = float("nan")
         self._t_end = self._t + self.horizon
@@ -222,6 +230,16 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
             self._tt_cache = sess.edge_travel_times(self.tables.edge_ids)
             self._tt_cache_time = self._t
         return self._tt_cache.copy()
+
+    def edge_loads(self) -> tuple[np.ndarray, np.ndarray]:
+        """``([E] mean speed m/s, [E] vehicles)`` of every car edge in the last step (one batched
+        read); NaN before reset / after close."""
+        sess = self._sess
+        if sess is None or not sess.is_open:
+            nan = np.full(self.tables.E, np.nan)
+            return nan, nan.copy()
+        data = sess.edge_data(self.tables.edge_ids)
+        return data[:, 0].astype(np.float64), data[:, 1].astype(np.float64)
 
     @property
     def sim_time(self) -> float:

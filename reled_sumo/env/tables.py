@@ -59,6 +59,8 @@ class RoutingTables:
         self.succ = graph.succ
         self.real = graph.succ >= 0
         self.succ0 = np.where(self.real, graph.succ, 0)
+        self.turn = graph.turn
+        self.signal = graph.signal
         self.length = graph.length.astype(np.float64)
         self.speed = graph.speed.astype(np.float64)
         self.ff = np.asarray(graph.freeflow_time, dtype=np.float64)

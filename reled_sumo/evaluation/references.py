@@ -133,11 +133,12 @@ _ENV_EPISODES = {"random": policy_episode("random"), "shortest": policy_episode(
 # ----------------------------------------------------------- plain references
 def _plain_reference(name: str, scenario: Any, seeds: Sequence[int], env_options, cfg: ReferenceConfig) -> EvalResult:
     from reled_sumo.env import EnvConfig, load_scenario
+    from reled_sumo.env.config import select_agents
     from reled_sumo.sim import reference_runs as rr
 
     sc = load_scenario(scenario)
     env_cfg = EnvConfig.from_options(**clean_env_options(env_options))
-    agent_ids = [a.id for a in sc.agents][: env_cfg.max_agents]
+    agent_ids = [a.id for a in select_agents(sc.agents, env_cfg)]
     horizon = env_cfg.horizon if env_cfg.horizon is not None else sc.duration
     extra = _extra_args(env_cfg)
     meta: dict[str, Any] = {"kind": "reference", "scenario_path": str(sc.path), "n_agents": len(agent_ids),

@@ -29,7 +29,7 @@ import numpy as np
 from reled_sumo.demos.stationarity import BoundConfig, bounds, subset_divergence, volatility_of
 from reled_sumo.demos.trajectory import DemoSet, Trajectory
 from reled_sumo.errors import ConfigError
-from reled_sumo.experts.base import AgentFeedback, AgentTrip, Expert, agent_trips
+from reled_sumo.experts.base import AgentFeedback, Expert, agent_trips
 from reled_sumo.experts.execute import ExecutionResult, execute_routes
 from reled_sumo.experts.routing import interaction_subsets
 from reled_sumo.scenario.graph import RoadGraph
@@ -46,10 +46,13 @@ class SEDConfig:
     congestion_ratio: float = 1.5
     return_tolerance: float = 0.0
     seed: int = 0
+    seeds: int = 2  # common-random-number SUMO seeds (seed, seed+1, ...) every plan is run on
 
     def __post_init__(self) -> None:
-        if self.rounds < 1:
-            raise ConfigError("SED needs at least one round")
+        if not (isinstance(self.rounds, int) and not isinstance(self.rounds, bool) and self.rounds >= 1):
+            raise ConfigError(f"SED needs an integer >= 1 of rounds, got {self.rounds!r}")
+        if not (isinstance(self.seeds, int) and not isinstance(self.seeds, bool) and self.seeds >= 1):
+            raise ConfigError(f"sed.seeds must be an integer >= 1, got {self.seeds!r}")
         if not 0.0 < self.revise_fraction <= 1.0:
             raise ConfigError("revise_fraction must lie in (0, 1]")
         if self.max_subset < 1:
@@ -62,6 +65,7 @@ class RoundMetrics:
     mean_travel_time: float
     arrival_rate: float
     mean_return: float
+    run_return: float  # mean return of this round's plan (kept + revised routes) over the CRN seeds
     mean_bound: float
     revised: int
     accepted: int
@@ -79,8 +83,10 @@ class _Kept:
     demos: dict[str, Trajectory]
     bound: dict[str, float]
     returns: dict[str, list[float]]
+    travel_times: dict[str, list[float]]
     volatility: dict[str, float]
     divergence: dict[str, float]
+    current: dict[str, float]  # mean return of the kept route, from the latest run (same seeds) that drove it
 
 
 def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics], None] | None = None,
@@ -93,9 +99,10 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
     t0, stats0 = time.perf_counter(), _stats(expert)
     plan = expert.plan(graph, trips, initial_travel_times, {})
     routes = {a: list(r.edges) for a, r in plan.items()}
-    run = execute_routes(env, graph, routes, cfg.seed)
-    b, vol, div = _bounds(run, routes, naive, trips, graph, cfg, {})
-    kept = _Kept(routes, dict(run.trajectories), b, {a: [tr.ret] for a, tr in run.trajectories.items()}, vol, div)
+    run = _run(env, graph, routes, cfg)
+    b, vol, div = _bounds(run, routes, naive, trips, graph, cfg, {}, {})
+    kept = _Kept(routes, dict(run.trajectories), b, {a: [r] for a, r in run.mean_return.items()},
+                 {a: list(t) for a, t in run.travel_times.items()}, vol, div, dict(run.mean_return))
     history = [_metrics(0, kept, run, len(trips), len(trips), expert, stats0, t0)]
     _emit(history[-1], on_round)
     for r in range(1, cfg.rounds):
@@ -105,17 +112,37 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
         revised = expert.plan(graph, [by_id[a] for a in chosen], run.edge_travel_times, feedback)
         routes = dict(kept.routes)
         routes.update({a: list(rt.edges) for a, rt in revised.items()})
-        run = execute_routes(env, graph, routes, cfg.seed + r)
-        measured = _bounds(run, routes, kept.routes, trips, graph, cfg, kept.returns)
+        run = _run(env, graph, routes, cfg)  # the same seeds as every other round: common random numbers
+        measured = _bounds(run, routes, kept.routes, trips, graph, cfg, kept.returns, kept.travel_times)
         accepted = _accept(chosen, kept, run, routes, measured, cfg)
-        for a, tr in run.trajectories.items():
-            kept.returns.setdefault(a, []).append(tr.ret)
+        for a in run.trajectories:
+            if routes.get(a) == kept.routes.get(a):
+                kept.current[a] = run.mean_return[a]
+            kept.returns.setdefault(a, []).append(run.mean_return[a])
+            kept.travel_times.setdefault(a, []).extend(run.travel_times[a])
         history.append(_metrics(r, kept, run, len(chosen), accepted, expert, stats0, t0))
         _emit(history[-1], on_round)
     meta = {"expert": getattr(expert, "name", type(expert).__name__), "rounds": cfg.rounds,
             "config": asdict(cfg), "metrics": [asdict(m) for m in history],
             "bound": {a: kept.bound[a] for a in sorted(kept.bound)}}
     return DemoSet(kept.demos, meta), history
+
+
+def plan_travel_time(env, routes: dict[str, list[int]], cfg: SEDConfig) -> float:
+    """Mean travel time (s) of the agents on ``routes`` over the CRN seeds of ``cfg``, counting
+    agents that did not arrive with their time in the network up to the horizon: the measure
+    that decides whether a refreshed teacher replaces the current one (same seeds for both)."""
+    graph = env.scenario.graph
+    per_seed = []
+    for s in range(cfg.seeds):
+        tt = execute_routes(env, graph, routes, cfg.seed + s).stats.travel_time
+        per_seed.append(float(np.nanmean(tt)) if np.isfinite(tt).any() else float("nan"))
+    return float(np.mean(per_seed))
+
+
+def demo_routes(demos: DemoSet, graph: RoadGraph) -> dict[str, list[int]]:
+    """The planned route (edge indices) of every demonstration."""
+    return {a: [graph.index[e] for e in tr.edges if e in graph.index] for a, tr in demos.trajectories.items()}
 
 
 def _stats(expert: Expert) -> dict[str, int]:
@@ -130,14 +157,35 @@ def _emit(m: RoundMetrics, cb) -> None:
         cb(m)
 
 
-def _bounds(run: ExecutionResult, routes_now, routes_before, trips, graph, cfg: SEDConfig, history):
+@dataclass(frozen=True)
+class _Run:
+    """One plan run on every CRN seed: the first seed's trajectories are the demonstrations."""
+
+    trajectories: dict[str, Trajectory]
+    edge_travel_times: np.ndarray  # mean over the seeds
+    deviations: int
+    mean_return: dict[str, float]  # per agent, over the seeds
+    travel_times: dict[str, list[float]]  # per agent, one per seed (in the network up to the horizon)
+
+
+def _run(env, graph: RoadGraph, routes: dict[str, list[int]], cfg: SEDConfig) -> _Run:
+    runs: list[ExecutionResult] = [execute_routes(env, graph, routes, cfg.seed + s) for s in range(cfg.seeds)]
+    first = runs[0]
+    return _Run(first.trajectories, np.mean([r.edge_travel_times for r in runs], axis=0),
+                sum(r.deviations for r in runs),
+                {a: float(np.mean([r.trajectories[a].ret for r in runs])) for a in first.trajectories},
+                {a: [float(r.trajectories[a].travel_time) for r in runs] for a in first.trajectories})
+
+
+def _bounds(run: _Run, routes_now, routes_before, trips, graph, cfg: SEDConfig, history, tt_history):
     """(B_i, volatility_i, divergence of i's subset) for every agent of this run."""
     ids = lambda rs: {a: graph.route_ids(r) for a, r in rs.items()}  # noqa: E731
     subsets = interaction_subsets(routes_now, {t.agent_id: t.depart for t in trips}, graph, cfg.max_subset,
                                   travel_times=run.edge_travel_times)
     div = subset_divergence(subsets, ids(routes_now), ids(routes_before), cfg.bound.divergence)
-    returns = {a: [*history.get(a, []), tr.ret] for a, tr in run.trajectories.items()}
-    vol = volatility_of({a: tr.rewards for a, tr in run.trajectories.items()}, returns, cfg.bound)
+    returns = {a: [*history.get(a, []), run.mean_return[a]] for a in run.trajectories}
+    tts = {a: [*tt_history.get(a, []), *run.travel_times[a]] for a in run.trajectories}
+    vol = volatility_of({a: tr.rewards for a, tr in run.trajectories.items()}, returns, cfg.bound, tts)
     return bounds(vol, div, cfg.bound), vol, div
 
 
@@ -146,7 +194,7 @@ def _worst(bound: dict[str, float], fraction: float) -> list[str]:
     return [a for a, _ in sorted(bound.items(), key=lambda kv: (-kv[1], kv[0]))[:n]]
 
 
-def _feedback(chosen, kept: _Kept, run: ExecutionResult, graph: RoadGraph, cfg: SEDConfig,
+def _feedback(chosen, kept: _Kept, run: _Run, graph: RoadGraph, cfg: SEDConfig,
               routes_before) -> dict[str, AgentFeedback]:
     congested = run.edge_travel_times > cfg.congestion_ratio * graph.freeflow_time
     out = {}
@@ -162,27 +210,30 @@ def _feedback(chosen, kept: _Kept, run: ExecutionResult, graph: RoadGraph, cfg: 
     return out
 
 
-def _accept(chosen, kept: _Kept, run: ExecutionResult, routes, measured, cfg: SEDConfig) -> int:
+def _accept(chosen, kept: _Kept, run: _Run, routes, measured, cfg: SEDConfig) -> int:
+    """A revision is kept if, on the same seeds, its mean return is not worse than the kept
+    route's and its bound is lower."""
     b_new, vol, div = measured
     accepted = 0
     for a in chosen:
-        new, old = run.trajectories[a], kept.demos[a]
+        new = run.trajectories[a]
         if routes[a] == kept.routes[a]:
             continue
-        if new.ret >= old.ret - cfg.return_tolerance and b_new[a] < kept.bound[a]:
+        if run.mean_return[a] >= kept.current[a] - cfg.return_tolerance and b_new[a] < kept.bound[a]:
             kept.routes[a], kept.demos[a], kept.bound[a] = routes[a], new, b_new[a]
             kept.volatility[a], kept.divergence[a] = vol[a], div[a]
             accepted += 1
     return accepted
 
 
-def _metrics(r, kept: _Kept, run: ExecutionResult, revised, accepted, expert, stats0, t0) -> RoundMetrics:
+def _metrics(r, kept: _Kept, run: _Run, revised, accepted, expert, stats0, t0) -> RoundMetrics:
     trs = list(kept.demos.values())
     tt = np.array([t.travel_time for t in trs if t.arrived])
     s = _stats(expert)
     return RoundMetrics(
         round=r, mean_travel_time=float(tt.mean()) if tt.size else float("nan"),
         arrival_rate=float(np.mean([t.arrived for t in trs])), mean_return=float(np.mean([t.ret for t in trs])),
+        run_return=float(np.mean(list(run.mean_return.values()))),
         mean_bound=float(np.mean(list(kept.bound.values()))), revised=revised, accepted=accepted,
         llm_calls=s["llm_calls"] - stats0["llm_calls"], repairs=s["repairs"] - stats0["repairs"],
         fallbacks=s["fallbacks"] - stats0["fallbacks"], cache_hits=s["cache_hits"] - stats0["cache_hits"],

@@ -62,6 +62,7 @@ class HPOConfig:
     agent_embedding_dim: int = 0
     ortho_init: bool = True
     actor: Literal["candidate", "mlp"] = "candidate"  # candidate: shared per-candidate scorer (CandidateActor)
+    prior_tau: float = 0.0  # seconds; > 0: candidate logits start at -extra_time/tau (residual prior), 0: off
     seed: int | None = None   # seeds torch (network init) and the minibatch shuffling
     device: str = "cpu"
 
@@ -80,6 +81,11 @@ class HPOConfig:
                 raise ConfigError(f"{name} must be > 0 or None, got {getattr(self, name)}")
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"lr_schedule must be 'constant' or 'linear', got {self.lr_schedule!r}")
+        if not (isinstance(self.prior_tau, (int, float)) and not isinstance(self.prior_tau, bool)
+                and np.isfinite(self.prior_tau) and self.prior_tau >= 0):
+            raise ConfigError(f"prior_tau must be a finite number >= 0 (seconds), got {self.prior_tau!r}")
+        if self.prior_tau > 0 and self.actor != "candidate":
+            raise ConfigError("prior_tau needs the candidate actor (actor: candidate)")
         if self.actor not in ("candidate", "mlp"):
             raise ConfigError(f"actor must be 'candidate' or 'mlp', got {self.actor!r}")
         if self.expert_loss not in ("nll", "clipped"):
@@ -92,11 +98,17 @@ class HPOConfig:
         object.__setattr__(self, "vf_hidden", tuple(self.vf_hidden))
         self.policy_config()  # validates the policy fields
 
-    def policy_config(self, candidate_layout: tuple[int, int] | None = None) -> PolicyConfig:
-        """The policy's config; ``candidate_layout`` (from the env) is used when ``actor == "candidate"``."""
+    def policy_config(self, candidate_layout: tuple[int, int] | None = None,
+                      prior_feature: tuple[int, float] | None = None) -> PolicyConfig:
+        """The policy's config; ``candidate_layout`` (from the env) is used when ``actor == "candidate"``.
+        ``prior_feature``: (candidate feature index, its normaliser in seconds) of the extra-time
+        feature the prior reads; the prior is on when ``prior_tau > 0`` and one is given."""
         layout = candidate_layout if self.actor == "candidate" else None
+        prior = None
+        if layout is not None and prior_feature is not None and self.prior_tau > 0:
+            prior = (int(prior_feature[0]), float(prior_feature[1]) / self.prior_tau)
         return PolicyConfig(self.policy, tuple(self.pi_hidden), tuple(self.vf_hidden), self.activation,
-                            self.agent_embedding_dim, self.ortho_init, layout)
+                            self.agent_embedding_dim, self.ortho_init, layout, prior)
 
 
 class HybridPPO:
@@ -104,7 +116,8 @@ class HybridPPO:
 
     def __init__(self, cfg: HPOConfig, n_agents: int, obs_dim: int, n_actions: int,
                  logger: Logger | None = None, policy: MultiAgentPolicy | None = None,
-                 candidate_layout: tuple[int, int] | None = None):
+                 candidate_layout: tuple[int, int] | None = None,
+                 prior_feature: tuple[int, float] | None = None):
         """``policy``: use this multi-agent policy (e.g. a centralized-critic one) instead of
         ``build_policy(cfg.policy_config(), ...)``; it is built after ``cfg.seed`` seeds torch
         only if it is None, so seed torch yourself before building one. ``candidate_layout``:
@@ -113,7 +126,7 @@ class HybridPPO:
         if cfg.seed is not None:
             th.manual_seed(cfg.seed)
         if policy is None:
-            policy = build_policy(cfg.policy_config(candidate_layout), n_agents, obs_dim, n_actions)
+            policy = build_policy(cfg.policy_config(candidate_layout, prior_feature), n_agents, obs_dim, n_actions)
         self.policy: MultiAgentPolicy = policy.to(cfg.device)
         self.lr_schedule = (FloatSchedule(cfg.learning_rate) if cfg.lr_schedule == "constant"
                             else FloatSchedule(LinearSchedule(cfg.learning_rate, 0.0, 1.0)))
@@ -124,9 +137,9 @@ class HybridPPO:
         self.n_updates = 0
 
     def weights(self, dtw: np.ndarray, agent_return: np.ndarray, expert_return: np.ndarray,
-                has_demo: np.ndarray | None = None) -> np.ndarray:
+                has_demo: np.ndarray | None = None, d_scale: float | None = None) -> np.ndarray:
         """:func:`expert_weights` with this trainer's :class:`WeightConfig`."""
-        return expert_weights(dtw, agent_return, expert_return, self.cfg.weight, has_demo)
+        return expert_weights(dtw, agent_return, expert_return, self.cfg.weight, has_demo, d_scale)
 
     # ----------------------------------------------------------------------------------
     def train(self, buffer: MultiAgentRolloutBuffer, demos: ExpertBatch | None = None,

@@ -56,8 +56,18 @@ class PolicyConfig:
     # (n_own, n_cand): observations are [own | cand_0 | ... | cand_{K-1}] and the actor scores
     # each candidate with one MLP shared across candidates (see CandidateActor). None: plain MLP actor.
     candidate_layout: tuple[int, int] | None = None
+    # (candidate feature index, coefficient): the candidate actor adds ``-coef * cand[:, k, feature]``
+    # to its logits, a prior the network learns a residual on (e.g. the extra time of candidate k
+    # over the best one, divided by a temperature). None: no prior.
+    prior: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
+        if self.prior is not None:
+            feat, coef = self.prior
+            if not (isinstance(feat, int) and feat >= 0 and isinstance(coef, (int, float)) and math.isfinite(coef)
+                    and coef >= 0):
+                raise ConfigError(f"prior must be (feature index >= 0, finite coef >= 0), got {self.prior!r}")
+            object.__setattr__(self, "prior", (int(feat), float(coef)))
         if self.candidate_layout is not None:
             layout = tuple(int(v) for v in self.candidate_layout)
             if len(layout) != 2 or min(layout) < 1:
@@ -154,9 +164,13 @@ class CandidateActor(nn.Module):
     """
 
     def __init__(self, layout: tuple[int, int], n_actions: int, hidden: tuple[int, ...],
-                 activation: type[nn.Module], ortho: bool, n_members: int = 0, extra: int = 0):
+                 activation: type[nn.Module], ortho: bool, n_members: int = 0, extra: int = 0,
+                 prior: tuple[int, float] | None = None):
         super().__init__()
         self.n_own, self.n_cand, self.k, self.extra = layout[0], layout[1], n_actions, extra
+        if prior is not None and not 0 <= prior[0] < self.n_cand:
+            raise ConfigError(f"prior feature {prior[0]} is not a candidate feature (0..{self.n_cand - 1})")
+        self.prior = prior
         sizes = [self.n_own + extra + self.n_cand, *hidden, 1]
         self.ensemble = n_members > 0
         if self.ensemble:
@@ -164,7 +178,7 @@ class CandidateActor(nn.Module):
             if ortho:
                 self.mlp.orthogonal_init(math.sqrt(2), 0.01)
         else:
-            self.mlp = _mlp(sizes, activation, ortho, out_gain=0.01)
+            self.mlp = mlp(sizes, activation, ortho, out_gain=0.01)
 
     def forward(self, obs: th.Tensor, member: th.Tensor, extra: th.Tensor | None = None) -> th.Tensor:
         b, k = obs.shape[0], self.k
@@ -174,7 +188,10 @@ class CandidateActor(nn.Module):
         cand = obs[:, self.n_own: self.n_own + k * self.n_cand].reshape(b, k, self.n_cand)
         x = th.cat([own.unsqueeze(1).expand(b, k, own.shape[1]), cand], dim=2).reshape(b * k, -1)
         out = self.mlp(x, member.long().repeat_interleave(k)) if self.ensemble else self.mlp(x)
-        return out.reshape(b, k)
+        logits = out.reshape(b, k)
+        if self.prior is not None:
+            logits = logits - self.prior[1] * cand[:, :, self.prior[0]]
+        return logits
 
 
 class SharedPolicy(MultiAgentPolicy):
@@ -191,12 +208,12 @@ class SharedPolicy(MultiAgentPolicy):
         emb = cfg.agent_embedding_dim
         act = ACTIVATIONS[cfg.activation]
         self.embedding = nn.Embedding(n_agents, emb) if emb > 0 else None
-        self.critic = _mlp([obs_dim + emb, *cfg.vf_hidden, 1], act, cfg.ortho_init, out_gain=1.0)
+        self.critic = mlp([obs_dim + emb, *cfg.vf_hidden, 1], act, cfg.ortho_init, out_gain=1.0)
         if cfg.candidate_layout:
             self.actor: nn.Module = CandidateActor(cfg.candidate_layout, n_actions, cfg.pi_hidden, act,
-                                                   cfg.ortho_init, extra=emb)
+                                                   cfg.ortho_init, extra=emb, prior=cfg.prior)
         else:
-            self.actor = _mlp([obs_dim + emb, *cfg.pi_hidden, n_actions], act, cfg.ortho_init, out_gain=0.01)
+            self.actor = mlp([obs_dim + emb, *cfg.pi_hidden, n_actions], act, cfg.ortho_init, out_gain=0.01)
 
     def _inputs(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         if self.embedding is None:
@@ -213,7 +230,7 @@ class SharedPolicy(MultiAgentPolicy):
         return self.actor(self._inputs(obs, agent_index))
 
 
-def _mlp(sizes: list[int], activation: type[nn.Module], ortho: bool, out_gain: float) -> nn.Sequential:
+def mlp(sizes: list[int], activation: type[nn.Module], ortho: bool, out_gain: float) -> nn.Sequential:
     """Linear layers with ``activation`` between them (none after the last); SB3's init when ``ortho``."""
     layers: list[nn.Module] = []
     last = len(sizes) - 2
@@ -277,7 +294,7 @@ class PerAgentPolicy(MultiAgentPolicy):
         self.critic = EnsembleMLP(n_agents, [obs_dim, *cfg.vf_hidden, 1], act)
         if cfg.candidate_layout:
             self.actor: nn.Module = CandidateActor(cfg.candidate_layout, n_actions, cfg.pi_hidden, act,
-                                                   cfg.ortho_init, n_members=n_agents)
+                                                   cfg.ortho_init, n_members=n_agents, prior=cfg.prior)
         else:
             self.actor = EnsembleMLP(n_agents, [obs_dim, *cfg.pi_hidden, n_actions], act)
             if cfg.ortho_init:

@@ -3,6 +3,7 @@
 Default ``mode="dtw"``::
 
     far_i  = 1 - exp(-d_i / d_scale)                                    in [0, 1)
+    (d_scale "auto": the median DTW of the first update with demonstrations)
     gap_i  = clip((R_exp_i - R_agent_i) / (|R_exp_i| * gap_scale + eps), 0, 1)
     w_i    = w_max * far_i * gap_i
 
@@ -36,7 +37,8 @@ class WeightConfig:
 
     mode: WeightMode = "dtw"
     w_max: float = 1.0        # upper bound of w_i in "dtw" mode
-    d_scale: float = 50.0     # metres; DTW distance at which far_i = 1 - 1/e
+    d_scale: float | str = "auto"  # metres (DTW distance at which far_i = 1 - 1/e), or "auto": the
+    # median DTW of the first update with demonstrations (the trainer calibrates it once, from data)
     gap_scale: float = 0.1    # return gap, as a fraction of |R_exp|, at which gap_i saturates to 1
     fixed_weight: float = 0.5  # w_i in "fixed" mode
     eps: float = 1e-8
@@ -47,9 +49,10 @@ class WeightConfig:
         for name in ("w_max", "fixed_weight", "eps"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"weight {name} must be >= 0, got {getattr(self, name)}")
-        for name in ("d_scale", "gap_scale"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"weight {name} must be > 0, got {getattr(self, name)}")
+        if self.d_scale != "auto" and not (_number(self.d_scale) and self.d_scale > 0):
+            raise ConfigError(f"weight d_scale must be > 0 metres or 'auto', got {self.d_scale!r}")
+        if not (_number(self.gap_scale) and self.gap_scale > 0):
+            raise ConfigError(f"weight gap_scale must be > 0, got {self.gap_scale!r}")
 
 
 def expert_weights(
@@ -58,8 +61,10 @@ def expert_weights(
     expert_return: np.ndarray,
     cfg: WeightConfig,
     has_demo: np.ndarray | None = None,
+    d_scale: float | None = None,
 ) -> np.ndarray:
-    """Weights ``w[N]`` (float32, >= 0) of each agent's expert loss."""
+    """Weights ``w[N]`` (float32, >= 0) of each agent's expert loss. ``d_scale`` overrides
+    ``cfg.d_scale`` (needed when it is ``"auto"``: see :func:`calibrate_d_scale`)."""
     dtw = np.asarray(dtw, dtype=np.float64)
     agent_return = np.asarray(agent_return, dtype=np.float64)
     expert_return = np.asarray(expert_return, dtype=np.float64)
@@ -72,9 +77,25 @@ def expert_weights(
     elif cfg.mode == "fixed":
         w = np.full_like(dtw, cfg.fixed_weight)
     else:
-        far = np.where(np.isfinite(dtw), 1.0 - np.exp(-np.maximum(dtw, 0.0) / cfg.d_scale), 1.0)
+        scale = d_scale if d_scale is not None else cfg.d_scale
+        if not (_number(scale) and scale > 0):
+            raise ValueError(f"d_scale must be a positive number of metres here, got {scale!r}")
+        far = np.where(np.isfinite(dtw), 1.0 - np.exp(-np.maximum(dtw, 0.0) / scale), 1.0)
         gap = (expert_return - agent_return) / (np.abs(expert_return) * cfg.gap_scale + cfg.eps)
         gap = np.where(np.isfinite(agent_return), np.clip(gap, 0.0, 1.0), 1.0)
         w = cfg.w_max * far * gap
     w = np.where(demo, w, 0.0)
     return np.nan_to_num(w, nan=0.0).astype(np.float32)
+
+
+def calibrate_d_scale(dtw: np.ndarray, fallback: float = 50.0) -> float:
+    """The median of the finite, positive DTW distances (metres): with it, an agent at the
+    typical distance from its expert gets ``far_i = 1 - 1/e``, and ``far`` spreads across
+    agents instead of saturating at 1. ``fallback`` when there is no such distance."""
+    d = np.asarray(dtw, dtype=np.float64)
+    d = d[np.isfinite(d) & (d > 0)]
+    return float(np.median(d)) if d.size else float(fallback)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)

@@ -29,6 +29,13 @@ from reled_sumo.errors import ScenarioError
 log = logging.getLogger(__name__)
 
 VCLASS = "passenger"
+TURN_STRAIGHT, TURN_LEFT, TURN_RIGHT, TURN_UTURN = 0, 1, 2, 3
+
+
+def _turn_code(direction: str) -> int:
+    """SUMO's connection ``dir`` (s, l, L, r, R, t, T, invalid) -> TURN_*."""
+    d = (direction or "s").lower()
+    return TURN_UTURN if d == "t" else TURN_LEFT if d == "l" else TURN_RIGHT if d == "r" else TURN_STRAIGHT
 
 
 @dataclass(frozen=True, eq=False)
@@ -45,6 +52,14 @@ class RoadGraph:
     end_xy: np.ndarray  # [E, 2] metres
     succ: np.ndarray  # [E, K] int, -1 padded
     index: dict[str, int] = field(repr=False)
+    turn: np.ndarray | None = field(default=None, repr=False)  # [E, K] int8 TURN_* of edge -> succ[e, k]
+    signal: np.ndarray | None = field(default=None, repr=False)  # [E, K] bool: that turn is signalised
+
+    def __post_init__(self) -> None:
+        if self.turn is None:  # geometry unknown: straight, unsignalised
+            object.__setattr__(self, "turn", np.zeros(self.succ.shape, dtype=np.int8))
+        if self.signal is None:
+            object.__setattr__(self, "signal", np.zeros(self.succ.shape, dtype=bool))
 
     # ------------------------------------------------------------------ build
     @classmethod
@@ -65,19 +80,26 @@ class RoadGraph:
         ids = tuple(e.getID() for e in edges)
         index = {eid: i for i, eid in enumerate(ids)}
         succ_lists: list[list[int]] = []
+        kinds: list[dict[int, tuple[int, bool]]] = []
         for e in edges:
-            out = []
+            out: dict[int, tuple[int, bool]] = {}
             for to_edge, conns in e.getOutgoing().items():
                 j = index.get(to_edge.getID())
                 if j is None:
                     continue
-                if any(c.getFromLane().allows(VCLASS) and c.getToLane().allows(VCLASS) for c in conns):
-                    out.append(j)
-            succ_lists.append(sorted(set(out)))
+                car = [c for c in conns if c.getFromLane().allows(VCLASS) and c.getToLane().allows(VCLASS)]
+                if car:
+                    out[j] = (_turn_code(car[0].getDirection()), any(c.getTLSID() for c in car))
+            succ_lists.append(sorted(out))
+            kinds.append(out)
         k = max(1, max(len(s) for s in succ_lists))
         succ = np.full((len(ids), k), -1, dtype=np.int64)
+        turn = np.zeros((len(ids), k), dtype=np.int8)
+        signal = np.zeros((len(ids), k), dtype=bool)
         for i, s in enumerate(succ_lists):
             succ[i, : len(s)] = s
+            for slot, j in enumerate(s):
+                turn[i, slot], signal[i, slot] = kinds[i][j]
         end_xy = np.array([e.getShape()[-1][:2] for e in edges], dtype=np.float64)
         lanes = np.array([sum(1 for ln in e.getLanes() if ln.allows(VCLASS)) for e in edges])
         return cls(
@@ -91,6 +113,8 @@ class RoadGraph:
             end_xy=end_xy,
             succ=succ,
             index=index,
+            turn=turn,
+            signal=signal,
         )
 
     # -------------------------------------------------------------- structure
@@ -184,6 +208,15 @@ class RoadGraph:
         # reversed graph: distances *to* dest (entering edge f costs weights[f])
         dist = dijkstra(self._weighted(weights, reverse=True), directed=True, indices=dest)
         return np.asarray(dist, dtype=np.float64)
+
+    def cost_to_many(self, dests: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``[len(dests), E]`` cost from the end of each edge to the end of each destination,
+        one batched Dijkstra over all destinations (``weights``: per-edge traversal cost)."""
+        dests = np.asarray(dests, dtype=np.int64)
+        if not dests.size:
+            return np.zeros((0, self.num_edges))
+        dist = dijkstra(self._weighted(weights, reverse=True), directed=True, indices=dests)
+        return np.asarray(dist, dtype=np.float64).reshape(len(dests), self.num_edges)
 
     def cost_via(self, dest: int, weights: np.ndarray | None = None) -> np.ndarray:
         """Cost [E]: traverse the edge itself, then go on to ``dest``: w[e] + cost_to(dest)[e]."""

@@ -13,28 +13,13 @@ live agents in that env step (each live agent's latest observation), so ``G = D`
 """
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
 import torch as th
-from torch import nn
 
-from reled_sumo.optim.policy import ACTIVATIONS, MultiAgentPolicy, PolicyConfig, build_policy
+from reled_sumo.optim.policy import ACTIVATIONS, MultiAgentPolicy, PolicyConfig, build_policy, mlp
 
-
-def _mlp(sizes: list[int], activation: type[nn.Module], ortho: bool) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.Linear(i, o)
-        last = k == len(sizes) - 2
-        if ortho:  # SB3 gains: sqrt(2) hidden, 1 for the value head
-            nn.init.orthogonal_(lin.weight, gain=1.0 if last else math.sqrt(2))
-            nn.init.zeros_(lin.bias)
-        layers.append(lin)
-        if not last:
-            layers.append(activation())
-    return nn.Sequential(*layers)
 
 
 class CentralCriticPolicy(MultiAgentPolicy):
@@ -45,7 +30,7 @@ class CentralCriticPolicy(MultiAgentPolicy):
         self.own_dim, self.state_dim = obs_dim, state_dim
         # the actor's own (decentralized) value head is unused: keep it minimal
         self.actor = build_policy(replace(cfg, vf_hidden=(1,)), n_agents, obs_dim, n_actions)
-        self.critic = _mlp([obs_dim + state_dim, *cfg.vf_hidden, 1], ACTIVATIONS[cfg.activation], cfg.ortho_init)
+        self.critic = mlp([obs_dim + state_dim, *cfg.vf_hidden, 1], ACTIVATIONS[cfg.activation], cfg.ortho_init, 1.0)
 
     def _full(self, obs: th.Tensor) -> th.Tensor:
         obs = obs.float()

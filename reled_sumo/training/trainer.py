@@ -14,7 +14,7 @@ import copy
 import json
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -24,10 +24,12 @@ import torch as th
 from reled_sumo.env.meter import EdgeTimeMeter
 from reled_sumo.errors import ConfigError, UserInputError
 from reled_sumo.experts.factory import make_expert
-from reled_sumo.experts.sed import RoundMetrics, refine
+from reled_sumo.demos.trajectory import DemoSet
+from reled_sumo.experts.sed import RoundMetrics, demo_routes, plan_travel_time, refine
 from reled_sumo.optim.dtw import timed_path_dtw
 from reled_sumo.optim.expert import ExpertBatch
 from reled_sumo.optim.hpo import HybridPPO
+from reled_sumo.optim.weights import calibrate_d_scale
 from reled_sumo.training import checkpoint as ck
 from reled_sumo.training.algos import (
     ExpertData, GrowingRolloutBuffer, algo_spec, demos_to_expert, episode_seed, eval_seed,
@@ -71,6 +73,8 @@ class UpdateReport:
     mean_return: float
     w_mean: float
     w_max: float
+    w_std: float  # spread of w_i across agents
+    w_min: float
     dtw_mean: float
     losses: Mapping[str, float]
     elapsed_s: float
@@ -95,6 +99,7 @@ class RunState:
     episodes: int = 0
     wall_seconds: float = 0.0
     measured_tt: np.ndarray | None = None  # edge travel times measured in the latest rollouts
+    d_scale: float | None = None  # DTW scale of the expert weights (metres), set at the first update
 
 
 def default_run_id(cfg: TrainConfig) -> str:
@@ -160,8 +165,7 @@ class Trainer:
         buffer, episodes, measured = self._collect(measure=bool(every) and u % every == 0)
         t_roll = time.perf_counter() - t_roll
         weights, dtw_mean, dtw_s = self._weights(episodes)
-        hc = self.spec.hpo
-        buffer.compute_returns_and_advantage(np.zeros(buffer.n_agents), hc.gamma, hc.gae_lambda)
+        compute_advantages(buffer, self.spec.hpo)
         progress = max(0.0, 1.0 - st.decisions / cfg.total_decisions)
         losses = self.hpo.train(buffer, self.expert.batch if self.expert else None, weights, progress)
         n_dec = sum(e.decisions for e in episodes)
@@ -218,9 +222,10 @@ class Trainer:
         if self.spec.central_critic:
             th.manual_seed(self.cfg.seed)
             g = global_state_dim(env)
-            policy, dim = CentralCriticPolicy(self.spec.hpo.policy_config(env.candidate_layout), n, d, k, g), d + g
+            pc = self.spec.hpo.policy_config(env.candidate_layout, env.prior_feature)
+            policy, dim = CentralCriticPolicy(pc, n, d, k, g), d + g
         self.hpo = HybridPPO(self.spec.hpo, n, dim, k, logger=self.logger, policy=policy,
-                             candidate_layout=env.candidate_layout)
+                             candidate_layout=env.candidate_layout, prior_feature=env.prior_feature)
         self._buffer_dims = (dim, k, n)
         self._open_pool(scenario)
         if saved is not None:
@@ -262,23 +267,36 @@ class Trainer:
         return self._expert_model
 
     def _generate_demos(self, version: int, travel_times: np.ndarray | None) -> None:
-        """Run SED (seeded per version) and make its demonstrations the current ones."""
+        """Run SED and make its demonstrations the current ones. A refresh (version > 0) replaces
+        the current teacher only if its routes beat the current ones on the same SUMO seeds
+        (common random numbers; travel time counting non-arrived agents)."""
         t0 = time.perf_counter()
         expert = self._expert_instance()
         self.callback.on_phase(f"SED demonstrations v{version} ({self.spec.sed.rounds} rounds)")
-        sed = replace(self.spec.sed, seed=(self.spec.sed.seed + 1000 * version) % (2**31 - 1))
+        sed = self.spec.sed  # the same seeds for every version: teachers are compared like for like
         demos, rounds = refine(self.env, expert, sed, on_round=self.callback.on_sed_round,
                                initial_travel_times=travel_times)
-        bound = rounds[-1].mean_bound if rounds else float("nan")
-        demos = demos.with_meta(version=version, train_update=self.state.updates, **self._scenario_info)
-        demos.save(self.run_dir / "demos")
-        self.expert = demos_to_expert(demos, list(self.env.possible_agents), version, bound)
-        for key, value in (("bound", bound), ("version", version), ("seconds", time.perf_counter() - t0),
-                           ("expert_travel_time", rounds[-1].mean_travel_time if rounds else np.nan),
+        graph = self.env.scenario.graph
+        new_tt = plan_travel_time(self.env, demo_routes(demos, graph), sed)
+        old = None if version == 0 else DemoSet.load(self.run_dir / "demos")
+        old_tt = np.nan if old is None else plan_travel_time(self.env, demo_routes(old, graph), sed)
+        accepted = old is None or new_tt < old_tt
+        if accepted:
+            bound = rounds[-1].mean_bound if rounds else float("nan")
+            demos = demos.with_meta(version=version, train_update=self.state.updates, teacher_travel_time=new_tt,
+                                    **self._scenario_info)
+            demos.save(self.run_dir / "demos")
+            self.expert = demos_to_expert(demos, list(self.env.possible_agents), version, bound)
+        else:
+            log.info("refreshed teacher v%d rejected: %.1f s vs the current %.1f s on the same seeds",
+                     version, new_tt, old_tt)
+        for key, value in (("bound", self.expert.bound), ("version", self.expert.version),
+                           ("seconds", time.perf_counter() - t0), ("refresh_accepted", float(accepted)),
+                           ("teacher_travel_time", new_tt if accepted else old_tt), ("candidate_travel_time", new_tt),
                            ("samples", len(self.expert.batch) if self.expert.batch is not None else 0)):
             self.logger.record(f"sed/{key}", value)
-        log.info("demonstrations v%d: %d samples, SED bound %.4f", version,
-                 len(self.expert.batch) if self.expert.batch is not None else 0, bound)
+        log.info("demonstrations v%d: %d samples, SED bound %.4f", self.expert.version,
+                 len(self.expert.batch) if self.expert.batch is not None else 0, self.expert.bound)
 
     # ------------------------------------------------------------------ rollouts
     def _value_fn(self, o: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -307,7 +325,11 @@ class Trainer:
         paths = [_finite(p) for p in episodes[-1].paths]
         dtw, seconds = timed_path_dtw(paths, self.expert.paths, self.cfg.dtw_points)
         agent_return = np.mean([e.returns for e in episodes], axis=0)
-        w = self.hpo.weights(dtw, agent_return, self.expert.returns)
+        st = self.state
+        if st.d_scale is None:  # fixed in the config, or calibrated once from this first update's DTW
+            d = self.spec.hpo.weight.d_scale
+            st.d_scale = calibrate_d_scale(dtw) if d == "auto" else float(d)
+        w = self.hpo.weights(dtw, agent_return, self.expert.returns, d_scale=st.d_scale)
         return w, float(np.nanmean(dtw)) if np.isfinite(dtw).any() else float("nan"), seconds
 
     def _evaluate(self) -> None:
@@ -332,7 +354,8 @@ class Trainer:
             p95_travel_time=float(np.percentile(tt, 95)) if tt.size else float("nan"),
             arrival_rate=float(np.mean([e.arrival_rate for e in episodes])),
             mean_return=float(np.mean([e.returns.mean() for e in episodes])),
-            w_mean=float(w.mean()), w_max=float(w.max()), dtw_mean=dtw_mean, losses=dict(losses),
+            w_mean=float(w.mean()), w_max=float(w.max()), w_std=float(w.std()), w_min=float(w.min()),
+            dtw_mean=dtw_mean, losses=dict(losses),
             elapsed_s=st.wall_seconds)
 
     def _log(self, r: UpdateReport, dtw_seconds: float) -> None:
@@ -345,7 +368,8 @@ class Trainer:
                            ("rollout/arrival_rate", r.arrival_rate), ("rollout/mean_return", r.mean_return)):
             rec(key, value)
         if self.expert is not None:
-            for key, value in (("w_mean", r.w_mean), ("w_max", r.w_max), ("dtw_mean", r.dtw_mean),
+            for key, value in (("w_mean", r.w_mean), ("w_max", r.w_max), ("w_std", r.w_std), ("w_min", r.w_min),
+                               ("d_scale", self.state.d_scale), ("dtw_mean", r.dtw_mean),
                                ("dtw_seconds", dtw_seconds), ("sed_bound", self.expert.bound),
                                ("demo_version", self.expert.version)):
                 rec(f"expert/{key}", value)
@@ -370,7 +394,7 @@ class Trainer:
         return {"format": ck.FORMAT, "meta": self._meta(), "hpo": copy.deepcopy(self.hpo.state_dict()),
                 "hpo_rng": ck.generator_state(self.hpo.rng), "rng": ck.capture_rng(),
                 "run": {"updates": st.updates, "decisions": st.decisions, "episodes": st.episodes,
-                        "wall_seconds": st.wall_seconds,
+                        "wall_seconds": st.wall_seconds, "d_scale": st.d_scale,
                         "measured_tt": None if st.measured_tt is None else th.tensor(st.measured_tt)},
                 "expert": expert}
 
@@ -382,7 +406,7 @@ class Trainer:
         ck.set_generator_state(self.hpo.rng, data["hpo_rng"])
         run = data["run"]
         self.state = RunState(int(run["updates"]), int(run["decisions"]), int(run["episodes"]),
-                              float(run["wall_seconds"]), ck.to_numpy(run["measured_tt"]))
+                              float(run["wall_seconds"]), ck.to_numpy(run["measured_tt"]), run.get("d_scale"))
         ex = data["expert"]
         if ex is not None:
             b = ex["batch"]
@@ -406,6 +430,13 @@ class Trainer:
                     closer()
                 except Exception:  # noqa: BLE001 - closing must not mask the run's own error
                     log.debug("close failed", exc_info=True)
+
+
+def compute_advantages(buffer, hpo_cfg) -> None:
+    """Per-agent GAE over a buffer of whole episodes: every trajectory ends terminated or
+    truncated (bootstrapped with V(final obs)), so no agent needs a last value; NaN last values
+    keep ``compute_gae``'s guard on and an open trajectory raises instead of bootstrapping from 0."""
+    buffer.compute_returns_and_advantage(np.full(buffer.n_agents, np.nan), hpo_cfg.gamma, hpo_cfg.gae_lambda)
 
 
 def _finite(path) -> np.ndarray:

@@ -29,11 +29,17 @@ def test_subset_divergence_and_bound():
     div = subset_divergence(subsets, now, before)
     # a2 changed: |{e3}| / |{e3,e4,e9}| = 1/3 shared -> distance 2/3; subset mean (0 + 2/3)/2 = 1/3
     assert div["a1"] == pytest.approx(1 / 3) and div["a2"] == pytest.approx(1 / 3) and div["a3"] == 0.0
-    vol = volatility_of({"a1": [-1, -3], "a2": [-2, -2], "a3": [0, -4]}, {}, BoundConfig())
+    vol = volatility_of({"a1": [-1, -3], "a2": [-2, -2], "a3": [0, -4]}, {}, BoundConfig(volatility="per_decision"))
     b = bounds(vol, div, BoundConfig(alpha=2.0, beta=3.0))
     assert b["a1"] == pytest.approx(2 * 1 + 3 * (1 / 3))
     assert b["a2"] == pytest.approx(0 + 1.0)
     assert b["a3"] == pytest.approx(2 * 2)
+
+
+def test_travel_time_volatility_is_the_coefficient_of_variation():
+    vol = volatility_of({"a": [1.0, 2.0], "b": [5.0], "c": []}, {},
+                        BoundConfig(), {"a": [100.0, 300.0], "b": [200.0], "c": [np.nan, 50.0, 150.0]})
+    assert vol["a"] == pytest.approx(0.5) and vol["b"] == 0.0 and vol["c"] == pytest.approx(0.5)
 
 
 def test_across_rounds_volatility():

@@ -294,7 +294,9 @@ def test_gui_human_render_mode(sample_dir):
         env.close()
 
 
-def test_teleport_and_removal_truncate(sample_dir):
+def test_teleport_and_removal_terminate(sample_dir):
+    """Nothing controls a teleported / removed agent any more: its trajectory terminates
+    (no bootstrap); only the horizon truncates."""
     # a 3 s jam threshold makes SUMO teleport agents that wait at junctions
     env = make_env(sample_dir, sumo_args=("--time-to-teleport", "3"), horizon=900)
     removed = {}
@@ -310,13 +312,14 @@ def test_teleport_and_removal_truncate(sample_dir):
     finally:
         env.close()
     reasons = {a: v[2]["done_reason"] for a, v in final.items()}
-    assert reasons[removed["id"]] == "removed" and final[removed["id"]][1]
+    term, trunc, info = final[removed["id"]]
+    assert reasons[removed["id"]] == "removed" and term and not trunc and not info["arrived"]
     tele = [a for a, r in reasons.items() if r == "teleported"]
     assert tele
     cfg = env.config
     for a in tele:
         term, trunc, info = final[a]
-        assert trunc and not term and not info["arrived"]
+        assert term and not trunc and not info["arrived"]
         assert ret[a] == pytest.approx(-info["travel_time"] / cfg.reward_scale - cfg.teleport_penalty)
 
 
@@ -338,3 +341,31 @@ def test_edge_travel_times(sample_dir):
     finally:
         env.close()
     assert np.isnan(env.edge_travel_times()).all()
+
+
+def test_horizon_truncation_gives_a_fresh_final_observation(sample_dir):
+    """The observation returned with a horizon truncation describes the agent at the horizon
+    (V(final obs) bootstraps it), not at its last decision."""
+    from reled_sumo.env.observation import OWN_ELAPSED
+
+    env = make_env(sample_dir, horizon=150)
+    pol = get_policy("shortest")
+    last_decision_obs, finals = {}, {}
+    try:
+        obs, infos = env.reset(seed=2)
+        while env.agents:
+            acts = pol(obs, infos)
+            for a in acts:
+                last_decision_obs[a] = obs[a].copy()
+            obs, _, terms, truncs, infos = env.step(acts)
+            for a, tr in truncs.items():
+                if tr and infos[a]["done_reason"] == "horizon":
+                    finals[a] = (obs[a], infos[a])
+    finally:
+        env.close()
+    assert len(finals) >= 3
+    time_s = env.config.obs_norm.time_s
+    for a, (o, info) in finals.items():
+        assert o[OWN_ELAPSED] == pytest.approx(info["travel_time"] / time_s, abs=1e-4)
+        if a in last_decision_obs and last_decision_obs[a][OWN_ELAPSED] < o[OWN_ELAPSED]:
+            assert not np.array_equal(o, last_decision_obs[a])

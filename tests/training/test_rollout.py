@@ -1,113 +1,18 @@
-"""The step-driven EpisodeCollector behind run_episode stores exactly what the previous,
-monolithic run_episode stored (kept verbatim below as the frozen reference)."""
+"""The EpisodeCollector behind run_episode: what it stores, checked against the env's own
+dicts played step by step (not against a frozen copy of an older collector)."""
 from __future__ import annotations
-
-import time
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from reled_sumo.env import make_env
 from reled_sumo.optim.buffer import MultiAgentRolloutBuffer
-from reled_sumo.env.episode import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, ValueFn, run_episode
+from reled_sumo.env.episode import EnvWorker, EpisodeCollector, run_episode
+from reled_sumo.training.trainer import compute_advantages
 from rollout_policies import random_act, value_fn
 
 BUFFER_FIELDS = ("obs", "actions", "masks", "rewards", "values", "log_probs", "agent_index", "episode_start",
                  "terminated", "truncated", "final_values", "positions")
-
-
-# --------------------------------------------------------------------------- frozen reference
-# run_episode and its helpers as they were before the EpisodeCollector refactoring (renamed only).
-@dataclass
-class _LegacyPending:
-    obs: np.ndarray
-    action: int
-    mask: np.ndarray
-    value: float
-    log_prob: float
-    position: tuple[float, float]
-    episode_start: bool
-
-
-def _legacy_batch(agents, obs, infos, index):
-    idx = np.fromiter((index[a] for a in agents), dtype=np.int64, count=len(agents))
-    o = np.stack([obs[a] for a in agents]).astype(np.float32)
-    m = np.stack([np.asarray(infos[a]["action_mask"], dtype=bool) for a in agents])
-    return idx, o, m
-
-
-def legacy_run_episode(env, act: ActFn, value_fn: ValueFn | None = None,
-                       buffer: MultiAgentRolloutBuffer | None = None, seed: int | None = None) -> EpisodeStats:
-    """Play one episode with ``act``; if ``buffer`` is given, store complete transitions."""
-    index = {a: i for i, a in enumerate(env.possible_agents)}
-    stats = EpisodeStats(len(env.possible_agents))
-    t0 = time.perf_counter()
-    obs, infos = env.reset(seed=seed)
-    pending: dict[str, _LegacyPending] = {}
-    started: set[str] = set()
-    while env.agents:
-        agents = _legacy_deciders(env, infos)
-        if not agents:  # nobody at a decision point: let the env advance
-            obs, rewards, terms, truncs, infos = env.step({})
-            _legacy_complete(pending, rewards, terms, truncs, obs, infos, index, stats, buffer, value_fn)
-            continue
-        idx, o, m = _legacy_batch(agents, obs, infos, index)
-        actions, values, logps = act(o, idx, m)
-        for j, a in enumerate(agents):
-            pos = tuple(infos[a].get("position", (np.nan, np.nan)))
-            pending[a] = _LegacyPending(o[j], int(actions[j]), m[j], float(values[j]), float(logps[j]), pos,
-                                        a not in started)
-            started.add(a)
-            stats.paths[index[a]].append(pos)
-        stats.decisions += len(agents)
-        obs, rewards, terms, truncs, infos = env.step({a: int(actions[j]) for j, a in enumerate(agents)})
-        _legacy_complete(pending, rewards, terms, truncs, obs, infos, index, stats, buffer, value_fn)
-    stats.wall_seconds = time.perf_counter() - t0
-    stats.sim_seconds = float(getattr(env, "sim_time", 0.0))
-    return stats
-
-
-def _legacy_deciders(env, infos) -> list[str]:
-    return [a for a in env.agents if infos[a].get("needs_decision", True)]
-
-
-def _legacy_complete(pending, rewards, terms, truncs, obs, infos, index, stats, buffer, value_fn) -> None:
-    """Close the pending transition of every agent whose reward was just delivered: it is at
-    its next decision, or it is done."""
-    done_now = [a for a in rewards if terms.get(a) or truncs.get(a)]
-    delivered = [a for a in rewards if a in done_now or infos.get(a, {}).get("needs_decision", False)]
-    for a, r in rewards.items():
-        stats.returns[index[a]] += float(r)
-    for a in done_now:
-        info = infos.get(a, {})
-        stats.arrived[index[a]] = bool(terms.get(a))
-        stats.travel_time[index[a]] = float(info.get("travel_time", np.nan))
-        if "position" in info:
-            stats.paths[index[a]].append(tuple(info["position"]))
-    if buffer is None:
-        for a in delivered:
-            pending.pop(a, None)
-        return
-    ready = [a for a in delivered if a in pending]
-    if not ready:
-        return
-    trunc = np.array([bool(truncs.get(a)) and not bool(terms.get(a)) for a in ready])
-    final_values = np.zeros(len(ready), dtype=np.float32)
-    if trunc.any() and value_fn is not None:
-        tr = [a for a, t in zip(ready, trunc) if t]
-        fv = value_fn(np.stack([obs[a] for a in tr]).astype(np.float32),
-                      np.array([index[a] for a in tr], dtype=np.int64))
-        final_values[trunc] = fv
-    ps = [pending.pop(a) for a in ready]
-    buffer.add(
-        obs=np.stack([p.obs for p in ps]), actions=np.array([p.action for p in ps]),
-        masks=np.stack([p.mask for p in ps]), rewards=np.array([rewards[a] for a in ready], dtype=np.float32),
-        values=np.array([p.value for p in ps]), log_probs=np.array([p.log_prob for p in ps]),
-        agent_index=np.array([index[a] for a in ready]), episode_start=np.array([p.episode_start for p in ps]),
-        terminated=np.array([bool(terms.get(a)) for a in ready]), truncated=trunc,
-        final_values=final_values, positions=np.array([p.position for p in ps], dtype=np.float32),
-    )
 
 
 # --------------------------------------------------------------------------- tests
@@ -122,21 +27,66 @@ def _collect(run, scenario, seeds, act_seed, **options):
     return buf, stats
 
 
-@pytest.mark.parametrize("horizon", [250, None])
-def test_run_episode_buffer_unchanged_by_the_refactoring(kotka_small, horizon):
-    old_buf, old_stats = _collect(legacy_run_episode, kotka_small, [3, 4], 11, horizon=horizon)
-    new_buf, new_stats = _collect(run_episode, kotka_small, [3, 4], 11, horizon=horizon)
-    assert new_buf.pos == old_buf.pos > 100
-    for name in BUFFER_FIELDS:
-        old, new = getattr(old_buf, name)[: old_buf.pos], getattr(new_buf, name)[: new_buf.pos]
-        assert old.dtype == new.dtype and np.array_equal(old, new, equal_nan=True), name
+def _trajectories(buf):
+    n = buf.pos
+    out: dict[int, list[int]] = {}
+    for r, i in enumerate(buf.agent_index[:n].tolist()):
+        out.setdefault(i, []).append(r)
+    return out
+
+
+@pytest.mark.parametrize("horizon", [150, None])
+def test_buffer_rows_close_every_trajectory_and_match_the_episode(kotka_small, horizon):
+    buf, stats = _collect(run_episode, kotka_small, [3], 11, horizon=horizon)
+    n, st = buf.pos, stats[0]
+    assert n == st.decisions > 50
+    for i, rows in _trajectories(buf).items():
+        assert buf.episode_start[rows[0]] and not buf.episode_start[rows[1:]].any()
+        ends = buf.terminated[rows] | buf.truncated[rows]
+        assert ends[-1] and not ends[:-1].any()  # one episode: each trajectory ends once, at its last row
+        assert buf.terminated[rows[-1]] != buf.truncated[rows[-1]]
+        # every reward of the episode lands on a decision, except what closed no decision
+        assert buf.rewards[rows].sum() + st.unattributed[i] == pytest.approx(st.returns[i], abs=1e-4)
+        if st.arrived[i]:
+            assert buf.terminated[rows[-1]]
     if horizon is not None:
-        assert old_buf.truncated[: old_buf.pos].any() and (old_buf.final_values[: old_buf.pos] != 0).any()
-    for a, b in zip(old_stats, new_stats):
-        assert np.array_equal(a.returns, b.returns) and np.array_equal(a.arrived, b.arrived)
-        assert np.array_equal(a.travel_time, b.travel_time, equal_nan=True)
-        assert (a.decisions, a.sim_seconds) == (b.decisions, b.sim_seconds)
-        assert [[tuple(map(float, p)) for p in path] for path in a.paths] == b.paths
+        assert buf.truncated[:n].any()
+
+
+def test_truncation_bootstraps_from_the_state_at_the_horizon(kotka_small):
+    """V(final obs) of a horizon-truncated row is the value of the agent's observation AT the
+    horizon; before it was the row's own (stale) decision observation."""
+    env = make_env(kotka_small.path, horizon=150)
+    buf = MultiAgentRolloutBuffer(20_000, env.obs_dim, env.K, len(env.possible_agents))
+    finals = []
+
+    def spy(obs, idx):
+        finals.append(obs.copy())
+        return value_fn(obs, idx)
+
+    try:
+        run_episode(env, random_act(4), spy, buf, seed=6)
+    finally:
+        env.close()
+    n = buf.pos
+    trunc = np.flatnonzero(buf.truncated[:n])
+    assert trunc.size >= 3 and finals
+    final_obs = np.concatenate(finals)
+    for r in trunc:
+        assert not any(np.array_equal(buf.obs[r], f) for f in final_obs)  # never the row's own state
+        assert buf.final_values[r] != buf.values[r]
+
+
+def test_advantages_refuse_an_open_trajectory(kotka_small):
+    """GAE's guard stays on: a trajectory cut without termination or truncation raises instead
+    of silently bootstrapping from 0."""
+    from reled_sumo.optim import HPOConfig
+
+    buf, _ = _collect(run_episode, kotka_small, [3], 11, horizon=150)
+    compute_advantages(buf, HPOConfig())  # whole episodes: fine
+    buf.pos = int(np.flatnonzero(~(buf.terminated[: buf.pos] | buf.truncated[: buf.pos]))[-1]) + 1
+    with pytest.raises(ValueError, match="mid-trajectory"):
+        compute_advantages(buf, HPOConfig())
 
 
 def test_collector_without_buffer_counts_the_same(kotka_small):
