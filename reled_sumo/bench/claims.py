@@ -18,7 +18,11 @@ otherwise, ``no data`` with fewer than 2 runs on a side. Claims and metrics:
 * generalization -- greedy travel time on each generalization target, vs ``ippo``;
 * ablations -- final greedy travel time vs ``reled-no-sed`` (SED), ``reled-fixed-w`` (DTW
   weights) and ``bc`` (the PPO term of HPO: expert loss alone). The expert term itself is
-  RELED vs IPPO, i.e. the scalability rows against ``ippo``.
+  RELED vs IPPO, i.e. the scalability rows against ``ippo``;
+* beats the references -- final greedy travel time vs the learning-free references
+  ``shortest``, ``routing`` (the routing expert), ``sumo-rerouting`` and ``agents-eq`` (the
+  agents-only equilibrium). A reference's sample is its eval seeds (the same seeds every
+  run is evaluated on), RELED's its training seeds.
 
 Greedy travel times are ``censored_travel_time``: every departed agent, those that did not
 arrive with their time in the network up to the horizon (the arrived-only mean would reward a
@@ -112,11 +116,16 @@ def efficiency_samples(curves: Mapping[tuple, Mapping[str, np.ndarray]], levels:
     return out
 
 
+REFERENCE_CHECKS = ("shortest", "routing", "sumo-rerouting", "agents-eq")
+
+
 def check_claims(cities: Sequence[str], agents: Sequence[int], methods: Sequence[str],
                  final: Mapping[tuple, Sequence[float]], efficiency: Mapping[tuple, Sequence[tuple[float, float]]],
-                 generalization: Mapping[tuple, Sequence[float]], confidence: float = 0.95) -> list[Check]:
+                 generalization: Mapping[tuple, Sequence[float]], confidence: float = 0.95,
+                 references: Mapping[tuple, Sequence[float]] | None = None) -> list[Check]:
     """All checks whose methods are in the suite. ``final``: (city, n, method) -> per-seed travel
-    time; ``generalization``: (target, method) -> per-seed travel time on that target."""
+    time; ``generalization``: (target, method) -> per-seed travel time on that target;
+    ``references``: (city, n, reference) -> per-eval-seed travel time."""
     checks: list[Check] = []
     if RELED not in methods:
         return checks
@@ -146,6 +155,11 @@ def check_claims(cities: Sequence[str], agents: Sequence[int], methods: Sequence
             for c, n in cells:
                 add(claim, f"{c}, {n}", other, TT, final.get((c, n, RELED), []),
                     final.get((c, n, other), []))
+    refs = references or {}
+    for other in REFERENCE_CHECKS:
+        for c, n in cells:
+            if (c, n, other) in refs:
+                add("beats the references", f"{c}, {n}", other, TT, final.get((c, n, RELED), []), refs[(c, n, other)])
     return checks
 
 

@@ -171,7 +171,37 @@ def _pyplot():
     return plt
 
 
-def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path) -> Path | None:
+def band(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.ndarray,
+         confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and Student-t CI across runs of curves ``(x_r, y_r)`` on a shared ``grid``: each run
+    is interpolated linearly inside its own x range (NaN outside, and where its y is NaN)."""
+    from scipy import stats as st
+
+    rows = []
+    for x, y in zip(xs, ys):
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+        ok = np.isfinite(x) & np.isfinite(y)
+        r = np.full(grid.shape, np.nan)
+        if ok.sum() >= 2:
+            inside = (grid >= x[ok].min()) & (grid <= x[ok].max())
+            r[inside] = np.interp(grid[inside], x[ok], y[ok])
+        elif ok.sum() == 1:
+            r[np.isclose(grid, x[ok][0])] = y[ok][0]
+        rows.append(r)
+    a = np.vstack(rows) if rows else np.full((1, grid.size), np.nan)
+    n = np.isfinite(a).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, np.nansum(a, axis=0) / np.maximum(n, 1), np.nan)
+        sd = np.sqrt(np.where(n > 1, np.nansum((a - mean) ** 2, axis=0) / np.maximum(n - 1, 1), np.nan))
+        half = np.where(n > 1, st.t.ppf(0.5 + confidence / 2, np.maximum(n - 1, 1)) * sd / np.sqrt(np.maximum(n, 1)),
+                        0.0)
+    return mean, mean - half, mean + half
+
+
+def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path,
+                references: Mapping[str, float] | None = None) -> Path | None:
+    """Rolling-mean rollout travel time per method: mean ± CI across seeds on a shared x grid,
+    the references (greedy, same horizon) as horizontal lines."""
     runs = {k: v for k, v in curves.items() if k[:2] == (city, n)}
     if not runs:
         return None
@@ -180,9 +210,19 @@ def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path) -> Path 
     thr = thresholds(spec, curves).get((city, n), np.nan)
     for ax, col, label in ((axes[0, 0], COL_X, "env decisions"), (axes[0, 1], COL_WALL, "wall-clock (s)")):
         for i, m in enumerate(dict.fromkeys(k[2] for k in runs)):
-            for j, lg in enumerate(v for k, v in runs.items() if k[2] == m and col in v):
-                y = rolling_mean(lg[COL_Y], spec.threshold_window)
-                ax.plot(lg[col], y, color=f"C{i}", alpha=0.8, lw=1, marker=".", label=m if j == 0 else None)
+            logs = [v for k, v in runs.items() if k[2] == m and col in v]
+            xs = [np.asarray(lg[col], dtype=np.float64) for lg in logs]
+            ys = [rolling_mean(lg[COL_Y], spec.threshold_window) for lg in logs]
+            top = max((float(np.nanmax(x)) for x in xs if x.size), default=0.0)
+            if top <= 0:
+                continue
+            grid = np.linspace(0.0, top, 60)
+            mean, lo, hi = band(xs, ys, grid, spec.confidence)
+            ax.plot(grid, mean, color=f"C{i}", lw=1.5, label=f"{m} (n={len(logs)})")
+            ax.fill_between(grid, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+        for j, (ref, value) in enumerate(sorted((references or {}).items())):
+            if np.isfinite(value):
+                ax.axhline(value, color=f"C{(j + 5) % 10}", ls=":", lw=1, label=f"{ref} (greedy)")
         if np.isfinite(thr):
             ax.axhline(thr, color="k", ls="--", lw=0.8, label=f"threshold ({spec.threshold_method} final)")
         ax.set_xlabel(label)
@@ -217,15 +257,18 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
 
     final: dict[tuple, list[float]] = {}
     gen: dict[tuple, list[float]] = {}
+    refs: dict[tuple, list[float]] = {}
     for smp in samples:
         tt = smp.values.get("censored_travel_time", np.nan)  # non-arrivals count: arrival rates differ a lot
         if smp.kind == "train":
             final.setdefault((smp.city, smp.agents, smp.method), []).append(tt)
+        elif smp.kind == "ref":
+            refs.setdefault((smp.city, smp.agents, smp.method), []).append(tt)
         elif smp.kind == "gen":
             gen.setdefault((smp.target, smp.method), []).append(tt)
     eff = C.efficiency_samples(curves, thresholds(spec, curves), spec.threshold_window, (COL_X, COL_WALL, COL_Y))
     checks = C.check_claims([c.name for c in spec.cities], spec.agents, [m.name for m in spec.methods], final,
-                            eff, gen, spec.confidence)
+                            eff, gen, spec.confidence, refs)
     if not checks:
         return []
     rows = [(c.claim, c.scope, c.other, c.metric, f"{c.reled:.1f}", f"{c.other_mean:.1f}", c.diff.format(1),
@@ -262,7 +305,11 @@ def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
             rows = _main_rows(spec, samples, steps, c.name, n)
             if rows:
                 md += [f"## {c.name}, {n} agents", "", markdown_table(header, rows), ""]
-                if p := plot_curves(spec, curves, c.name, n, out / f"curves_{c.name}_n{n}.png"):
+                refs = {smp.method: smp for smp in samples if smp.kind == "ref" and (smp.city, smp.agents) == (c.name, n)}
+                ref_tt = {r: _nanmean([s.values.get("censored_travel_time", np.nan) for s in samples
+                                       if s.kind == "ref" and (s.city, s.agents, s.method) == (c.name, n, r)])
+                          for r in refs if r != "random"}
+                if p := plot_curves(spec, curves, c.name, n, out / f"curves_{c.name}_n{n}.png", ref_tt):
                     md += [f"![curves]({p.name})", ""]
         if len(spec.agents) > 1:
             p = plot_vs_agents(spec, samples, c.name, out / f"tt_vs_agents_{c.name}.png")

@@ -17,10 +17,11 @@ from reled_sumo.errors import UserInputError
 
 
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-               workers=None, episodes=None) -> dict[str, Any]:
+               workers=None, episodes=None, select=None, prior_tau=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
-                           "rollout_workers": workers, "episodes_per_update": episodes}
+                           "rollout_workers": workers, "episodes_per_update": episodes,
+                           "env.agent_selection": select, "hpo.prior_tau": prior_tau}
     if no_sed:
         out["no_sed"] = True
     if fixed_weight is not None:
@@ -53,13 +54,17 @@ def train_cmd(
     workers: Optional[int] = typer.Option(None, "--workers", help="Rollout worker processes, one SUMO each "
                                           "(0 = in this process). Use with --episodes-per-update >= N."),
     episodes: Optional[int] = typer.Option(None, "--episodes-per-update", help="Episodes collected per update."),
+    select: Optional[str] = typer.Option(None, "--select", help="Which agents: first (by departure) or busy "
+                                         "(departing once the network is loaded, env.busy_from_s)."),
+    prior_tau: Optional[float] = typer.Option(None, "--prior-tau", help="Seconds; > 0 starts the policy at "
+                                              "logits -extra_time/tau (shortest-path prior), 0 = off."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
     from reled_sumo.training.config import load_config
     from reled_sumo.training.trainer import Trainer, default_run_id
 
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-                    workers, episodes)
+                    workers, episodes, select, prior_tau)
     if resume:
         base = load_config(config, ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")

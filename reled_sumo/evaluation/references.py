@@ -6,8 +6,13 @@
   times), executed in the env with :func:`~reled_sumo.experts.execute.execute_routes`.
 * ``sumo-rerouting``: plain SUMO; only the agents carry SUMO's rerouting device and
   re-plan every ``rerouting_period`` s on measured edge speeds.
-* ``due``: plain SUMO on the routes of a dynamic user equilibrium (``duaIterate.py``,
-  ``due_iterations`` iterations over all agent + background trips, cached per scenario).
+* ``agents-eq``: the agents-only equilibrium (:mod:`reled_sumo.evaluation.equilibrium`): the
+  background keeps its routes, the controlled agents iterate to a best response on measured
+  edge times; cached per scenario, agent set and horizon. The bound for agents-only control.
+* ``due``: **system-wide** dynamic user equilibrium: plain SUMO on the routes of
+  ``duaIterate.py`` (``due_iterations`` iterations over all agent + background trips, cached
+  per scenario): every vehicle is re-routed, so it is a different traffic system, not a bound
+  for controlling the agents alone.
 
 The plain-SUMO references report the same per-agent quantities (see
 :mod:`reled_sumo.sim.reference_runs`); their ``mean_return`` is the env's
@@ -30,13 +35,15 @@ from reled_sumo.evaluation.results import EpisodeOutcome, EvalResult, SeedMetric
 
 log = logging.getLogger(__name__)
 
-REFERENCES = ("random", "shortest", "routing", "sumo-rerouting", "due")
-ENV_REFERENCES = ("random", "shortest", "routing")
+REFERENCES = ("random", "shortest", "routing", "agents-eq", "sumo-rerouting", "due")
+ENV_REFERENCES = ("random", "shortest", "routing", "agents-eq")
 
 
 @dataclass(frozen=True)
 class ReferenceConfig:
     due_iterations: int = 5
+    eq_iterations: int = 6
+    eq_seeds: int = 2
     rerouting_period: float = 30.0
     use_cache: bool = True
     routing: RoutingConfig = field(default_factory=RoutingConfig)
@@ -44,6 +51,10 @@ class ReferenceConfig:
     def __post_init__(self) -> None:
         if not (isinstance(self.due_iterations, int) and self.due_iterations >= 1):
             raise ConfigError(f"due_iterations must be an integer >= 1, got {self.due_iterations!r}")
+        for name in ("eq_iterations", "eq_seeds"):
+            v = getattr(self, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
         if not self.rerouting_period > 0:
             raise ConfigError(f"rerouting_period must be > 0 s, got {self.rerouting_period}")
 
@@ -126,8 +137,23 @@ def routing_episode(scenario, env_options, cfg: ReferenceConfig):
     return episode
 
 
+def equilibrium_episode(scenario, env_options, cfg: ReferenceConfig):
+    """An episode function that executes the agents-only equilibrium routes (computed once, cached)."""
+    from reled_sumo.evaluation.equilibrium import agents_equilibrium
+    from reled_sumo.experts.execute import execute_routes
+
+    routes: dict[str, list[int]] = {}
+
+    def episode(env, seed: int):
+        if not routes:
+            routes.update(agents_equilibrium(env, cfg.eq_iterations, cfg.eq_seeds, use_cache=cfg.use_cache))
+        return execute_routes(env, env.scenario.graph, routes, seed).stats
+
+    return episode
+
+
 _ENV_EPISODES = {"random": policy_episode("random"), "shortest": policy_episode("shortest"),
-                 "routing": routing_episode}
+                 "routing": routing_episode, "agents-eq": equilibrium_episode}
 
 
 # ----------------------------------------------------------- plain references

@@ -164,11 +164,15 @@ class Trainer:
         t_roll = time.perf_counter()
         buffer, episodes, measured = self._collect(measure=bool(every) and u % every == 0)
         t_roll = time.perf_counter() - t_roll
+        n_dec = sum(e.decisions for e in episodes)
+        if n_dec == 0:
+            raise ConfigError("no agent made a decision in this update's episodes: the controlled agents do not "
+                              "depart (or never reach a junction with a choice) within the horizon; check "
+                              "env.horizon, env.depart_window and env.agent_selection")
         weights, dtw_mean, dtw_s = self._weights(episodes)
         compute_advantages(buffer, self.spec.hpo)
         progress = max(0.0, 1.0 - st.decisions / cfg.total_decisions)
         losses = self.hpo.train(buffer, self.expert.batch if self.expert else None, weights, progress)
-        n_dec = sum(e.decisions for e in episodes)
         st.updates, st.decisions, st.episodes = u, st.decisions + n_dec, st.episodes + len(episodes)
         st.measured_tt = measured if measured is not None else st.measured_tt
         if cfg.eval_every and u % cfg.eval_every == 0:

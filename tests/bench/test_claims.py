@@ -48,3 +48,12 @@ def test_check_claims_covers_each_claim_with_the_suite_methods():
                    ("ablation: SED", "reled-no-sed"): "inconclusive"}
     assert C.summary(checks)["scalability"] == {"held": 1}  # mappo is in the suite but has no runs yet: no row
     assert C.check_claims(["a"], [10], ["ippo"], final, eff, gen) == []  # no RELED, nothing to check
+
+
+def test_reled_is_checked_against_the_learning_free_references():
+    final = {("a", 10, "reled"): [100.0, 102.0, 98.0]}
+    refs = {("a", 10, "shortest"): [120.0, 121.0, 119.0], ("a", 10, "agents-eq"): [90.0, 91.0, 89.0],
+            ("a", 10, "random"): [900.0, 950.0]}
+    checks = C.check_claims(["a"], [10], ["reled"], final, {}, {}, references=refs)
+    got = {(c.claim, c.other): c.verdict for c in checks}
+    assert got == {("beats the references", "shortest"): "held", ("beats the references", "agents-eq"): "refuted"}

@@ -162,3 +162,12 @@ def test_plan_runs_references_first_then_whole_seeds_with_their_generalization()
     gens = [t for t in tasks if t.kind == "gen"]
     assert gens and all(pos[S.depends_on(t)] < pos[t] for t in gens)
     assert all(S.depends_on(t) is None for t in tasks if t.kind != "gen")
+
+
+def test_band_is_mean_and_ci_on_a_shared_grid():
+    grid = np.array([0.0, 5.0, 10.0, 20.0])
+    xs = [np.array([0.0, 10.0]), np.array([0.0, 10.0, 20.0])]
+    ys = [np.array([4.0, 2.0]), np.array([6.0, 4.0, 0.0])]
+    mean, lo, hi = R.band(xs, ys, grid)
+    np.testing.assert_allclose(mean, [5.0, 4.0, 3.0, 0.0])  # run 1 ends at 10: only run 2 at x = 20
+    assert lo[0] < 5.0 < hi[0] and lo[3] == hi[3] == 0.0

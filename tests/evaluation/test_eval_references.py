@@ -1,4 +1,4 @@
-"""The five references on the small bundled Kotka scenario: same agents, seeds and metrics."""
+"""The six references on the small bundled Kotka scenario: same agents, seeds and metrics."""
 from __future__ import annotations
 
 import math
@@ -16,7 +16,7 @@ SEEDS = (10_000, 10_001)
 
 @pytest.fixture(scope="module")
 def refs(kotka_small):
-    cfg = ReferenceConfig(due_iterations=2)
+    cfg = ReferenceConfig(due_iterations=2, eq_iterations=3)
     return {name: evaluate_reference(name, kotka_small, SEEDS, config=cfg) for name in REFERENCES}
 
 
@@ -28,7 +28,7 @@ def test_every_reference_reports_the_same_agents_and_seeds(refs, kotka_small):
         assert set(r.summary()) == set(METRICS)
 
 
-@pytest.mark.parametrize("name", ["shortest", "routing"])
+@pytest.mark.parametrize("name", ["shortest", "routing", "agents-eq"])
 def test_shortest_and_routing_arrive_within_the_horizon(refs, name):
     for s in refs[name].per_seed:
         assert s.arrival_rate == 1.0 and s.unfinished == 0 and s.not_departed == 0 and s.teleports == 0
@@ -81,3 +81,28 @@ def test_reference_names():
 def test_nan_free_summary_for_shortest(refs):
     s = refs["shortest"].summary()
     assert all(math.isfinite(e.mean) and e.defined for e in s.values())
+
+
+def test_agents_equilibrium_is_cached_per_agent_set_and_no_worse_on_its_own_seeds(kotka_small):
+    """The iteration keeps the best plan it measured, so on its measuring seeds it is at most
+    the free-flow shortest plan it starts from; the cache key includes the controlled agents."""
+    from reled_sumo.env import make_env
+    from reled_sumo.evaluation.equilibrium import _measure, agents_equilibrium, cache_path
+    from reled_sumo.experts.base import agent_trips
+
+    env = make_env(kotka_small, max_agents=8)
+    try:
+        graph = env.scenario.graph
+        eq = agents_equilibrium(env, iterations=2, seeds=1)
+        assert cache_path(env, 2, 1).is_file()
+        assert agents_equilibrium(env, iterations=2, seeds=1) == eq  # from the cache
+        shortest = {t.agent_id: graph.shortest_path(t.origin, t.destination) for t in agent_trips(env)}
+        assert _measure(env, graph, eq, 1, 0)[0] <= _measure(env, graph, shortest, 1, 0)[0] + 1e-9
+        assert all(graph.is_valid_route(r) for r in eq.values())
+    finally:
+        env.close()
+    other = make_env(kotka_small, max_agents=9)
+    try:
+        assert cache_path(other, 2, 1) != cache_path(env, 2, 1)
+    finally:
+        other.close()
