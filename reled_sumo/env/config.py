@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 from reled_sumo.sim.config import BACKENDS
 
 RENDER_MODES = (None, "human")
@@ -79,6 +80,7 @@ class EnvConfig:
     sumo_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.render_mode not in RENDER_MODES:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 import numpy as np
 
 from reled_sumo.errors import ConfigError, LLMUnavailableError
+from reled_sumo.validation import check_field_types
 from reled_sumo.experts.base import (
     AgentFeedback,
     AgentTrip,
@@ -82,6 +83,7 @@ class LLMExpertConfig:
     recheck_after_s: float = 60.0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.max_subset < 1 or self.max_workers < 1:
             raise ConfigError("llm expert: max_subset and max_workers must be >= 1")
         if self.subset_slack_s < 0 or self.recheck_after_s < 0:

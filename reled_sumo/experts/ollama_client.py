@@ -22,6 +22,7 @@ import httpx
 import ollama
 
 from reled_sumo.errors import ConfigError, LLMUnavailableError
+from reled_sumo.validation import check_field_types
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ class OllamaConfig:
     stream: bool = False
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if not self.model:
             raise ConfigError("ollama: model must not be empty")
         if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0:

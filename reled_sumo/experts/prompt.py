@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 from reled_sumo.experts.base import AgentFeedback, AgentTrip
 from reled_sumo.experts.paths import k_alternative_paths
 
@@ -53,6 +54,7 @@ class PromptConfig:
     constrain_ids: bool = True  # put agent / junction ids as enums into the JSON schema
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.k_paths < 1 or self.penalty_factor <= 1.0:
             raise ConfigError("prompt: k_paths must be >= 1 and penalty_factor > 1")
         if self.max_edges < 1 or self.max_name_len < 0 or self.max_feedback_items < 0:

@@ -29,6 +29,7 @@ import numpy as np
 from reled_sumo.demos.stationarity import BoundConfig, bounds, subset_divergence, volatility_of
 from reled_sumo.demos.trajectory import DemoSet, Trajectory
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 from reled_sumo.experts.base import AgentFeedback, AgentTrip, Expert
 from reled_sumo.experts.execute import ExecutionResult, execute_routes
 from reled_sumo.experts.routing import interaction_subsets
@@ -48,6 +49,7 @@ class SEDConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.rounds < 1:
             raise ConfigError("SED needs at least one round")
         if not 0.0 < self.revise_fraction <= 1.0:

@@ -45,6 +45,7 @@ from stable_baselines3.common.utils import ConstantSchedule
 from torch import nn
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 from reled_sumo.optim.losses import premask_logits
 
 PolicyKind = Literal["shared", "per-agent"]
@@ -64,6 +65,7 @@ class PolicyConfig:
     candidate_layout: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.candidate_layout is not None:
             layout = tuple(int(v) for v in self.candidate_layout)
             if len(layout) != 2 or min(layout) < 1:

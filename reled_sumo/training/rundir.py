@@ -48,6 +48,8 @@ class RunDir:
         if path.exists() and not path.is_dir():
             raise UserInputError(f"run folder {path} is a file; choose another --out")
         created = not path.exists()
+        if resume and created:
+            raise UserInputError(f"cannot resume: no checkpoint at {path / 'checkpoint.pt'} (no such folder)")
         before = {p.name for p in path.iterdir()} if not created else set()
         if before and not is_run_dir(path):
             raise UserInputError(f"{path} exists, is not empty and is not a reled run folder (no {MARKER}); "
