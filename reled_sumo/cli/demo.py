@@ -43,6 +43,9 @@ def generate_cmd(
     agents: Optional[int] = typer.Option(None, "--agents", help="Use only the first N agents."),
     seed: int = typer.Option(0, "--seed"),
     fallback: bool = typer.Option(False, "--fallback/--no-fallback", help="Route with the routing expert if Ollama is down."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for one LLM answer "
+                                            "(default 120; the health check has its own 5 s)."),
+    retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/demos/<scenario>-<expert>-s<seed>)."),
 ) -> None:
     """Generate demonstrations with the SED loop and save them."""
@@ -54,7 +57,8 @@ def generate_cmd(
     from reled_sumo.experts.sed import SEDConfig, refine
 
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
-    exp = make_expert(expert, model=model, host=host, fallback_on_unavailable=fallback)
+    exp = make_expert(expert, model=model, host=host, fallback_on_unavailable=fallback, timeout_s=timeout,
+                      retries=retries)
     env = make_env(scenario, seed=seed, max_agents=agents)
     try:
         with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),
