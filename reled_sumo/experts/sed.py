@@ -83,6 +83,7 @@ class _Kept:
     returns: dict[str, list[float]]
     volatility: dict[str, float]
     divergence: dict[str, float]
+    sources: dict[str, str]  # who wrote each kept route: llm, repaired, fallback or routing
 
 
 def trips_of(env, graph: RoadGraph) -> list[AgentTrip]:
@@ -104,7 +105,8 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
     routes = {a: list(r.edges) for a, r in plan.items()}
     run = execute_routes(env, graph, routes, cfg.seed)
     b, vol, div = _bounds(run, routes, naive, trips, graph, cfg, {})
-    kept = _Kept(routes, dict(run.trajectories), b, {a: [tr.ret] for a, tr in run.trajectories.items()}, vol, div)
+    kept = _Kept(routes, dict(run.trajectories), b, {a: [tr.ret] for a, tr in run.trajectories.items()}, vol, div,
+                 {a: r.source for a, r in plan.items()})
     history = [_metrics(0, kept, run, len(trips), len(trips), expert, stats0, t0)]
     _emit(history[-1], on_round)
     for r in range(1, cfg.rounds):
@@ -116,14 +118,16 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
         routes.update({a: list(rt.edges) for a, rt in revised.items()})
         run = execute_routes(env, graph, routes, cfg.seed + r)
         measured = _bounds(run, routes, kept.routes, trips, graph, cfg, kept.returns)
-        accepted = _accept(chosen, kept, run, routes, measured, cfg)
+        accepted = _accept(chosen, kept, run, routes, measured, cfg, {a: rt.source for a, rt in revised.items()})
         for a, tr in run.trajectories.items():
             kept.returns.setdefault(a, []).append(tr.ret)
         history.append(_metrics(r, kept, run, len(chosen), accepted, expert, stats0, t0))
         _emit(history[-1], on_round)
     meta = {"expert": getattr(expert, "name", type(expert).__name__), "rounds": cfg.rounds,
             "config": asdict(cfg), "metrics": [asdict(m) for m in history],
-            "bound": {a: kept.bound[a] for a in sorted(kept.bound)}}
+            "bound": {a: kept.bound[a] for a in sorted(kept.bound)},
+            "sources": {a: kept.sources.get(a, "unknown") for a in sorted(kept.demos)},
+            "written_by": _written_by(kept.sources, kept.demos)}
     return DemoSet(kept.demos, meta), history
 
 
@@ -171,7 +175,16 @@ def _feedback(chosen, kept: _Kept, run: ExecutionResult, graph: RoadGraph, cfg: 
     return out
 
 
-def _accept(chosen, kept: _Kept, run: ExecutionResult, routes, measured, cfg: SEDConfig) -> int:
+def _written_by(sources: dict[str, str], demos) -> dict[str, int]:
+    """How many kept demonstrations each kind of author wrote (llm, repaired, fallback, routing)."""
+    counts: dict[str, int] = {}
+    for a in demos:
+        counts[sources.get(a, "unknown")] = counts.get(sources.get(a, "unknown"), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _accept(chosen, kept: _Kept, run: ExecutionResult, routes, measured, cfg: SEDConfig,
+            sources: dict[str, str]) -> int:
     b_new, vol, div = measured
     accepted = 0
     for a in chosen:
@@ -181,6 +194,7 @@ def _accept(chosen, kept: _Kept, run: ExecutionResult, routes, measured, cfg: SE
         if new.ret >= old.ret - cfg.return_tolerance and b_new[a] < kept.bound[a]:
             kept.routes[a], kept.demos[a], kept.bound[a] = routes[a], new, b_new[a]
             kept.volatility[a], kept.divergence[a] = vol[a], div[a]
+            kept.sources[a] = sources.get(a, kept.sources.get(a, "unknown"))
             accepted += 1
     return accepted
 
