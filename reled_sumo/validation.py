@@ -13,7 +13,7 @@ import math
 import numbers
 import types
 import typing
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from reled_sumo.errors import ConfigError
 
@@ -53,7 +53,8 @@ def _problem(value: Any, tp: Any) -> str | None:
                 return f"items {p}"
         return None
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        return None if isinstance(value, tp) else f"must be a {tp.__name__} mapping"
+        ok = isinstance(value, (tp, Mapping))  # a class may turn a mapping into its nested config itself
+        return None if ok else f"must be a {tp.__name__} mapping"
     return None
 
 
