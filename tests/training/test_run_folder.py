@@ -96,7 +96,7 @@ def _wait_for(pred, timeout: float) -> bool:
 
 def test_a_second_training_on_the_same_folder_is_refused_while_the_first_runs(tmp_path):
     out = tmp_path / "run"
-    first = subprocess.Popen(_reled("train", *FAST, "--scenario", str(SAMPLE), "--out", str(out), "--steps", "600",
+    first = subprocess.Popen(_reled("train", *FAST, "--scenario", str(SAMPLE), "--out", str(out), "--steps", "300",
                                     "--seed", "1"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert _wait_for(lambda: (out / "config.yaml").is_file(), 120), first.communicate()
