@@ -16,10 +16,20 @@ console = Console()
 err_console = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+OS_ERROR_EXIT = 74  # sysexits' EX_IOERR: a file system or other operating-system error
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an OSError: what failed, on which path, and why."""
+    why = exc.strerror or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    where = f" ({' -> '.join(paths)})" if paths else ""
+    detail = "" if exc.strerror else f": {exc}"
+    return f"operating-system error{where}: {why}{detail}"
 
 
 def guarded(fn: F) -> F:
-    """Turn the library's own exceptions into a one-paragraph message and an exit code."""
+    """Turn the library's own exceptions and OS errors into a one-paragraph message and an exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -28,6 +38,10 @@ def guarded(fn: F) -> F:
         except RelEdError as exc:
             err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}", soft_wrap=True, highlight=False)
             raise typer.Exit(code=exc.exit_code) from None
+        except OSError as exc:  # unwritable folder, full disk, a file where a folder should be...
+            err_console.print(f"[bold red]error:[/bold red] {escape(os_error_message(exc))}", soft_wrap=True,
+                              highlight=False)
+            raise typer.Exit(code=OS_ERROR_EXIT) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/yellow]")
             raise typer.Exit(code=130) from None

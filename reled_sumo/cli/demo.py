@@ -43,6 +43,9 @@ def generate_cmd(
     agents: Optional[int] = typer.Option(None, "--agents", help="Use only the first N agents."),
     seed: int = typer.Option(0, "--seed"),
     fallback: bool = typer.Option(False, "--fallback/--no-fallback", help="Route with the routing expert if Ollama is down."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for one LLM answer "
+                                            "(default 120; the health check has its own 5 s)."),
+    retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/demos/<scenario>-<expert>-s<seed>)."),
 ) -> None:
     """Generate demonstrations with the SED loop and save them."""
@@ -54,7 +57,8 @@ def generate_cmd(
     from reled_sumo.experts.sed import SEDConfig, refine
 
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
-    exp = make_expert(ExpertOptions(kind=expert, model=model, host=host, fallback_on_unavailable=fallback))
+    limits = {k: v for k, v in (("timeout_s", timeout), ("retries", retries)) if v is not None}
+    exp = make_expert(ExpertOptions(kind=expert, model=model, host=host, fallback_on_unavailable=fallback, **limits))
     env = make_env(scenario, seed=seed, max_agents=agents)
     try:
         with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),
@@ -64,11 +68,15 @@ def generate_cmd(
     finally:
         env.close()
     dest = out or Path("runs") / "demos" / f"{env.scenario.name}-{expert}-s{seed}"
+    written = demos.meta.get("written_by", {})
+    llm_wrote = written.get("llm", 0) + written.get("repaired", 0) > 0
+    model = getattr(getattr(exp, "config", None), "ollama", None) and exp.config.ollama.model
     demos = demos.with_meta(scenario=env.scenario.name, scenario_hash=env.scenario.scenario_hash,
-                            model=getattr(getattr(exp, "config", None), "ollama", None) and exp.config.ollama.model)
+                            model=model if llm_wrote else None, requested_model=model)
     demos.save(dest)
     console.print(rounds_table([asdict(m) for m in history]))
-    console.print(f"saved {len(demos)} demonstrations to {dest}")
+    console.print(f"saved {len(demos)} demonstrations to {dest} (written by: "
+                  f"{', '.join(f'{k} {v}' for k, v in written.items()) or 'none'})")
 
 
 @app.command("show")
@@ -81,13 +89,16 @@ def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -
     meta = dict(ds.meta)
     console.print(f"expert: {meta.get('expert')}  scenario: {meta.get('scenario')} "
                   f"({meta.get('scenario_hash')})  rounds: {meta.get('rounds')}  model: {meta.get('model')}")
+    if meta.get("written_by"):
+        console.print("written by: " + ", ".join(f"{k} {v}" for k, v in meta["written_by"].items()))
     if meta.get("metrics"):
         console.print(rounds_table(meta["metrics"]))
     t = Table(title=f"{len(ds)} trajectories")
-    for c in ("agent", "decisions", "edges", "travel time (s)", "arrived", "return", "bound"):
+    sources = meta.get("sources", {})
+    for c in ("agent", "written by", "decisions", "edges", "travel time (s)", "arrived", "return", "bound"):
         t.add_column(c, justify="right")
     bound = meta.get("bound", {})
     for tr in list(ds.trajectories.values())[:30]:
-        t.add_row(tr.agent_id, str(tr.length), str(len(tr.edges)), f"{tr.travel_time:.1f}", str(tr.arrived),
+        t.add_row(tr.agent_id, sources.get(tr.agent_id, "?"), str(tr.length), str(len(tr.edges)), f"{tr.travel_time:.1f}", str(tr.arrived),
                   f"{tr.ret:.3f}", f"{bound.get(tr.agent_id, float('nan')):.3f}")
     console.print(t)

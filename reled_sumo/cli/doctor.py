@@ -50,16 +50,24 @@ def _data() -> str:
 
 
 def _writable(path: Path) -> str:
-    path.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path):
-        pass
-    return f"{path} is writable"
+    """Check without side effects: no folder is created, a probe file is removed at once."""
+    if path.is_dir():
+        with tempfile.NamedTemporaryFile(dir=path):
+            pass
+        return f"{path} is writable"
+    if path.exists():
+        raise NotADirectoryError(f"{path} exists and is not a folder")
+    parent = next(p for p in path.parents if p.exists())
+    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"{path} does not exist and cannot be created: {parent} is not a writable folder")
+    return f"{path} does not exist yet; it will be created inside {parent} (writable)"
 
 
 def _ollama(host: Optional[str], model: Optional[str]) -> str:
     from reled_sumo.experts.ollama_client import DEFAULT_MODEL, OllamaClient, OllamaConfig
 
-    info = OllamaClient(OllamaConfig(host=host, model=model or DEFAULT_MODEL, timeout_s=5, retries=0)).check()
+    info = OllamaClient(OllamaConfig(host=host, model=model or DEFAULT_MODEL, timeout_s=5, retries=0,
+                                     check_timeout_s=5, check_retries=0)).check()
     return f"Ollama {info.version} at {info.host} has {info.model}"
 
 

@@ -18,12 +18,15 @@ app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap.", no_
 def build_cmd(
     city: Optional[str] = typer.Argument(None, help="Bundled city (see `reled scenario list`) or a place name."),
     osm: Optional[Path] = typer.Option(None, "--osm", help="Local OSM file: .osm, .osm.gz, .osm.bz2, .osm.pbf"),
-    name: Optional[str] = typer.Option(None, "--name", help="Scenario name (required with --osm or a place)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Scenario name (required with --osm or a place; "
+                                       "for a bundled city it defaults to the city's name)."),
     agents: Optional[int] = typer.Option(None, "--agents", help="Number of agent vehicles."),
     background: Optional[int] = typer.Option(None, "--background-vehicles", help="Background vehicles."),
     duration: Optional[float] = typer.Option(None, "--duration", help="Demand duration in seconds."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for demand."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if a cached build matches."),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing scenario of this name that was "
+                                 "built from other inputs (runs trained on it can then no longer resume)."),
 ) -> None:
     """Build a scenario folder: SUMO network, demand, .sumocfg and manifest."""
     from reled_sumo.scenario.build import build
@@ -31,7 +34,7 @@ def build_cmd(
 
     req = _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, DemandDefaults)
     with console.status("building scenario...") as status:
-        result = build(req, force=force, progress=lambda m: status.update(m))
+        result = build(req, force=force, progress=lambda m: status.update(m), replace=replace)
     sc = result.scenario
     how = "cache hit (unchanged inputs; use --force to rebuild)" if result.cache_hit else "built"
     console.print(f"[green]{how}[/green] scenario [bold]{sc.name}[/bold] in {result.seconds:.2f} s at {sc.path}")
@@ -48,10 +51,10 @@ def _request(city, osm, name, agents, background, duration, seed, get_recipe, lo
             raise UserInputError("give the scenario a name with --name when building from --osm or a place name")
         d = {**defaults().__dict__, **{k: v for k, v in overrides.items() if v is not None}}
         kind, source = ("file", str(osm)) if osm is not None else ("place", city)
-        return BuildRequest(name=name.lower(), kind=kind, source=source, demand=DemandOptions(**d))
+        return BuildRequest(name=name.strip().lower(), kind=kind, source=source, demand=DemandOptions(**d))
     if not city:
         raise UserInputError("name a bundled city (reled scenario list), a place name, or use --osm FILE --name NAME")
-    return BuildRequest.bundled(get_recipe(city), **overrides)
+    return BuildRequest.bundled(get_recipe(city), name=name.strip().lower() if name else None, **overrides)
 
 
 def summary_table(sc) -> Table:

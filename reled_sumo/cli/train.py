@@ -17,10 +17,12 @@ from reled_sumo.errors import UserInputError
 
 
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-               workers=None, episodes=None, select=None, prior_tau=None) -> dict[str, Any]:
+               workers=None, episodes=None, timeout=None, retries=None, select=None,
+               prior_tau=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
                            "rollout_workers": workers, "episodes_per_update": episodes,
+                           "expert.timeout_s": timeout, "expert.retries": retries,
                            "env.agent_selection": select, "hpo.prior_tau": prior_tau}
     if no_sed:
         out["no_sed"] = True
@@ -58,13 +60,16 @@ def train_cmd(
                                          "(departing once the network is loaded, env.busy_from_s)."),
     prior_tau: Optional[float] = typer.Option(None, "--prior-tau", help="Seconds; > 0 starts the policy at "
                                               "logits -extra_time/tau (shortest-path prior), 0 = off."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for one LLM answer "
+                                            "(--expert ollama; default 120; the health check has its own 5 s)."),
+    retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
     from reled_sumo.training.config import load_config
     from reled_sumo.training.trainer import Trainer, default_run_id
 
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-                    workers, episodes, select, prior_tau)
+                    workers, episodes, timeout, retries, select, prior_tau)
     if resume:
         base = load_config(config, ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")

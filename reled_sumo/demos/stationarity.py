@@ -23,6 +23,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 
 
 DIVERGENCES = ("jaccard", "js")
@@ -37,6 +38,7 @@ class BoundConfig:
     divergence: str = "jaccard"  # or "js" (junction choices of the whole subset)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.alpha < 0 or self.beta < 0:
             raise ConfigError("SED bound weights alpha and beta must be >= 0")
         if self.divergence not in DIVERGENCES:

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 from reled_sumo.sim.config import BACKENDS
 
 RENDER_MODES = (None, "human")
@@ -101,6 +102,7 @@ class EnvConfig:
     sumo_args: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.backend not in BACKENDS:
             raise ConfigError(f"unknown backend {self.backend!r}; choose one of {', '.join(BACKENDS)}")
         if self.render_mode not in RENDER_MODES:

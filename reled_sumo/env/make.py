@@ -6,7 +6,7 @@ from typing import Any
 
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.env.routing_env import RoutingParallelEnv
-from reled_sumo.errors import ScenarioError
+from reled_sumo.errors import ConfigError, ScenarioError
 
 
 def load_scenario(scenario: Any):
@@ -44,4 +44,9 @@ def make_env(scenario: Any, config: EnvConfig | None = None, **options: Any) -> 
         cfg = config
     else:
         cfg = EnvConfig.from_options(**options)
-    return RoutingParallelEnv(load_scenario(scenario), cfg)
+    sc = load_scenario(scenario)
+    if cfg.max_agents is not None and cfg.max_agents > len(sc.agents):
+        raise ConfigError(f"asked to control {cfg.max_agents} agents but scenario {sc.name} has only "
+                          f"{len(sc.agents)}; use --agents {len(sc.agents)} or fewer, or build a scenario with more "
+                          "agents (reled scenario build ... --agents N --name NEW)")
+    return RoutingParallelEnv(sc, cfg)

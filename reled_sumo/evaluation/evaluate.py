@@ -106,7 +106,8 @@ def evaluate_run(run_dir: str | Path, seeds: int | Iterable[int] = 3,
     """Evaluate the trained policy of ``run_dir`` with deterministic (greedy) actions."""
     run = Path(run_dir)
     if not run.is_dir():
-        raise ConfigError(f"run folder {run} does not exist")
+        raise ConfigError(f"run folder {run} does not exist" if not run.exists() else
+                          f"{run} is a file, not a run folder; give the folder that holds checkpoint.pt")
     policy, meta = load_policy(run)
     if hasattr(policy, "eval"):
         policy.eval()

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 from reled_sumo.experts.base import Expert
 from reled_sumo.experts.routing import RoutingExpert
 
@@ -23,6 +24,7 @@ class ExpertOptions:
     fallback_on_unavailable: bool = False  # True: an unreachable server -> routing-expert routes
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.kind not in EXPERTS:
             raise ConfigError(f"expert.kind must be one of {', '.join(EXPERTS)}, got {self.kind!r}")
         if not self.timeout_s > 0 or self.retries < 0:

@@ -16,14 +16,16 @@ When the server is down: :class:`LLMUnavailableError`, unless
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
 from reled_sumo.errors import ConfigError, LLMUnavailableError
+from reled_sumo.validation import check_field_types
 from reled_sumo.experts.base import (
     AgentFeedback,
     AgentTrip,
@@ -68,6 +70,9 @@ class LLMExpertConfig:
 
     ``recheck_after_s``: with ``fallback_on_unavailable``, how long a failed server
     check is remembered before the server is tried again.
+    ``round_timeout_s``: the most one :meth:`OllamaExpert.plan` waits for all its LLM
+    answers together; then the work in flight is cancelled and the missing answers
+    count as unavailable (fallback routes, or LLMUnavailableError).
     """
 
     ollama: OllamaConfig = field(default_factory=OllamaConfig)
@@ -80,12 +85,16 @@ class LLMExpertConfig:
     cache_dir: str | None = None
     fallback_on_unavailable: bool = False
     recheck_after_s: float = 60.0
+    round_timeout_s: float = 600.0
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.max_subset < 1 or self.max_workers < 1:
             raise ConfigError("llm expert: max_subset and max_workers must be >= 1")
         if self.subset_slack_s < 0 or self.recheck_after_s < 0:
             raise ConfigError("llm expert: subset_slack_s and recheck_after_s must be >= 0")
+        if not self.round_timeout_s > 0:
+            raise ConfigError("llm expert: round_timeout_s must be > 0")
 
 
 def _parses(text: str) -> bool:
@@ -194,28 +203,60 @@ class OllamaExpert:
         return True
 
     def _request(self, misses: list[tuple[int, str, Prompt]], results: list[str | None]) -> None:
-        pool = ThreadPoolExecutor(max_workers=min(self.config.max_workers, len(misses)),
-                                  thread_name_prefix="reled-llm")
-        try:
-            futures = {
-                pool.submit(self.client.chat_text, list(p.messages), p.schema): (i, key)
-                for i, key, p in misses
-            }
-            for fut in as_completed(futures):
-                i, key = futures[fut]
-                self.stats.llm_calls += 1
-                results[i] = self._collect(fut, key)
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
+        """Ask for the missing answers on daemon threads, within ``round_timeout_s`` in all.
 
-    def _collect(self, fut, key: str) -> str | None:
+        On the first unavailable answer (or the deadline) no further prompt is taken and the
+        client's calls in flight are cancelled; daemon threads never hold the process at exit.
+        """
+        jobs: queue.SimpleQueue = queue.SimpleQueue()
+        for m in misses:
+            jobs.put(m)
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        stop = threading.Event()
+        for n in range(min(self.config.max_workers, len(misses))):
+            threading.Thread(target=self._worker, args=(jobs, done, stop), name=f"reled-llm-{n}", daemon=True).start()
+        deadline = time.monotonic() + self.config.round_timeout_s
         try:
-            text = fut.result()
+            for _ in misses:
+                try:
+                    i, key, text, exc = done.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    raise LLMUnavailableError(
+                        f"the LLM did not answer all {len(misses)} prompt(s) of this round within "
+                        f"round_timeout_s={self.config.round_timeout_s:g} s") from None
+                self.stats.llm_calls += 1
+                results[i] = self._collect(text, exc, key)
         except LLMUnavailableError as exc:
+            self._stop(stop)
             if not self.config.fallback_on_unavailable:
                 raise
             self._warn_unavailable(exc)
-            return None
+        except BaseException:  # Ctrl-C or a bug: cancel the work in flight as well
+            self._stop(stop)
+            raise
+        finally:
+            stop.set()
+
+    def _worker(self, jobs: queue.SimpleQueue, done: queue.SimpleQueue, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                i, key, p = jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                done.put((i, key, self.client.chat_text(list(p.messages), p.schema), None))
+            except Exception as exc:  # noqa: BLE001 - handed to the waiting thread
+                done.put((i, key, None, exc))
+
+    def _stop(self, stop: threading.Event) -> None:
+        stop.set()
+        cancel = getattr(self.client, "cancel", None)
+        if callable(cancel):
+            cancel()
+
+    def _collect(self, text: str | None, exc: Exception | None, key: str) -> str | None:
+        if exc is not None:
+            raise exc
         if self.cache is not None and _parses(text):
             self.cache.put(key, text, self.client.model)
         return text

@@ -22,6 +22,7 @@ import httpx
 import ollama
 
 from reled_sumo.errors import ConfigError, LLMUnavailableError
+from reled_sumo.validation import check_field_types
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,9 @@ class OllamaConfig:
     ``retries`` extra attempts after a connection error, timeout or 5xx, waiting
     ``backoff_s * 2**attempt`` in between. ``num_ctx`` is raised from Ollama's
     small default so that corridor prompts are not silently truncated.
+    The health check (:meth:`OllamaClient.check`) has its own short timeout
+    ``check_timeout_s`` and ``check_retries``: a hung server fails it in about
+    ``(check_retries + 1) * check_timeout_s + backoff_s`` seconds, not minutes.
     """
 
     host: str | None = None
@@ -49,12 +53,17 @@ class OllamaConfig:
     seed: int | None = 0
     num_ctx: int = 16384
     stream: bool = False
+    check_timeout_s: float = 5.0
+    check_retries: int = 1
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if not self.model:
             raise ConfigError("ollama: model must not be empty")
         if self.timeout_s <= 0 or self.retries < 0 or self.backoff_s < 0:
             raise ConfigError("ollama: timeout_s must be > 0, retries and backoff_s >= 0")
+        if self.check_timeout_s <= 0 or self.check_retries < 0:
+            raise ConfigError("ollama: check_timeout_s must be > 0 and check_retries >= 0")
         if not 0.0 <= self.temperature <= 2.0:
             raise ConfigError("ollama: temperature must be in [0, 2]")
 
@@ -93,28 +102,41 @@ class OllamaClient:
         self.config = config or OllamaConfig()
         self.host = self.config.resolved_host()
         self._client: ollama.Client | None = None
+        self._check_client: ollama.Client | None = None
         self._lock = threading.Lock()
+        self._generation = 0  # bumped by cancel(): calls of an older generation stop retrying
 
     @property
     def model(self) -> str:
         return self.config.model
 
-    def _ollama(self) -> ollama.Client:
+    def _ollama(self, check: bool = False) -> ollama.Client:
         with self._lock:  # one shared httpx pool, also when called from worker threads
+            if check:
+                if self._check_client is None:
+                    self._check_client = ollama.Client(host=self.host, timeout=self.config.check_timeout_s)
+                return self._check_client
             if self._client is None:
                 self._client = ollama.Client(host=self.host, timeout=self.config.timeout_s)
             return self._client
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            for c in (self._client, self._check_client):
+                if c is not None:
+                    c.close()
+            self._client = self._check_client = None
+
+    def cancel(self) -> None:
+        """Stop the calls in flight: no further attempts or retries, and their connections are closed."""
+        with self._lock:
+            self._generation += 1
+        self.close()
 
     # ------------------------------------------------------------- public
     def check(self) -> ServerInfo:
         """Confirm the server answers and has the model; raise LLMUnavailableError otherwise."""
-        listing = self._call(lambda c: c.list(), what="list models")
+        listing = self._call(lambda c: c.list(), what="list models", check=True)
         names = tuple(m.model or "" for m in listing.models)
         version = self._version()
         if not _model_present(self.model, names):
@@ -152,21 +174,24 @@ class OllamaClient:
 
     def _version(self) -> str:
         try:  # the official client has no version() call; /api/version is a plain GET
-            resp = self._ollama()._request_raw("GET", "/api/version")
+            resp = self._ollama(check=True)._request_raw("GET", "/api/version")
             return str(resp.json().get("version", "unknown"))
         except Exception as exc:  # noqa: BLE001 - the version is informative only
             log.debug("could not read Ollama version: %s", exc)
             return "unknown"
 
-    def _call(self, fn: Callable[[ollama.Client], T], what: str) -> T:
-        attempts = self.config.retries + 1
+    def _call(self, fn: Callable[[ollama.Client], T], what: str, check: bool = False) -> T:
+        attempts = (self.config.check_retries if check else self.config.retries) + 1
+        generation = self._generation
         last: Exception | None = None
         for attempt in range(attempts):
+            if self._generation != generation:
+                raise LLMUnavailableError(f"Ollama {what} at {self.host} was cancelled")
             try:
-                return self._attempt(fn, what)
+                return self._attempt(fn, what, check)
             except _Retryable as exc:
                 last = exc
-                if attempt + 1 < attempts:
+                if attempt + 1 < attempts and self._generation == generation:
                     delay = self.config.backoff_s * 2**attempt
                     log.warning("Ollama %s failed (%s); retry %d/%d in %.1fs",
                                 what, exc, attempt + 1, attempts - 1, delay)
@@ -176,9 +201,10 @@ class OllamaClient:
             + _hint(self.model)
         ) from last
 
-    def _attempt(self, fn: Callable[[ollama.Client], T], what: str) -> T:
+    def _attempt(self, fn: Callable[[ollama.Client], T], what: str, check: bool = False) -> T:
+        timeout = self.config.check_timeout_s if check else self.config.timeout_s
         try:
-            return fn(self._ollama())
+            return fn(self._ollama(check))
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
                 raise LLMUnavailableError(
@@ -191,10 +217,10 @@ class OllamaClient:
         except ConnectionError as exc:  # the official client's "cannot connect"
             raise _Retryable(f"cannot connect to {self.host}") from exc
         except httpx.TimeoutException as exc:
-            raise _Retryable(f"no answer within {self.config.timeout_s:g} s") from exc
+            raise _Retryable(f"no answer within {timeout:g} s") from exc
         except httpx.TransportError as exc:
             raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
-        except ValueError as exc:  # undecodable body or fields the client cannot parse
+        except (ValueError, TypeError, AttributeError) as exc:  # undecodable body, a JSON array, missing fields
             raise LLMUnavailableError(
                 f"Ollama at {self.host} sent an unexpected {what} response ({exc}); is it an Ollama server?"
             ) from exc

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 import numpy as np
 
 from reled_sumo.errors import ConfigError, ExpertError
+from reled_sumo.validation import check_field_types
 from reled_sumo.experts.base import (
     AgentFeedback,
     AgentTrip,
@@ -52,6 +53,7 @@ class RoutingConfig:
     batch_size: int = 1
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.bpr_alpha < 0 or self.bpr_beta <= 0:
             raise ConfigError("routing: bpr_alpha must be >= 0 and bpr_beta > 0")
         if self.capacity_per_lane <= 0 or self.load_window_s <= 0:

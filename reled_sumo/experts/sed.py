@@ -30,6 +30,7 @@ from reled_sumo.demos.stationarity import BoundConfig, bounds, subset_divergence
 from reled_sumo.demos.trajectory import DemoSet, Trajectory
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.base import AgentFeedback, Expert, agent_trips
+from reled_sumo.validation import check_field_types
 from reled_sumo.experts.execute import ExecutionResult, execute_routes
 from reled_sumo.experts.routing import interaction_subsets
 from reled_sumo.scenario.graph import RoadGraph
@@ -49,10 +50,11 @@ class SEDConfig:
     seeds: int = 2  # common-random-number SUMO seeds (seed, seed+1, ...) every plan is run on
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.rounds, int) and not isinstance(self.rounds, bool) and self.rounds >= 1):
-            raise ConfigError(f"SED needs an integer >= 1 of rounds, got {self.rounds!r}")
-        if not (isinstance(self.seeds, int) and not isinstance(self.seeds, bool) and self.seeds >= 1):
-            raise ConfigError(f"sed.seeds must be an integer >= 1, got {self.seeds!r}")
+        check_field_types(self)
+        if self.rounds < 1:
+            raise ConfigError("SED needs at least one round")
+        if self.seeds < 1:
+            raise ConfigError(f"sed.seeds must be >= 1, got {self.seeds!r}")
         if not 0.0 < self.revise_fraction <= 1.0:
             raise ConfigError("revise_fraction must lie in (0, 1]")
         if self.max_subset < 1:
@@ -87,6 +89,7 @@ class _Kept:
     volatility: dict[str, float]
     divergence: dict[str, float]
     current: dict[str, float]  # mean return of the kept route, from the latest run (same seeds) that drove it
+    sources: dict[str, str]  # who wrote each kept route: llm, repaired, fallback or routing
 
 
 def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics], None] | None = None,
@@ -102,7 +105,8 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
     run = _run(env, graph, routes, cfg)
     b, vol, div = _bounds(run, routes, naive, trips, graph, cfg, {}, {})
     kept = _Kept(routes, dict(run.trajectories), b, {a: [r] for a, r in run.mean_return.items()},
-                 {a: list(t) for a, t in run.travel_times.items()}, vol, div, dict(run.mean_return))
+                 {a: list(t) for a, t in run.travel_times.items()}, vol, div, dict(run.mean_return),
+                 {a: r.source for a, r in plan.items()})
     history = [_metrics(0, kept, run, len(trips), len(trips), expert, stats0, t0)]
     _emit(history[-1], on_round)
     for r in range(1, cfg.rounds):
@@ -114,7 +118,7 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
         routes.update({a: list(rt.edges) for a, rt in revised.items()})
         run = _run(env, graph, routes, cfg)  # the same seeds as every other round: common random numbers
         measured = _bounds(run, routes, kept.routes, trips, graph, cfg, kept.returns, kept.travel_times)
-        accepted = _accept(chosen, kept, run, routes, measured, cfg)
+        accepted = _accept(chosen, kept, run, routes, measured, cfg, {a: rt.source for a, rt in revised.items()})
         for a in run.trajectories:
             if routes.get(a) == kept.routes.get(a):
                 kept.current[a] = run.mean_return[a]
@@ -124,7 +128,9 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
         _emit(history[-1], on_round)
     meta = {"expert": getattr(expert, "name", type(expert).__name__), "rounds": cfg.rounds,
             "config": asdict(cfg), "metrics": [asdict(m) for m in history],
-            "bound": {a: kept.bound[a] for a in sorted(kept.bound)}}
+            "bound": {a: kept.bound[a] for a in sorted(kept.bound)},
+            "sources": {a: kept.sources.get(a, "unknown") for a in sorted(kept.demos)},
+            "written_by": _written_by(kept.sources, kept.demos)}
     return DemoSet(kept.demos, meta), history
 
 
@@ -210,7 +216,15 @@ def _feedback(chosen, kept: _Kept, run: _Run, graph: RoadGraph, cfg: SEDConfig,
     return out
 
 
-def _accept(chosen, kept: _Kept, run: _Run, routes, measured, cfg: SEDConfig) -> int:
+def _written_by(sources: dict[str, str], demos) -> dict[str, int]:
+    """How many kept demonstrations each kind of author wrote (llm, repaired, fallback, routing)."""
+    counts: dict[str, int] = {}
+    for a in demos:
+        counts[sources.get(a, "unknown")] = counts.get(sources.get(a, "unknown"), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _accept(chosen, kept: _Kept, run: _Run, routes, measured, cfg: SEDConfig, sources: dict[str, str]) -> int:
     """A revision is kept if, on the same seeds, its mean return is not worse than the kept
     route's and its bound is lower."""
     b_new, vol, div = measured
@@ -222,6 +236,7 @@ def _accept(chosen, kept: _Kept, run: _Run, routes, measured, cfg: SEDConfig) ->
         if run.mean_return[a] >= kept.current[a] - cfg.return_tolerance and b_new[a] < kept.bound[a]:
             kept.routes[a], kept.demos[a], kept.bound[a] = routes[a], new, b_new[a]
             kept.volatility[a], kept.divergence[a] = vol[a], div[a]
+            kept.sources[a] = sources.get(a, kept.sources.get(a, "unknown"))
             accepted += 1
     return accepted
 

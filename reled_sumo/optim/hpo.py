@@ -26,6 +26,7 @@ from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.utils import FloatSchedule, LinearSchedule, explained_variance, update_learning_rate
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 from reled_sumo.optim import losses
 from reled_sumo.optim.buffer import MultiAgentRolloutBuffer, RolloutSamples
 from reled_sumo.optim.expert import ExpertBatch
@@ -67,6 +68,7 @@ class HPOConfig:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         positive = ("learning_rate", "n_epochs", "batch_size", "clip_range", "max_grad_norm")
         for name in positive:
             if not getattr(self, name) > 0:

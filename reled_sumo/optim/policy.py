@@ -39,6 +39,7 @@ from sb3_contrib.common.maskable.distributions import MaskableCategoricalDistrib
 from torch import nn
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 from reled_sumo.optim.losses import premask_logits
 
 PolicyKind = Literal["shared", "per-agent"]
@@ -62,6 +63,7 @@ class PolicyConfig:
     prior: tuple[int, float] | None = None
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.prior is not None:
             feat, coef = self.prior
             if not (isinstance(feat, int) and feat >= 0 and isinstance(coef, (int, float)) and math.isfinite(coef)

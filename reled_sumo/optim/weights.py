@@ -27,6 +27,7 @@ from typing import Literal
 import numpy as np
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.validation import check_field_types
 
 WeightMode = Literal["dtw", "fixed", "zero"]
 
@@ -44,6 +45,7 @@ class WeightConfig:
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.mode not in ("dtw", "fixed", "zero"):
             raise ConfigError(f"weight mode must be 'dtw', 'fixed' or 'zero', got {self.mode!r}")
         for name in ("w_max", "fixed_weight", "eps"):

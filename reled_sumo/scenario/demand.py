@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,12 +41,23 @@ class DemandOptions:
     fringe_factor: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.agents < 1:
-            raise DemandError("--agents must be at least 1")
-        if self.background_vehicles < 0:
-            raise DemandError("--background-vehicles must be >= 0")
-        if self.duration <= 0:
-            raise DemandError("--duration must be positive")
+        def whole(v) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        def number(v) -> bool:
+            return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+        if not (whole(self.agents) and self.agents >= 1):
+            raise DemandError(f"--agents must be an integer >= 1, got {self.agents!r}")
+        if not (whole(self.background_vehicles) and self.background_vehicles >= 0):
+            raise DemandError(f"--background-vehicles must be an integer >= 0, got {self.background_vehicles!r}")
+        if not (number(self.duration) and self.duration > 0):
+            raise DemandError(f"--duration must be a finite number of seconds > 0, got {self.duration!r}")
+        if not (whole(self.seed) and 0 <= self.seed < 2**31):
+            raise DemandError(f"--seed must be an integer in [0, 2**31), got {self.seed!r}")
+        for name in ("agent_depart_window", "min_trip_distance", "fringe_factor"):
+            if not (number(getattr(self, name)) and getattr(self, name) > 0):
+                raise DemandError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)

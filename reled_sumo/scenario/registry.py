@@ -2,15 +2,18 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from reled_sumo.errors import ScenarioError, UnknownCityError
+from reled_sumo.errors import ScenarioError, UnknownCityError, UserInputError
 
 RECIPES_ENV = "RELED_RECIPES"
 HOME_ENV = "RELED_HOME"
+MAX_NAME_LEN = 64
+_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 
 
 def recipes_dir() -> Path:
@@ -25,8 +28,34 @@ def reled_home() -> Path:
     return Path(os.environ.get(HOME_ENV, Path.cwd() / ".reled"))
 
 
+def check_name(name: str) -> str:
+    """``name`` if it is a safe scenario name (a slug), else UserInputError.
+
+    A name becomes one folder under ``$RELED_HOME/scenarios``: lowercase letters, digits,
+    ``.``, ``_`` and ``-``, starting with a letter or digit, at most MAX_NAME_LEN characters.
+    So no separators, no ``.``/``..``, no absolute paths: a name can never leave that folder.
+    """
+    if not isinstance(name, str) or not name:
+        raise UserInputError("a scenario name must not be empty")
+    if len(name) > MAX_NAME_LEN:
+        raise UserInputError(f"scenario name too long ({len(name)} characters; at most {MAX_NAME_LEN})")
+    if not _NAME.fullmatch(name):
+        raise UserInputError(f"invalid scenario name {name!r}: use lowercase letters, digits, '.', '_' and '-', "
+                             "starting with a letter or digit")
+    return name
+
+
+def is_valid_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except UserInputError:
+        return False
+    return True
+
+
 def built_dir(name: str) -> Path:
-    return reled_home() / "scenarios" / name
+    """``$RELED_HOME/scenarios/<name>`` for a valid name (UserInputError otherwise)."""
+    return reled_home() / "scenarios" / check_name(name)
 
 
 @dataclass(frozen=True)

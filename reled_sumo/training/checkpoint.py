@@ -51,15 +51,37 @@ def checkpoint_file(run: str | Path) -> Path:
     return f
 
 
+# What a checkpoint must hold (None: the value may be anything, e.g. no demonstrations).
+REQUIRED: dict[str, tuple[str, ...] | None] = {
+    "meta": ("algo", "possible_agents", "policy_config", "n_agents", "obs_dim", "n_actions"),
+    "hpo": ("policy", "optimizer", "n_updates"),
+    "hpo_rng": None,
+    "rng": ("torch", "numpy", "python"),
+    "run": ("updates", "decisions", "episodes", "wall_seconds", "measured_tt"),
+    "expert": None,
+}
+
+
 def load_checkpoint(run: str | Path) -> dict[str, Any]:
     f = checkpoint_file(run)
     try:
         data = th.load(f, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        raise UserInputError(f"{f} is not a readable training checkpoint: {exc}") from exc
+        why = str(exc).strip() or type(exc).__name__
+        if isinstance(exc, OSError) and exc.errno is not None:
+            why = f"{exc.strerror or 'read error'} (errno {exc.errno})"
+        raise UserInputError(f"{f} is truncated, corrupt or not a training checkpoint ({f.stat().st_size} bytes; "
+                             f"{why}); resume from another copy or start a new run") from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         version = data.get("format") if isinstance(data, dict) else "?"
         raise UserInputError(f"{f}: unsupported checkpoint format {version}")
+    missing = [k for k in REQUIRED if k not in data]
+    missing += [f"{k}.{sub}" for k, subs in REQUIRED.items() if subs and isinstance(data.get(k), dict)
+                for sub in subs if sub not in data[k]]
+    missing += [k for k, subs in REQUIRED.items() if subs and k in data and not isinstance(data[k], dict)]
+    if missing:
+        raise UserInputError(f"{f} is incomplete: it lacks {', '.join(missing)}; it was not written by a "
+                             "complete run of this version (resume from another copy or start a new run)")
     return data
 
 
@@ -179,8 +201,12 @@ def load_policy(run: str | Path, device: th.device | str = "cpu") -> tuple[Multi
     """
     data = load_checkpoint(run)
     meta = dict(data["meta"])
-    policy = build_run_policy(meta)
-    policy.load_state_dict(data["hpo"]["policy"])
+    try:
+        policy = build_run_policy(meta)
+        policy.load_state_dict(data["hpo"]["policy"])
+    except (RuntimeError, TypeError, ValueError, KeyError) as exc:
+        raise UserInputError(f"the policy in {checkpoint_file(run)} does not match its own description: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from exc
     policy.to(device).eval()
     meta.update(updates=int(data["run"]["updates"]), decisions=int(data["run"]["decisions"]),
                 env=meta.get("config", {}).get("env", {}))

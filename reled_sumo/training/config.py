@@ -18,6 +18,7 @@ import yaml
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.factory import ExpertOptions
+from reled_sumo.validation import check_field_types
 from reled_sumo.experts.sed import SEDConfig
 from reled_sumo.optim.hpo import HPOConfig
 
@@ -48,6 +49,7 @@ class TrainConfig:
     expert: ExpertOptions = field(default_factory=ExpertOptions)
 
     def __post_init__(self) -> None:
+        check_field_types(self)
         if self.algo not in ALGOS:
             raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
         if not self.scenario:
@@ -121,6 +123,12 @@ def build_dataclass(cls: type, data: Mapping[str, Any] | None, prefix: str = "")
         return cls(**kwargs)
     except TypeError as exc:  # e.g. a comparison of a string with a number in validation
         raise ConfigError(f"invalid value in {prefix.rstrip('.') or 'config'}: {exc}") from exc
+    except ConfigError as exc:  # name the dotted key: "hpo.n_epochs must be a whole number, got 2.5"
+        msg = str(exc)
+        if not prefix or msg.startswith(prefix):
+            raise
+        dotted = f"{prefix}{msg}" if msg.split(" ", 1)[0] in known else f"{prefix.rstrip('.')}: {msg}"
+        raise ConfigError(dotted) from exc
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

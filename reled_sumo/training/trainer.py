@@ -38,11 +38,12 @@ from reled_sumo.training.checkpoint import open_logger, scenario_label
 from reled_sumo.training.config import TrainConfig, dump_config, read_yaml
 from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, global_state_dim
 from reled_sumo.env.episode import EpisodeStats, run_episode
+from reled_sumo.training.rundir import RunDir
 from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
-RESUMABLE_CHANGES = ("total_decisions", "rollout_workers")  # config keys a --resume may change
+RESUMABLE_CHANGES = ("total_decisions", "rollout_workers", "expert.timeout_s", "expert.retries")  # config keys a --resume may change
 
 
 class TrainCallback:
@@ -126,9 +127,13 @@ class Trainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> TrainResult:
-        saved = self._prepare_dir()
-        with torch_threads(self.cfg.torch_threads):
-            return self._run(saved)
+        claim = RunDir.claim(self.run_dir, self.resume)  # marker + exclusive lock for the run's lifetime
+        try:
+            saved = self._prepare_dir()
+            with torch_threads(self.cfg.torch_threads):
+                return self._run(saved)
+        finally:
+            claim.release(keep=self.checkpoint_path.is_file())
 
     def _run(self, saved: dict | None) -> TrainResult:
         try:

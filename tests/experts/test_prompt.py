@@ -74,7 +74,9 @@ def test_prompt_on_real_network_has_sanitised_names(kotka_graph):
     assert len(user) < 60_000
     for line in user.splitlines():
         if line.count(" | ") == 6 and not line.endswith(":"):
-            assert all(c.isalnum() or c in " .-" for c in line.rsplit(" | ", 1)[1])
+            name = line.rsplit(" | ", 1)[1]
+            assert name.startswith('"') and name.endswith('"')
+            assert all(c.isalnum() or c in " .-" for c in name[1:-1])
     assert p.cache_text() == build_prompt(g, trips, g.freeflow_time, {}).cache_text()
 
 

@@ -1,0 +1,107 @@
+"""A run folder claimed by one training process: marker file, exclusive lock, cleanup of a failed start.
+
+* A run folder carries the marker ``.reled-run``. ``reled train --out DIR`` refuses a DIR that
+  exists, is not empty and is neither marked nor an older run (``checkpoint.pt`` + ``config.yaml``),
+  so a run never writes into a scenario or any other folder.
+* ``.reled-run.lock`` is held with an exclusive ``fcntl.flock`` for the run's lifetime: a second
+  process on the same folder is refused at once with the holder's pid. The kernel drops the lock
+  when the holder dies (also on ``kill -9``), so a stale lock file never blocks a resume.
+* A fresh run that stops before its first checkpoint removes the files it created (``config.yaml``,
+  ``scenario.json``, logs, the marker; the folder too if it made it), so nothing half-made is left.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from reled_sumo.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+MARKER = ".reled-run"
+LOCK = ".reled-run.lock"
+
+
+class RunInUseError(UserInputError):
+    """Another process holds the run folder's lock."""
+
+
+def is_run_dir(path: Path) -> bool:
+    """A folder this project made for a run: the marker, or (older runs) a checkpoint and config."""
+    return (path / MARKER).is_file() or ((path / "checkpoint.pt").is_file() and (path / "config.yaml").is_file())
+
+
+class RunDir:
+    """The claim of one process on one run folder; :meth:`release` ends it."""
+
+    def __init__(self, path: Path, fd: int, created: bool, before: set[str], resume: bool):
+        self.path, self._fd, self.created, self._before, self.resume = path, fd, created, before, resume
+
+    @classmethod
+    def claim(cls, path: str | Path, resume: bool = False) -> "RunDir":
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise UserInputError(f"run folder {path} is a file; choose another --out")
+        created = not path.exists()
+        if resume and created:
+            raise UserInputError(f"cannot resume: no checkpoint at {path / 'checkpoint.pt'} (no such folder)")
+        before = {p.name for p in path.iterdir()} if not created else set()
+        if before and not is_run_dir(path):
+            raise UserInputError(f"{path} exists, is not empty and is not a reled run folder (no {MARKER}); "
+                                 "refusing to write into it; choose another --out")
+        path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _read_pid(fd)
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise RunInUseError(f"run folder {path} is in use by another reled process"
+                                    f"{f' (pid {holder})' if holder else ''}; wait for it to finish or "
+                                    "choose another --out") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        if not (path / MARKER).is_file():
+            (path / MARKER).write_text(json.dumps({"kind": "reled-sumo training run", "format": 1}) + "\n")
+        return cls(path, fd, created, before, resume)
+
+    def release(self, keep: bool) -> None:
+        """Unlock. ``keep=False`` (a fresh run with no checkpoint): remove what this run created."""
+        try:
+            if not keep and not self.resume:
+                self._remove_created()
+        finally:
+            if self._fd >= 0:
+                os.close(self._fd)  # drops the flock
+                self._fd = -1
+
+    def _remove_created(self) -> None:
+        for p in self.path.iterdir():
+            if p.name in self._before or p.name == LOCK:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)  # created by this run, under its lock
+            else:
+                p.unlink(missing_ok=True)
+        if self.created:
+            (self.path / LOCK).unlink(missing_ok=True)
+            try:
+                self.path.rmdir()
+            except OSError:
+                log.debug("left %s in place", self.path)
+        log.info("the run stopped before its first checkpoint; removed the files it had created in %s", self.path)
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        text = os.pread(fd, 32, 0).decode().strip()
+        return int(text) if text.isdigit() else None
+    except OSError:
+        return None
