@@ -43,7 +43,8 @@ from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
-RESUMABLE_CHANGES = ("total_decisions", "rollout_workers", "expert.timeout_s", "expert.retries")  # config keys a --resume may change
+# config keys a --resume may change
+RESUMABLE_CHANGES = ("total_decisions", "rollout_workers", "expert.timeout_s", "expert.retries")
 
 
 class TrainCallback:

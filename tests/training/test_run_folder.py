@@ -127,3 +127,29 @@ def test_the_lock_dies_with_its_holder_even_on_kill_9(tmp_path):
         holder.kill()
     claim = RunDir.claim(out)  # the kernel dropped the dead holder's lock
     claim.release(keep=True)
+
+
+def test_out_under_a_read_only_folder_is_one_line_exit_74(tmp_path):
+    """Run as another user when we are root (root ignores permissions); plain chmod otherwise."""
+    import tempfile
+
+    ro = Path(tempfile.mkdtemp(prefix="reled-ro-run-"))
+    try:
+        cmd = _reled("train", *FAST, "--scenario", str(SAMPLE), "--out", str(ro / "run"), "--steps", "40")
+        if os.geteuid() == 0:
+            if shutil.which("setpriv") is None:
+                import pytest
+
+                pytest.skip("root without setpriv")
+            ro.chmod(0o755)
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        else:
+            ro.chmod(0o555)
+        env = {**os.environ, "HOME": str(ro), "RELED_HOME": str(ro / "home")}
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+        assert res.returncode == 74, res.stderr
+        assert "Permission denied" in res.stderr and "Traceback" not in res.stderr
+        assert list(ro.iterdir()) == []
+    finally:
+        ro.chmod(0o755)
+        shutil.rmtree(ro, ignore_errors=True)
