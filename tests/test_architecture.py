@@ -7,7 +7,7 @@ from pathlib import Path
 
 PKG = Path(__file__).parents[1] / "reled_sumo"
 RANK = {"errors": 0, "scenario": 1, "sim": 2, "env": 3, "demos": 4, "experts": 5, "optim": 5,
-        "testing": 6, "training": 7, "watch": 8, "cli": 9}
+        "testing": 6, "deploy": 6, "training": 7, "watch": 8, "cli": 9}
 OWNERS = {"traci": {"sim"}, "libsumo": {"sim"}, "ollama": {"experts/ollama_client.py"}}
 
 

@@ -30,8 +30,16 @@ def eval_cmd(
     rerouting_period: float = typer.Option(30.0, "--rerouting-period", help="Rerouting period (s) for "
                                            "'sumo-rerouting'."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the cached DUE routes."),
+    policy_file: Optional[Path] = typer.Option(None, "--policy-file", help="An exported ONNX policy: evaluate it "
+                                               "with onnxruntime (no torch)."),
 ) -> None:
     """Evaluate trained runs and non-learning references on the same agents and seeds."""
+    if policy_file is not None:
+        from reled_sumo.cli.eval_onnx import eval_onnx
+
+        if run or references:
+            raise UserInputError("--policy-file is evaluated alone (no --run or --references)")
+        return eval_onnx(policy_file, scenario, seeds)
     from reled_sumo.training.evaluate import RESULTS_FILE, evaluate_reference, evaluate_run, save_results
     from reled_sumo.training.references import REFERENCES, ReferenceConfig, parse_references
     from reled_sumo.training.report import find_progress, write_report
