@@ -185,3 +185,14 @@ def read_vehicles(routed: Path) -> list[Vehicle]:
             edges = named.get(v.get("route", ""), ())
         out.append(Vehicle(v.get("id", ""), v.get("type"), _depart(v.get("depart")), edges, dict(v.attrib)))
     return out
+
+
+def net_boundary(net: Path) -> tuple[float, float, float, float]:
+    """The network's ``convBoundary`` (xmin, ymin, xmax, ymax) in SUMO coordinates."""
+    for el in _iter_elements(net, {"location"}):
+        try:
+            x0, y0, x1, y1 = (float(v) for v in el.get("convBoundary", "").split(","))
+        except ValueError:
+            break
+        return (x0, y0, x1, y1)
+    raise ScenarioImportError(f"{net.name} has no <location convBoundary=...>")
