@@ -112,3 +112,26 @@ def test_track_unknown_agent_is_clear(sample_scenario):
     res = runner.invoke(app, ["watch", "--scenario", str(sample_scenario.path), "--track", "agent_99",
                               "--agents", "5", "--quit-on-end"])
     assert res.exit_code == 2 and "agent_99" in res.output
+
+
+@pytest.mark.gui
+@needs_display
+def test_watch_onnx_policy_drives_like_the_run(sample_scenario, tmp_path):
+    from reled_sumo.training.config import load_config
+    from reled_sumo.training.onnx_export import export_onnx
+    from reled_sumo.training.trainer import Trainer
+    from reled_sumo.watch.gui import WatchOptions, onnx_policy, run_policy, watch
+
+    ci = Path(__file__).resolve().parents[1] / "configs" / "ci.yaml"
+    cfg = load_config(ci, {"scenario": str(sample_scenario.path), "algo": "bc", "env.max_agents": 5,
+                           "env.horizon": 240, "total_decisions": 300, "hpo.n_epochs": 8, "hpo.learning_rate": 3e-3})
+    run = Trainer(cfg, run_dir=tmp_path / "run").run().run_dir
+    path = export_onnx(run)
+    results = []
+    for factory, _ in (run_policy(run), onnx_policy(path)):
+        results.append(watch(sample_scenario, factory, seed=3, delay_ms=0,
+                             options=WatchOptions(window_size=(640, 480), quit_on_end=True),
+                             max_agents=5, horizon=600.0))
+    torch_res, onnx_res = results
+    assert (onnx_res.arrived, onnx_res.mean_travel_time, onnx_res.sim_seconds) == \
+        (torch_res.arrived, torch_res.mean_travel_time, torch_res.sim_seconds)

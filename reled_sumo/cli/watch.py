@@ -16,6 +16,7 @@ def watch_cmd(
     scenario: Optional[str] = typer.Option(None, "--scenario", "-s", help="Built scenario (with --policy)."),
     policy: str = typer.Option("shortest", "--policy", help="Reference policy: shortest or random."),
     run: Optional[Path] = typer.Option(None, "--run", help="A training run folder: watch its trained policy."),
+    policy_file: Optional[Path] = typer.Option(None, "--policy-file", help="An exported ONNX policy (onnxruntime)."),
     seed: int = typer.Option(0, "--seed"),
     delay: float = typer.Option(100.0, "--delay", help="GUI delay per simulation step in ms."),
     agents: Optional[int] = typer.Option(None, "--agents", help="Control only the first N agents."),
@@ -27,16 +28,18 @@ def watch_cmd(
     fps: float = typer.Option(10.0, "--fps", help="Frames per second of the recording."),
 ) -> None:
     """Open sumo-gui and watch the agent vehicles (red, ringed) route themselves."""
-    from reled_sumo.watch.gui import WatchOptions, reference_policy, run_policy, watch
+    from reled_sumo.watch.gui import WatchOptions, onnx_policy, reference_policy, run_policy, watch
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise UserInputError("no display: sumo-gui needs a screen (set DISPLAY, or run under `xvfb-run`)")
     options = {}
-    if run is not None:
-        factory, meta = run_policy(run)
+    if run is not None and policy_file is not None:
+        raise UserInputError("give --run or --policy-file, not both")
+    if run is not None or policy_file is not None:
+        factory, meta = run_policy(run) if run is not None else onnx_policy(policy_file)
         scenario = scenario or meta.get("scenario_path") or meta.get("scenario")
         options = {k: v for k, v in (meta.get("env") or {}).items() if k in ("max_agents", "horizon")}
-        label = f"run {run}"
+        label = f"run {run}" if run is not None else f"ONNX policy {policy_file}"
     else:
         if scenario is None:
             raise UserInputError("give --scenario NAME (with --policy) or --run RUN_DIR")

@@ -41,6 +41,33 @@ def reference_policy(name: str, seed: int = 0) -> PolicyFactory:
     return lambda env: pol
 
 
+def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
+    """An exported ONNX policy (greedy actions, onnxruntime, no torch) and its metadata."""
+    import numpy as np
+
+    from reled_sumo.deploy.onnx_eval import check_agents
+    from reled_sumo.deploy.onnx_policy import OnnxPolicy
+
+    policy = OnnxPolicy(policy_file)
+
+    def factory(env) -> DictPolicy:
+        check_agents(policy, env)
+        index = {a: i for i, a in enumerate(env.possible_agents)}
+
+        def act(obs: dict, infos: dict) -> dict:
+            deciders = [a for a in obs if infos[a].get("needs_decision")]
+            if not deciders:
+                return {}
+            o = np.stack([obs[a] for a in deciders])
+            m = np.stack([infos[a]["action_mask"] for a in deciders]).astype(bool)
+            actions = policy.act(o, np.array([index[a] for a in deciders]), m)
+            return {a: int(k) for a, k in zip(deciders, actions)}
+
+        return act
+
+    return factory, policy.meta
+
+
 def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
     """A trained run's policy (deterministic actions) as a policy factory, and the run's metadata."""
     import numpy as np

@@ -53,7 +53,7 @@ def test_onnx_actions_equal_torch_actions_on_recorded_observations(runs, variant
         recorded.append((obs.copy(), idx.copy(), mask.copy()))
         return policy.act(obs, idx, mask, True)
 
-    evaluate_policy(meta["scenario_path"], act, [10_000], {**meta["env"], **HORIZON})
+    evaluate_policy(meta["scenario_path"], act, [10_000], meta["env"])
     obs = np.concatenate([r[0] for r in recorded])
     idx = np.concatenate([r[1] for r in recorded])
     mask = np.concatenate([r[2] for r in recorded])
