@@ -226,3 +226,29 @@ def test_too_many_agents_reports_skipped_candidates(user_scenario, home):
 def test_request_validation(kwargs, user_scenario):
     with pytest.raises(ScenarioImportError):
         ImportRequest(name="x", sumocfg=user_scenario, **kwargs)
+
+
+def test_additional_files_with_vtypes_are_kept_and_not_duplicated(user_scenario, home, tmp_path):
+    d = tmp_path / "withadd"
+    shutil.copytree(user_scenario.parent, d)
+    (d / "types.add.xml").write_text('<additional><vType id="slowcar" vClass="passenger" maxSpeed="8" '
+                                     'color="0,0,255"/></additional>')
+    (d / "slow.rou.xml").write_text('<routes><flow id="slow" type="slowcar" begin="0" end="200" period="20" '
+                                    'from="A0A1" to="D3D2"/></routes>')
+    cfg = d / "withadd.sumocfg"
+    cfg.write_text('<configuration><input><net-file value="grid.net.xml"/>'
+                   '<route-files value="slow.rou.xml,flows.rou.xml"/><additional-files value="types.add.xml"/>'
+                   '</input><time><begin value="0"/><end value="600"/></time></configuration>')
+    sc = import_scenario(ImportRequest(name="withadd", sumocfg=cfg, agents=12, depart_window=(0.0, 300.0))).scenario
+    assert sc.manifest["counts"]["flow_vehicles"] == 10 + 30
+    files = sc.manifest["files"]
+    assert "additional_0" in files and (sc.path / files["additional_0"]["name"]).is_file()
+    bg_types = _ids(sc.background_file, "vType")
+    assert "slowcar" not in bg_types  # defined once, in the copied additional file
+    agents_root = ET.parse(sc.agents_file).getroot()
+    slow_agents = [t for t in agents_root.iter("trip") if t.get("type") == "agent.slowcar"]
+    assert slow_agents, "agents keep (a red copy of) their own vType"
+    vt = next(v for v in agents_root.iter("vType") if v.get("id") == "agent.slowcar")
+    assert float(vt.get("maxSpeed")) == 8.0 and vt.get("color") == "220,30,30"
+    proc = subprocess.run([binary("sumo"), "-c", str(sc.sumocfg), "--end", "300"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
