@@ -10,7 +10,8 @@ from rich.table import Table
 from reled_sumo.cli.common import console, guarded
 from reled_sumo.errors import UserInputError
 
-app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap, or import a SUMO scenario.", no_args_is_help=True)
+app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap, or import a SUMO scenario.",
+                  no_args_is_help=True)
 
 
 @app.command("build")
@@ -41,7 +42,7 @@ def build_cmd(
 @app.command("import")
 @guarded
 def import_cmd(
-    sumocfg: Optional[Path] = typer.Option(None, "--sumocfg", help="A SUMO config: its net, route and additional files."),
+    sumocfg: Optional[Path] = typer.Option(None, "--sumocfg", help="A SUMO config (net, routes, additional files)."),
     net: Optional[Path] = typer.Option(None, "--net", help="A SUMO network (.net.xml[.gz]) with --routes."),
     routes: Optional[str] = typer.Option(None, "--routes", help="Comma-separated route files (.rou.xml[.gz])."),
     additional: Optional[str] = typer.Option(None, "--additional", help="Comma-separated additional files."),
