@@ -99,7 +99,7 @@ def test_import_sumocfg_expands_flows_keeps_routes_and_runs(user_scenario, home)
     assert c["input_flows"] == 6 and c["flow_vehicles"] >= 6 * 5  # each flow: 600 s / period -> many vehicles
     assert c["vehicles"] == c["background_vehicles"] + 8
     assert sc.agent_ids == [f"agent_{i}" for i in range(8)]
-    orig = sc.manifest["agent_original_ids"]
+    orig = sc.original_agent_ids
     assert set(orig) == set(sc.agent_ids) and "bus_1" not in orig.values() and "own_late" not in orig.values()
     departs = [a.depart for a in sc.agents]
     assert departs == sorted(departs) and 0 <= departs[0] and departs[-1] <= 200
