@@ -44,6 +44,10 @@ class ToolFailedError(ScenarioError):
         super().__init__(f"{tool} failed with exit code {returncode}. Its last lines:\n{tail}")
 
 
+class ScenarioImportError(UserInputError, ScenarioError):
+    """A user's SUMO scenario that cannot be imported (missing files, unknown edges, no usable agents)."""
+
+
 class DemandError(UserInputError):
     """Demand that cannot be satisfied (e.g. more agents than routable OD pairs)."""
 

@@ -11,6 +11,7 @@ from reled_sumo.cli import scenario as scenario_cli
 from reled_sumo.cli.bench_learn import learn_cmd, train_bench_cmd
 from reled_sumo.cli.doctor import doctor_cmd
 from reled_sumo.cli.eval import eval_cmd
+from reled_sumo.cli.export import export_cmd
 from reled_sumo.cli.train import train_cmd
 from reled_sumo.cli.watch import watch_cmd
 from reled_sumo.cli.common import console, guarded, setup_logging
@@ -25,6 +26,7 @@ app.add_typer(bench_cli.app, name="bench")
 app.command("doctor")(doctor_cmd)
 app.command("train")(train_cmd)
 app.command("eval")(eval_cmd)
+app.command("export")(export_cmd)
 app.command("watch")(watch_cmd)
 
 

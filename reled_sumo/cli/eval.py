@@ -30,8 +30,16 @@ def eval_cmd(
     rerouting_period: float = typer.Option(30.0, "--rerouting-period", help="Rerouting period (s) for "
                                            "'sumo-rerouting'."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the cached DUE routes."),
+    policy_file: Optional[Path] = typer.Option(None, "--policy-file", help="An exported ONNX policy: evaluate it "
+                                               "with onnxruntime (no torch)."),
 ) -> None:
     """Evaluate trained runs and non-learning references on the same agents and seeds."""
+    if policy_file is not None:
+        from reled_sumo.cli.eval_onnx import eval_onnx
+
+        if run or references:
+            raise UserInputError("--policy-file is evaluated alone (no --run or --references)")
+        return eval_onnx(policy_file, scenario, seeds)
     from reled_sumo.evaluation.evaluate import evaluate_run
     from reled_sumo.evaluation.references import evaluate_reference
     from reled_sumo.evaluation.results import RESULTS_FILE, save_results
@@ -71,14 +79,25 @@ def _reference_target(scenario, results):
     return first.meta.get("scenario_path") or first.scenario, first.meta.get("env", {})
 
 
-def results_table(results) -> Table:
-    from reled_sumo.evaluation.report import table_rows
+def _cell(est, digits: int, ci: bool = True) -> str:
+    """``"312.4±5.1"``: no spaces, so that a cell never wraps (report.md has the long form)."""
+    if est.n == 0 or est.mean != est.mean:
+        return "n/a"
+    m = f"{est.mean:.{digits}f}"
+    return f"{m}±{est.half_width:.{digits}f}" if ci and est.defined else m
 
-    # short headers for a terminal; report.md uses the long ones (report.TABLE_HEADER)
-    header = ("method", "travel s", "P95 s", "arrival", "wait s", "telep.", "return", "n")
-    t = Table(title="Evaluation (mean ± 95% CI across seeds)", box=box.SIMPLE_HEAD, pad_edge=False)
+
+def results_table(results) -> Table:
+    """Readable at 80 columns: one line per method; the return and the long form are in report.md."""
+    header = ("method", "travel s", "P95 s", "arrival", "wait s", "telep.", "n")
+    t = Table(title="Evaluation (mean±95% CI across seeds; more in report.md)", box=box.SIMPLE_HEAD,
+              pad_edge=False, title_justify="left")
     for i, h in enumerate(header):
-        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=i == 0)
-    for row in table_rows(results):
-        t.add_row(*row)
+        t.add_column(h, justify="left" if i == 0 else "right", no_wrap=True,
+                     max_width=22 if i == 0 else None, overflow="ellipsis")
+    for r in results:
+        s = r.summary()
+        t.add_row(r.method, _cell(s["mean_travel_time"], 1), _cell(s["p95_travel_time"], 1, ci=False),
+                  _cell(s["arrival_rate"], 2), _cell(s["mean_waiting_time"], 1),
+                  _cell(s["teleports"], 1, ci=False), str(len(r.per_seed)))
     return t

@@ -10,7 +10,8 @@ from rich.table import Table
 from reled_sumo.cli.common import console, guarded
 from reled_sumo.errors import UserInputError
 
-app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap.", no_args_is_help=True)
+app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap, or import a SUMO scenario.",
+                  no_args_is_help=True)
 
 
 @app.command("build")
@@ -41,6 +42,52 @@ def build_cmd(
     console.print(summary_table(sc))
 
 
+@app.command("import")
+@guarded
+def import_cmd(
+    sumocfg: Optional[Path] = typer.Option(None, "--sumocfg", help="A SUMO config (net, routes, additional files)."),
+    net: Optional[Path] = typer.Option(None, "--net", help="A SUMO network (.net.xml[.gz]) with --routes."),
+    routes: Optional[str] = typer.Option(None, "--routes", help="Comma-separated route files (.rou.xml[.gz])."),
+    additional: Optional[str] = typer.Option(None, "--additional", help="Comma-separated additional files."),
+    name: str = typer.Option(..., "--name", help="Scenario name."),
+    agents: Optional[int] = typer.Option(None, "--agents", help="Number of agents among the passenger vehicles."),
+    agent_share: Optional[float] = typer.Option(None, "--agent-share", help="Agents as a share of all vehicles."),
+    window: Optional[str] = typer.Option(None, "--depart-window", help="A:B seconds (default: first half)."),
+    begin: Optional[float] = typer.Option(None, "--begin", help="Begin time (default: the config's)."),
+    end: Optional[float] = typer.Option(None, "--end", help="End time (default: the config's)."),
+    seed: int = typer.Option(42, "--seed", help="Seed for duarouter (flows, vType distributions) and SUMO."),
+    licence: Optional[str] = typer.Option(None, "--licence", help="Licence of the scenario, kept in the manifest."),
+    force: bool = typer.Option(False, "--force", help="Re-import even if a cached import matches."),
+) -> None:
+    """Import an existing SUMO scenario: agents are chosen among its own passenger vehicles."""
+    from reled_sumo.scenario.importer import DEFAULT_LICENCE, ImportRequest, import_scenario
+
+    req = ImportRequest(
+        name=name.lower(), sumocfg=sumocfg, net=net, routes=_paths(routes), additional=_paths(additional),
+        agents=agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
+        licence=licence or DEFAULT_LICENCE)
+    with console.status("importing scenario...") as status:
+        result = import_scenario(req, force=force, progress=lambda m: status.update(m))
+    sc = result.scenario
+    how = "cache hit (unchanged inputs; use --force to re-import)" if result.cache_hit else "imported"
+    console.print(f"[green]{how}[/green] scenario [bold]{sc.name}[/bold] in {result.seconds:.2f} s at {sc.path}")
+    console.print(summary_table(sc))
+
+
+def _paths(text: Optional[str]) -> tuple[Path, ...]:
+    return tuple(Path(p.strip()) for p in text.split(",") if p.strip()) if text else ()
+
+
+def _window(text: Optional[str]) -> Optional[tuple[float, float]]:
+    if text is None:
+        return None
+    try:
+        a, b = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise UserInputError(f"--depart-window must be A:B in seconds, got {text!r}") from None
+    return (a, b)
+
+
 def _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, defaults):
     from reled_sumo.scenario.build import BuildRequest
     from reled_sumo.scenario.demand import DemandOptions
@@ -67,6 +114,7 @@ def summary_table(sc) -> Table:
         ("lane-km", f"{c['lane_km']:.1f}"),
         ("pruned for strong connectivity", str(c["pruned_for_connectivity"])),
         ("agents (rejected candidates)", f"{c['agents']} ({c['agent_candidates_rejected']} of {c['agent_candidates_drawn']})"),
+        *_import_rows(c),
         ("background vehicles (dropped)", f"{c['background_vehicles']} ({c['background_rejected']})"),
         ("duration / seed", f"{o['duration']:g} s / {o['seed']}"),
         ("SUMO", m["tools"]["sumo"]),
@@ -76,6 +124,15 @@ def summary_table(sc) -> Table:
     for k, v in rows:
         t.add_row(k, v)
     return t
+
+
+def _import_rows(c: dict) -> list[tuple[str, str]]:
+    if "flow_vehicles" not in c:
+        return []
+    skipped = ", ".join(f"{k} {v}" for k, v in c["agent_candidates_skipped"].items()) or "none"
+    return [("vehicles (from flows)", f"{c['vehicles']} ({c['flow_vehicles']})"),
+            ("agent candidates skipped", skipped),
+            ("car edges outside largest SCC", str(c["edges_outside_largest_scc"]))]
 
 
 @app.command("list")

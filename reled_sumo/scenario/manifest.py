@@ -107,6 +107,11 @@ class Scenario:
         return [a.id for a in self.agents]
 
     @property
+    def original_agent_ids(self) -> dict[str, str]:
+        """Agent id -> the vehicle's id in the imported user scenario (built scenarios: itself)."""
+        return dict(self.manifest.get("agent_original_ids") or {a: a for a in self.agent_ids})
+
+    @property
     def scenario_hash(self) -> str:
         """Hash over all file hashes: identifies the exact scenario a run used."""
         files = self.manifest["files"]

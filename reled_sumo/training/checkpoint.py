@@ -136,7 +136,7 @@ def scenario_label(scenario: str | Path) -> str:
 
 
 def open_logger(folder: str | Path, resume_updates: int | None = None) -> Logger:
-    """SB3 logger writing progress.csv and log.txt (+ TensorBoard if importable) into ``folder``.
+    """SB3 logger writing progress.csv, log.txt and TensorBoard event files into ``folder``.
 
     On resume SB3 would truncate the files: their earlier content is written back, with
     the CSV rows of updates after the checkpoint's (``resume_updates``) dropped.
@@ -144,12 +144,7 @@ def open_logger(folder: str | Path, resume_updates: int | None = None) -> Logger
     folder = Path(folder)
     old = {name: (folder / name).read_text() for name in ("progress.csv", "log.txt")
            if resume_updates is not None and (folder / name).is_file()}
-    formats = ["csv", "log"]
-    try:
-        import torch.utils.tensorboard  # noqa: F401
-        formats.append("tensorboard")
-    except ImportError:
-        pass
+    formats = ["csv", "log", "tensorboard"]  # tensorboard is a dependency: `tensorboard --logdir runs`
     logger = configure(str(folder), formats)
     for fmt in logger.output_formats:
         if isinstance(fmt, CSVOutputFormat) and old.get("progress.csv"):

@@ -1,7 +1,10 @@
 """Watch agents drive in sumo-gui: a reference policy or a trained run.
 
-The env runs with ``render_mode="human"`` (sumo-gui through TraCI, started with
-``--start`` and ``--quit-on-end``). Closing the GUI window ends the episode cleanly.
+The env runs with ``render_mode="human"`` (sumo-gui through TraCI, ``--start``), in a
+window of ``--window-size`` fitted to the network, agents ringed in red and optionally
+followed (``--track``). At the end of the episode the GUI stays open until the user
+closes it (unless ``quit_on_end``); closing it earlier ends the episode cleanly.
+``record`` assembles SUMO's screenshots into a GIF/MP4 (:mod:`reled_sumo.watch.record`).
 """
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from reled_sumo.errors import SimulationDiedError
+from reled_sumo.errors import SimulationDiedError, UserInputError
+from reled_sumo.watch.record import Recording, assemble, check_output
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,7 @@ class WatchResult:
     agents: int
     mean_travel_time: float
     closed_by_user: bool
+    recording: Recording | None = None
 
 
 def reference_policy(name: str, seed: int = 0) -> PolicyFactory:
@@ -34,6 +39,33 @@ def reference_policy(name: str, seed: int = 0) -> PolicyFactory:
 
     pol = get_policy(name, seed=seed) if name == "random" else get_policy(name)
     return lambda env: pol
+
+
+def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
+    """An exported ONNX policy (greedy actions, onnxruntime, no torch) and its metadata."""
+    import numpy as np
+
+    from reled_sumo.deploy.onnx_eval import check_agents
+    from reled_sumo.deploy.onnx_policy import OnnxPolicy
+
+    policy = OnnxPolicy(policy_file)
+
+    def factory(env) -> DictPolicy:
+        check_agents(policy, env)
+        index = {a: i for i, a in enumerate(env.possible_agents)}
+
+        def act(obs: dict, infos: dict) -> dict:
+            deciders = [a for a in obs if infos[a].get("needs_decision")]
+            if not deciders:
+                return {}
+            o = np.stack([obs[a] for a in deciders])
+            m = np.stack([infos[a]["action_mask"] for a in deciders]).astype(bool)
+            actions = policy.act(o, np.array([index[a] for a in deciders]), m)
+            return {a: int(k) for a, k in zip(deciders, actions)}
+
+        return act
+
+    return factory, policy.meta
 
 
 def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
@@ -62,21 +94,80 @@ def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
     return factory, meta
 
 
-def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100.0, **env_options) -> WatchResult:
-    """Drive one episode in sumo-gui with the policy ``factory(env)`` builds."""
-    from reled_sumo.env import make_env
+@dataclass(frozen=True)
+class WatchOptions:
+    """The GUI window, the followed agent, what happens at the end, and the recording.
 
-    env = make_env(scenario, render_mode="human", gui_delay_ms=delay_ms, seed=seed, **env_options)
-    policy = factory(env)
-    arrived, times, closed = 0, [], False
+    ``record``: a .gif or .mp4 assembled from sumo-gui screenshots taken every
+    ``record_every`` simulated seconds (played at ``fps``).
+    """
+
+    window_size: tuple[int, int] = (1280, 900)
+    track: str | None = None
+    quit_on_end: bool = False
+    record: Path | None = None
+    record_every: float = 5.0
+    fps: float = 10.0
+    vehicle_scale: float = 6.0
+
+
+def _begin(scenario) -> float:
+    from reled_sumo.scenario.sumo_files import read_sumocfg
+
+    return float(read_sumocfg(Path(scenario.sumocfg)).begin or 0.0)
+
+
+def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100.0,
+          options: WatchOptions | None = None, **env_options) -> WatchResult:
+    """Drive one episode in sumo-gui with the policy ``factory(env)`` builds."""
+    import tempfile
+
+    from reled_sumo.env import make_env
+    from reled_sumo.env.make import load_scenario
+    from reled_sumo.scenario.sumo_files import net_boundary
+    from reled_sumo.sim import gui
+
+    opts = options or WatchOptions()
+    sc = load_scenario(scenario)
+    record = check_output(opts.record) if opts.record is not None else None
+    view = gui.GuiView(net_boundary(sc.net_file), opts.window_size, opts.vehicle_scale, delay_ms)
+    horizon = float(env_options.get("horizon") or sc.duration)
+    with tempfile.TemporaryDirectory(prefix="reled-watch-") as tmp:
+        frames = Path(tmp) / "frames"
+        frames.mkdir()
+        times = gui.snapshot_times(_begin(sc), horizon, opts.record_every) if record else []
+        args = gui.gui_args(view, Path(tmp) / "gui.xml", frames, times)
+        env = make_env(sc, render_mode="human", gui_delay_ms=delay_ms, seed=seed, sumo_args=tuple(args), **env_options)
+        if opts.track is not None and opts.track not in env.possible_agents:
+            raise UserInputError(f"--track {opts.track}: not one of the {len(env.possible_agents)} agents "
+                                 f"({', '.join(env.possible_agents[:3])}, ...)")
+        result = _drive(env, factory(env), seed, opts, view)
+        recording = assemble(frames, record, opts.fps) if record else None
+    return WatchResult(*result, recording=recording)
+
+
+def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tuple:
+    from reled_sumo.sim import gui
+
+    arrived, times, closed, seen, tracking = 0, [], False, set(), False
     try:
         obs, infos = env.reset(seed=seed)
+        gui.fit_view(env.session, view)
         while env.agents:
+            for a in set(env.agents) - seen:
+                gui.highlight(env.session, a, gui.ring_size(view))
+                seen.add(a)
+                if a == opts.track and not tracking:
+                    gui.track(env.session, a)
+                    tracking = True
             obs, _, terms, truncs, infos = env.step(policy(obs, infos))
             for a, done in terms.items():
                 if done:
                     arrived += 1
                     times.append(float(infos[a].get("travel_time", 0.0)))
+        if not opts.quit_on_end:
+            log.warning("episode finished at t=%.0f s; close the sumo-gui window to exit", env.sim_time)
+            gui.wait_until_closed(env.session)
     except SimulationDiedError:
         log.info("sumo-gui was closed")
         closed = True
@@ -84,4 +175,4 @@ def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100
         sim_time = env.sim_time
         env.close()
     mean = sum(times) / len(times) if times else float("nan")
-    return WatchResult(sim_time, arrived, len(env.possible_agents), mean, closed)
+    return sim_time, arrived, len(env.possible_agents), mean, closed
