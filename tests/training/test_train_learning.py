@@ -41,3 +41,33 @@ def test_reled_beats_random_travel_time(kotka_small, tmp_path, request):
     tt_random = np.mean([e.mean_travel_time for e in rand])
     assert tt_learned < 0.8 * tt_random, (tt_learned, tt_random)
     assert np.mean([e.arrival_rate for e in learned]) > np.mean([e.arrival_rate for e in rand])
+
+
+def test_reled_learns_to_route_within_10_percent_of_shortest(kotka_small, tmp_path):
+    """CI learning test (not slow): 10 agents, a budget that trains in well under a minute on a
+    quiet 2-core machine. The greedy policy must end within 1.1x the free-flow shortest path's
+    travel time on the same evaluation seeds (non-arrived agents counted), and the rollouts
+    (sampled actions) must have improved over the run: the policy learned, it was not merely
+    born there. One update of the same training alone measured 1.57x shortest (tau 20; 2.5x
+    without the prior)."""
+    from reled_sumo.evaluation.evaluate import evaluate_policy, policy_act_fn
+    from reled_sumo.evaluation.references import evaluate_reference
+    import csv
+
+    env_opts = {"max_agents": 10, "horizon": 600}
+    cfg = load_config(None, {"scenario": str(kotka_small.path), "algo": "reled", "total_decisions": 2500,
+                             "sed_every": 0, "eval_every": 0, "sed.rounds": 2, "hpo.learning_rate": 1e-3,
+                             "hpo.n_epochs": 5, "hpo.prior_tau": 20.0, "seed": 0, "env.max_agents": 10,
+                             "env.horizon": 600})
+    result = Trainer(cfg, run_dir=tmp_path / "run").run()
+    policy, _ = load_policy(result.run_dir)
+    seeds = [10_000, 10_001, 10_002]
+    learned = evaluate_policy(kotka_small, policy_act_fn(policy), seeds, env_opts)
+    shortest = evaluate_reference("shortest", kotka_small, seeds, env_opts)
+    tt_l = learned.values("censored_travel_time").mean()
+    tt_s = shortest.values("censored_travel_time").mean()
+    assert tt_l <= 1.1 * tt_s, (tt_l, tt_s)
+    with open(result.run_dir / "progress.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    first, last = (float(r["rollout/mean_travel_time"]) for r in (rows[0], rows[-1]))
+    assert len(rows) >= 3 and last < first, (first, last)
