@@ -44,20 +44,19 @@ def test_reled_beats_random_travel_time(kotka_small, tmp_path, request):
 
 
 def test_reled_learns_to_route_within_10_percent_of_shortest(kotka_small, tmp_path):
-    """CI learning test (not slow): 10 agents, a budget that trains in well under a minute on a
-    quiet 2-core machine. The greedy policy must end within 1.1x the free-flow shortest path's
-    travel time on the same evaluation seeds (non-arrived agents counted), and the rollouts
-    (sampled actions) must have improved over the run: the policy learned, it was not merely
-    born there. One update of the same training alone measured 1.57x shortest (tau 20; 2.5x
-    without the prior)."""
+    """CI learning test (not slow): 10 agents, no shortest-path prior, 3,000 decisions. The greedy
+    policy must end within 1.1x the free-flow shortest path's travel time on the same evaluation
+    seeds (non-arrived agents counted), and the rollouts (sampled actions) must have improved over
+    the run. The same run after one update measured 2.52x shortest (arrival 0.50): the policy
+    learned; it was not born there."""
     from reled_sumo.evaluation.evaluate import evaluate_policy, policy_act_fn
     from reled_sumo.evaluation.references import evaluate_reference
     import csv
 
     env_opts = {"max_agents": 10, "horizon": 600}
-    cfg = load_config(None, {"scenario": str(kotka_small.path), "algo": "reled", "total_decisions": 2500,
-                             "sed_every": 0, "eval_every": 0, "sed.rounds": 2, "hpo.learning_rate": 1e-3,
-                             "hpo.n_epochs": 5, "hpo.prior_tau": 20.0, "seed": 0, "env.max_agents": 10,
+    cfg = load_config(None, {"scenario": str(kotka_small.path), "algo": "reled", "total_decisions": 3000,
+                             "sed_every": 0, "eval_every": 0, "sed.rounds": 2, "hpo.learning_rate": 3e-3,
+                             "hpo.n_epochs": 10, "hpo.prior_tau": 0.0, "seed": 0, "env.max_agents": 10,
                              "env.horizon": 600})
     result = Trainer(cfg, run_dir=tmp_path / "run").run()
     policy, _ = load_policy(result.run_dir)
