@@ -37,6 +37,8 @@ def generate_cmd(
     expert: str = typer.Option("routing", "--expert", help="routing (no LLM) or ollama."),
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model (default qwen2.5:7b-instruct)."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama host (default $OLLAMA_HOST or 127.0.0.1:11434)."),
+    llm_mode: str = typer.Option("path", "--llm-mode", help="path | routes: the LLM writes junction paths, "
+                                 "or picks one of a few named routes per agent."),
     rounds: int = typer.Option(3, "--rounds", help="SED refinement rounds."),
     divergence: str = typer.Option("jaccard", "--divergence", help="Subset divergence in the SED bound: "
                                    "jaccard (route edge sets) or js (junction-choice distributions)."),
@@ -54,7 +56,7 @@ def generate_cmd(
     from reled_sumo.experts.sed import SEDConfig, refine
 
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
-    exp = make_expert(expert, model=model, host=host, fallback_on_unavailable=fallback)
+    exp = make_expert(expert, model=model, host=host, fallback_on_unavailable=fallback, mode=llm_mode)
     env = make_env(scenario, seed=seed, max_agents=agents)
     try:
         with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),

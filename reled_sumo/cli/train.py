@@ -17,10 +17,10 @@ from reled_sumo.errors import UserInputError
 
 
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-               workers=None, episodes=None) -> dict[str, Any]:
+               workers=None, episodes=None, llm_mode=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
-                           "rollout_workers": workers, "episodes_per_update": episodes}
+                           "rollout_workers": workers, "episodes_per_update": episodes, "expert.mode": llm_mode}
     if no_sed:
         out["no_sed"] = True
     if fixed_weight is not None:
@@ -44,6 +44,8 @@ def train_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Run seed (network init, episodes, SED)."),
     expert: Optional[str] = typer.Option(None, "--expert", help="routing | ollama (demonstrations)."),
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model for --expert ollama."),
+    llm_mode: Optional[str] = typer.Option(None, "--llm-mode", help="path | routes: the LLM writes junction "
+                                           "paths, or picks one of a few named routes per agent."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config (see configs/default.yaml)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<id>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (or the latest matching run)."),
@@ -59,7 +61,7 @@ def train_cmd(
     from reled_sumo.training.trainer import Trainer, default_run_id
 
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-                    workers, episodes)
+                    workers, episodes, llm_mode)
     if resume:
         base = load_config(config, ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")

@@ -81,6 +81,7 @@ class _Kept:
     returns: dict[str, list[float]]
     volatility: dict[str, float]
     divergence: dict[str, float]
+    sources: dict[str, str] = field(default_factory=dict)  # who wrote each kept route (ExpertRoute.source)
 
 
 def trips_of(env, graph: RoadGraph) -> list[AgentTrip]:
@@ -102,7 +103,8 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
     routes = {a: list(r.edges) for a, r in plan.items()}
     run = execute_routes(env, graph, routes, cfg.seed)
     b, vol, div = _bounds(run, routes, naive, trips, graph, cfg, {})
-    kept = _Kept(routes, dict(run.trajectories), b, {a: [tr.ret] for a, tr in run.trajectories.items()}, vol, div)
+    kept = _Kept(routes, dict(run.trajectories), b, {a: [tr.ret] for a, tr in run.trajectories.items()}, vol, div,
+                 {a: r.source for a, r in plan.items()})
     history = [_metrics(0, kept, run, len(trips), len(trips), expert, stats0, t0)]
     _emit(history[-1], on_round)
     for r in range(1, cfg.rounds):
@@ -115,13 +117,15 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
         run = execute_routes(env, graph, routes, cfg.seed + r)
         measured = _bounds(run, routes, kept.routes, trips, graph, cfg, kept.returns)
         accepted = _accept(chosen, kept, run, routes, measured, cfg)
+        kept.sources.update({a: rt.source for a, rt in revised.items() if kept.routes[a] is routes[a]})  # accepted
         for a, tr in run.trajectories.items():
             kept.returns.setdefault(a, []).append(tr.ret)
         history.append(_metrics(r, kept, run, len(chosen), accepted, expert, stats0, t0))
         _emit(history[-1], on_round)
     meta = {"expert": getattr(expert, "name", type(expert).__name__), "rounds": cfg.rounds,
             "config": asdict(cfg), "metrics": [asdict(m) for m in history],
-            "bound": {a: kept.bound[a] for a in sorted(kept.bound)}}
+            "bound": {a: kept.bound[a] for a in sorted(kept.bound)},
+            "sources": {a: kept.sources.get(a, "unknown") for a in sorted(kept.demos)}}
     return DemoSet(kept.demos, meta), history
 
 

@@ -63,7 +63,13 @@ def build_expert(opts: ExpertOptions):
 
     given = {"host": opts.host, "model": opts.model, "timeout_s": opts.timeout_s, "retries": opts.retries}
     ollama = OllamaConfig(**{k: v for k, v in given.items() if v is not None})
-    expert = OllamaExpert(LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable))
+    llm_cfg = LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable)
+    if opts.mode == "routes":
+        from reled_sumo.experts.route_choice import RouteChoiceExpert
+
+        expert = RouteChoiceExpert(llm_cfg)
+    else:
+        expert = OllamaExpert(llm_cfg)
     if not opts.fallback_on_unavailable:
         expert.client.check()  # fail fast with LLMUnavailableError and the client's explanation
     return expert

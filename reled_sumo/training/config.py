@@ -35,12 +35,15 @@ class ExpertOptions:
     timeout_s: float = 120.0
     retries: int = 2
     fallback_on_unavailable: bool = False  # True: an unreachable server -> routing-expert routes
+    mode: Literal["path", "routes"] = "path"  # LLM answers: junction paths, or a choice among named routes
 
     def __post_init__(self) -> None:
         if self.kind not in EXPERTS:
             raise ConfigError(f"expert.kind must be one of {', '.join(EXPERTS)}, got {self.kind!r}")
         if not self.timeout_s > 0 or self.retries < 0:
             raise ConfigError("expert.timeout_s must be > 0 and expert.retries >= 0")
+        if self.mode not in ("path", "routes"):
+            raise ConfigError(f"expert.mode must be path or routes, got {self.mode!r}")
 
 
 @dataclass(frozen=True)
