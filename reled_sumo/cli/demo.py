@@ -67,6 +67,7 @@ def generate_cmd(
         env.close()
     dest = out or Path("runs") / "demos" / f"{env.scenario.name}-{expert}-s{seed}"
     demos = demos.with_meta(scenario=env.scenario.name, scenario_hash=env.scenario.scenario_hash,
+                            llm_mode=llm_mode if expert == "ollama" else None,
                             model=getattr(getattr(exp, "config", None), "ollama", None) and exp.config.ollama.model)
     demos.save(dest)
     console.print(rounds_table([asdict(m) for m in history]))
@@ -85,11 +86,14 @@ def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -
                   f"({meta.get('scenario_hash')})  rounds: {meta.get('rounds')}  model: {meta.get('model')}")
     if meta.get("metrics"):
         console.print(rounds_table(meta["metrics"]))
+    if meta.get("sources"):
+        counts = {s: list(meta["sources"].values()).count(s) for s in sorted(set(meta["sources"].values()))}
+        console.print("written by: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
     t = Table(title=f"{len(ds)} trajectories")
-    for c in ("agent", "decisions", "edges", "travel time (s)", "arrived", "return", "bound"):
+    for c in ("agent", "decisions", "edges", "travel time (s)", "arrived", "return", "bound", "written by"):
         t.add_column(c, justify="right")
-    bound = meta.get("bound", {})
+    bound, sources = meta.get("bound", {}), meta.get("sources", {})
     for tr in list(ds.trajectories.values())[:30]:
         t.add_row(tr.agent_id, str(tr.length), str(len(tr.edges)), f"{tr.travel_time:.1f}", str(tr.arrived),
-                  f"{tr.ret:.3f}", f"{bound.get(tr.agent_id, float('nan')):.3f}")
+                  f"{tr.ret:.3f}", f"{bound.get(tr.agent_id, float('nan')):.3f}", sources.get(tr.agent_id, "-"))
     console.print(t)
