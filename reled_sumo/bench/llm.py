@@ -48,6 +48,8 @@ class LLMBenchConfig:
     host: str | None = None
     timeout_s: float = 600.0
     cache_dir: str | None = None
+    max_edges: int = 200  # path mode: corridor size (PromptConfig.max_edges); small models have small contexts
+    max_subset: int = 6  # agents per prompt (LLMExpertConfig.max_subset)
 
     def __post_init__(self) -> None:
         if not self.models or not all(isinstance(m, str) and m for m in self.models):
@@ -62,6 +64,10 @@ class LLMBenchConfig:
             raise ConfigError("bench llm: agents must be an integer >= 1")
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
             raise ConfigError("bench llm: rounds must be an integer >= 1")
+        for name in ("max_edges", "max_subset"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"bench llm: {name} must be an integer >= 1")
         if not np.isfinite(self.timeout_s) or self.timeout_s <= 0:
             raise ConfigError("bench llm: timeout_s must be a finite number > 0")
 
@@ -187,11 +193,16 @@ def _routing_run(cfg: LLMBenchConfig, seed: int) -> dict[str, Any]:
 def _llm_expert(cfg: LLMBenchConfig, model: str, mode: str, cache_dir: str):
     from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
     from reled_sumo.experts.ollama_client import OllamaClient, OllamaConfig
+    from reled_sumo.experts.prompt import PromptConfig
     from reled_sumo.experts.route_choice import RouteChoiceExpert
 
     ocfg = OllamaConfig(host=cfg.host, model=model, timeout_s=cfg.timeout_s, retries=0)
-    lcfg = LLMExpertConfig(ollama=ocfg, cache_dir=cache_dir, max_workers=1)
+    # the server is checked up front (a missing server or model stops the bench); after that a
+    # rejected request (e.g. a prompt longer than the context) is an unanswered subset that falls back
+    lcfg = LLMExpertConfig(ollama=ocfg, cache_dir=cache_dir, max_workers=1, fallback_on_unavailable=True,
+                           prompt=PromptConfig(max_edges=cfg.max_edges), max_subset=cfg.max_subset)
     client = TimedClient(OllamaClient(ocfg))
+    client.check()
     cls = RouteChoiceExpert if mode == "routes" else OllamaExpert
     expert = cls(lcfg, client=client)
     expert.answer_log = []
@@ -219,6 +230,7 @@ def _llm_run(cfg: LLMBenchConfig, model: str, mode: str, seed: int, cache_dir: s
     stats = expert.stats
     return {"expert": "llm", "mode": mode, "model": model, "seed": seed, "agents": len(demos),
             "wall_s": time.perf_counter() - t0, "answers": quality.answers, "llm_calls": stats.llm_calls,
+            "unanswered": sum(text is None for _, text in expert.answer_log),
             "cache_hits": stats.cache_hits, **quality.rates(), "repairs": stats.repairs,
             "fallbacks": stats.fallbacks, "invalid_answers": stats.invalid_answers,
             "s_per_answer": float(np.mean(secs)), "s_per_answer_max": float(np.max(secs)),
@@ -252,7 +264,7 @@ def run_llm_bench(cfg: LLMBenchConfig, on_row: Callable[[dict], None] | None = N
 
 def summary_columns() -> tuple[str, ...]:
     return ("model", "mode", "seed", "answers", "valid_json_rate", "real_id_rate", "adjacent_rate", "reached_rate",
-            "repairs", "fallbacks", "cache_hits", "s_per_answer", "prompt_tokens", "completion_tokens",
+            "unanswered", "repairs", "fallbacks", "cache_hits", "s_per_answer", "prompt_tokens", "completion_tokens",
             "travel_time", "routing_travel_time", "sed_bound", "routing_sed_bound")
 
 

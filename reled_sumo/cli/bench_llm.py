@@ -27,6 +27,8 @@ def llm_cmd(
     rounds: int = typer.Option(1, "--rounds", help="SED rounds per run."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama (or local server) URL; default $OLLAMA_HOST."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for one answer."),
+    max_edges: int = typer.Option(200, "--max-edges", help="Path mode: corridor edges per prompt (fit the context)."),
+    max_subset: int = typer.Option(6, "--max-subset", help="Agents per prompt."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also append the JSON lines to this file."),
 ) -> None:
     """Ask the model(s) in each mode on the same seeds as the routing expert; JSON lines, then a table."""
@@ -34,7 +36,8 @@ def llm_cmd(
     from reled_sumo.cli.bench import _ints, rows_table
 
     cfg = LLMBenchConfig(scenario=scenario, models=_names(models), modes=_names(modes), seeds=tuple(_ints(seeds)),
-                         agents=agents, rounds=rounds, host=host, timeout_s=timeout)
+                         agents=agents, rounds=rounds, host=host, timeout_s=timeout, max_edges=max_edges,
+                         max_subset=max_subset)
     sink = out.open("a", encoding="utf-8") if out else None
 
     def on_row(row: dict) -> None:

@@ -48,7 +48,8 @@ def test_bad_answers_are_counted_as_such(grid, trips):
 
 
 @pytest.mark.parametrize("bad", [dict(models=()), dict(modes=("junctions",)), dict(seeds=(-1,)), dict(seeds=(True,)),
-                                 dict(agents=0), dict(rounds=0), dict(timeout_s=float("inf"))])
+                                 dict(agents=0), dict(rounds=0), dict(timeout_s=float("inf")),
+                                 dict(max_edges=0), dict(max_subset=True)])
 def test_bad_bench_config(bad):
     with pytest.raises(ConfigError):
         LLMBenchConfig(scenario="kotka", **bad)
