@@ -10,14 +10,15 @@ import os
 
 import ollama
 import pytest
+from typer.testing import CliRunner
 
-from reled_sumo.env import make_env
+from reled_sumo.cli.app import app
+from reled_sumo.demos.trajectory import DemoSet
+
 from reled_sumo.experts import AgentTrip, is_valid_trip_route
-from reled_sumo.experts.factory import make_expert
 from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
 from reled_sumo.experts.ollama_client import OllamaConfig
 from reled_sumo.experts.prompt import PromptConfig
-from reled_sumo.experts.sed import SEDConfig, refine
 from reled_sumo.testing.gguf_models import find_model
 from reled_sumo.testing.llama_server import LlamaOllamaServer
 
@@ -110,16 +111,19 @@ def test_path_mode_answer_is_valid_json_with_real_ids(grid_graph, server, tmp_pa
 
 
 def test_route_choice_demonstrations_written_by_the_model_run_in_sumo(kotka_small, server, tmp_path, monkeypatch):
+    """The README's flow: `reled demo generate --expert ollama --model smollm2:135m --llm-mode routes`."""
     monkeypatch.setenv("RELED_CACHE_DIR", str(tmp_path / "cache"))
-    env = make_env(kotka_small, seed=0, max_agents=6)
-    try:
-        expert = make_expert("ollama", model=MODEL, host=server.url, mode="routes")
-        demos, history = refine(env, expert, SEDConfig(rounds=1, seed=0))
-    finally:
-        env.close()
-    assert history[0].llm_calls >= 1 and history[0].fallbacks == 0  # every name comes from the schema's enums
-    assert set(demos.meta["sources"].values()) == {"llm"}
-    graph = env.scenario.graph
-    for tr in demos.trajectories.values():
+    out = tmp_path / "demos"
+    res = CliRunner().invoke(app, ["demo", "generate", "--scenario", str(kotka_small.path), "--expert", "ollama",
+                                   "--model", MODEL, "--host", server.url, "--llm-mode", "routes", "--agents", "6",
+                                   "--rounds", "1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    demos = DemoSet.load(out)
+    assert demos.meta["model"] == MODEL and demos.meta["llm_mode"] == "routes"
+    (metrics,) = demos.meta["metrics"]
+    assert metrics["llm_calls"] >= 1 and metrics["fallbacks"] == 0  # every name comes from the schema's enums
+    assert set(demos.meta["sources"].values()) == {"llm"} and len(demos) == 6
+    graph = kotka_small.graph
+    for tr in demos.trajectories.values():  # executed in SUMO along the chosen routes
         assert graph.is_valid_route([graph.index[e] for e in tr.edges])
-    assert history[0].arrival_rate > 0
+    assert metrics["arrival_rate"] > 0
