@@ -115,14 +115,14 @@ def test_route_choice_demonstrations_written_by_the_model_run_in_sumo(kotka_smal
     monkeypatch.setenv("RELED_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "demos"
     res = CliRunner().invoke(app, ["demo", "generate", "--scenario", str(kotka_small.path), "--expert", "ollama",
-                                   "--model", MODEL, "--host", server.url, "--llm-mode", "routes", "--agents", "6",
+                                   "--model", MODEL, "--host", server.url, "--llm-mode", "routes", "--agents", "4",
                                    "--rounds", "1", "--out", str(out)])
     assert res.exit_code == 0, res.output
     demos = DemoSet.load(out)
     assert demos.meta["model"] == MODEL and demos.meta["llm_mode"] == "routes"
     (metrics,) = demos.meta["metrics"]
     assert metrics["llm_calls"] >= 1 and metrics["fallbacks"] == 0  # every name comes from the schema's enums
-    assert set(demos.meta["sources"].values()) == {"llm"} and len(demos) == 6
+    assert set(demos.meta["sources"].values()) == {"llm"} and len(demos) == 4
     graph = kotka_small.graph
     for tr in demos.trajectories.values():  # executed in SUMO along the chosen routes
         assert graph.is_valid_route([graph.index[e] for e in tr.edges])
