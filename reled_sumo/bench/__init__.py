@@ -1,1 +1,2 @@
-"""Benchmarks: env vs raw SUMO, training and worker throughput, and the learning suite with its claims."""
+"""Benchmarks: env vs raw SUMO, training and worker throughput, the learning suite with its claims,
+and the LLM expert (`reled bench llm`)."""

@@ -28,7 +28,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch as th
 
 from reled_sumo.errors import ConfigError

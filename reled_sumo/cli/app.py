@@ -7,8 +7,10 @@ import typer
 
 from reled_sumo.cli import bench as bench_cli
 from reled_sumo.cli import demo as demo_cli
+from reled_sumo.cli import llm as llm_cli
 from reled_sumo.cli import scenario as scenario_cli
 from reled_sumo.cli.bench_learn import learn_cmd, train_bench_cmd
+from reled_sumo.cli.bench_llm import llm_cmd
 from reled_sumo.cli.doctor import doctor_cmd
 from reled_sumo.cli.eval import eval_cmd
 from reled_sumo.cli.export import export_cmd
@@ -20,8 +22,10 @@ app = typer.Typer(help="reled-sumo: multi-agent RL with expert demonstrations on
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.add_typer(scenario_cli.app, name="scenario")
 app.add_typer(demo_cli.app, name="demo")
+app.add_typer(llm_cli.app, name="llm")
 bench_cli.app.command("train")(train_bench_cmd)
 bench_cli.app.command("learn")(learn_cmd)
+bench_cli.app.command("llm")(llm_cmd)
 app.add_typer(bench_cli.app, name="bench")
 app.command("doctor")(doctor_cmd)
 app.command("train")(train_cmd)

@@ -37,6 +37,8 @@ def generate_cmd(
     expert: str = typer.Option("routing", "--expert", help="routing (no LLM) or ollama."),
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model (default qwen2.5:7b-instruct)."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama host (default $OLLAMA_HOST or 127.0.0.1:11434)."),
+    llm_mode: str = typer.Option("path", "--llm-mode", help="path | routes: the LLM writes junction paths, "
+                                 "or picks one of a few named routes per agent."),
     rounds: int = typer.Option(3, "--rounds", help="SED refinement rounds."),
     divergence: str = typer.Option("jaccard", "--divergence", help="Subset divergence in the SED bound: "
                                    "jaccard (route edge sets) or js (junction-choice distributions)."),
@@ -58,7 +60,8 @@ def generate_cmd(
 
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
     limits = {k: v for k, v in (("timeout_s", timeout), ("retries", retries)) if v is not None}
-    exp = make_expert(ExpertOptions(kind=expert, model=model, host=host, fallback_on_unavailable=fallback, **limits))
+    exp = make_expert(ExpertOptions(kind=expert, model=model, host=host, fallback_on_unavailable=fallback,
+                                    mode=llm_mode, **limits))
     env = make_env(scenario, seed=seed, max_agents=agents)
     try:
         with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),
@@ -72,6 +75,7 @@ def generate_cmd(
     llm_wrote = written.get("llm", 0) + written.get("repaired", 0) > 0
     model = getattr(getattr(exp, "config", None), "ollama", None) and exp.config.ollama.model
     demos = demos.with_meta(scenario=env.scenario.name, scenario_hash=env.scenario.scenario_hash,
+                            llm_mode=llm_mode if expert == "ollama" else None,
                             model=model if llm_wrote else None, requested_model=model)
     demos.save(dest)
     console.print(rounds_table([asdict(m) for m in history]))
@@ -93,11 +97,14 @@ def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -
         console.print("written by: " + ", ".join(f"{k} {v}" for k, v in meta["written_by"].items()))
     if meta.get("metrics"):
         console.print(rounds_table(meta["metrics"]))
+    if meta.get("sources"):
+        counts = {s: list(meta["sources"].values()).count(s) for s in sorted(set(meta["sources"].values()))}
+        console.print("written by: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
     t = Table(title=f"{len(ds)} trajectories")
     sources = meta.get("sources", {})
     for c in ("agent", "written by", "decisions", "edges", "travel time (s)", "arrived", "return", "bound"):
         t.add_column(c, justify="right")
-    bound = meta.get("bound", {})
+    bound, sources = meta.get("bound", {}), meta.get("sources", {})
     for tr in list(ds.trajectories.values())[:30]:
         t.add_row(tr.agent_id, sources.get(tr.agent_id, "?"), str(tr.length), str(len(tr.edges)), f"{tr.travel_time:.1f}", str(tr.arrived),
                   f"{tr.ret:.3f}", f"{bound.get(tr.agent_id, float('nan')):.3f}")

@@ -18,12 +18,12 @@ from reled_sumo.errors import UserInputError
 
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                workers=None, episodes=None, timeout=None, retries=None, select=None,
-               prior_tau=None) -> dict[str, Any]:
+               prior_tau=None, llm_mode=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
                            "rollout_workers": workers, "episodes_per_update": episodes,
                            "expert.timeout_s": timeout, "expert.retries": retries,
-                           "env.agent_selection": select, "hpo.prior_tau": prior_tau}
+                           "env.agent_selection": select, "hpo.prior_tau": prior_tau, "expert.mode": llm_mode}
     if no_sed:
         out["no_sed"] = True
     if fixed_weight is not None:
@@ -47,6 +47,8 @@ def train_cmd(
     seed: Optional[int] = typer.Option(None, "--seed", help="Run seed (network init, episodes, SED)."),
     expert: Optional[str] = typer.Option(None, "--expert", help="routing | ollama (demonstrations)."),
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model for --expert ollama."),
+    llm_mode: Optional[str] = typer.Option(None, "--llm-mode", help="path | routes: the LLM writes junction "
+                                           "paths, or picks one of a few named routes per agent."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML config (see configs/default.yaml)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<id>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (or the latest matching run)."),
@@ -69,7 +71,7 @@ def train_cmd(
     from reled_sumo.training.trainer import Trainer, default_run_id
 
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-                    workers, episodes, timeout, retries, select, prior_tau)
+                    workers, episodes, timeout, retries, select, prior_tau, llm_mode)
     if resume:
         base = load_config(config, ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")

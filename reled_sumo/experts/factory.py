@@ -10,6 +10,7 @@ from reled_sumo.experts.base import Expert
 from reled_sumo.experts.routing import RoutingExpert
 
 EXPERTS = ("routing", "ollama")
+LLM_MODES = ("path", "routes")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class ExpertOptions:
     timeout_s: float = 120.0
     retries: int = 2
     fallback_on_unavailable: bool = False  # True: an unreachable server -> routing-expert routes
+    mode: Literal["path", "routes"] = "path"  # LLM answers: junction paths, or a choice among named routes
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -29,6 +31,8 @@ class ExpertOptions:
             raise ConfigError(f"expert.kind must be one of {', '.join(EXPERTS)}, got {self.kind!r}")
         if not self.timeout_s > 0 or self.retries < 0:
             raise ConfigError("expert.timeout_s must be > 0 and expert.retries >= 0")
+        if self.mode not in LLM_MODES:
+            raise ConfigError(f"expert.mode must be one of {', '.join(LLM_MODES)}, got {self.mode!r}")
 
 
 def make_expert(opts: ExpertOptions, cache_dir: str | None = None) -> Expert:
@@ -41,8 +45,14 @@ def make_expert(opts: ExpertOptions, cache_dir: str | None = None) -> Expert:
 
     given = {"host": opts.host, "model": opts.model, "timeout_s": opts.timeout_s, "retries": opts.retries}
     ollama = OllamaConfig(**{k: v for k, v in given.items() if v is not None})
-    expert = OllamaExpert(LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable,
-                                          cache_dir=cache_dir))
+    llm_cfg = LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable,
+                              cache_dir=cache_dir)
+    if opts.mode == "routes":  # the model picks one of a few named candidate routes per agent
+        from reled_sumo.experts.route_choice import RouteChoiceExpert
+
+        expert = RouteChoiceExpert(llm_cfg)
+    else:
+        expert = OllamaExpert(llm_cfg)
     if not opts.fallback_on_unavailable:
         expert.client.check()
     return expert

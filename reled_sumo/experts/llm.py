@@ -128,6 +128,7 @@ class OllamaExpert:
         self._down_until = 0.0
         self._warned_unavailable = False
         self._warned_long = False
+        self.answer_log: list[tuple[tuple[AgentTrip, ...], str | None]] | None = None  # a list: record answers
 
     # ------------------------------------------------------------- public
     def plan(
@@ -149,6 +150,14 @@ class OllamaExpert:
             closer()
 
     # ------------------------------------------------------------ helpers
+    def _prompt(self, graph, group: list[AgentTrip], tt: np.ndarray, feedback) -> Prompt:
+        """The request for one subset (path mode; the route-choice expert overrides it)."""
+        return build_prompt(graph, group, tt, feedback, self.config.prompt)
+
+    def _parses(self, text: str) -> bool:
+        """Whether an answer is worth caching (path mode; the route-choice expert overrides it)."""
+        return _parses(text)
+
     def _plan(self, graph, trips, travel_times, feedback) -> dict[str, ExpertRoute]:
         check_trips(graph, trips)
         if not trips:
@@ -162,7 +171,7 @@ class OllamaExpert:
         )
         by_id = {t.agent_id: t for t in trips}
         groups = [[by_id[a] for a in s] for s in subsets]
-        prompts = [build_prompt(graph, g, tt, feedback, self.config.prompt) for g in groups]
+        prompts = [self._prompt(graph, g, tt, feedback) for g in groups]
         self._warn_if_too_long(prompts)
         texts = self._answers(prompts)
         out: dict[str, ExpertRoute] = {}
@@ -257,7 +266,7 @@ class OllamaExpert:
     def _collect(self, text: str | None, exc: Exception | None, key: str) -> str | None:
         if exc is not None:
             raise exc
-        if self.cache is not None and _parses(text):
+        if self.cache is not None and self._parses(text):
             self.cache.put(key, text, self.client.model)
         return text
 
@@ -277,6 +286,8 @@ class OllamaExpert:
 
     def _routes_for(self, graph, group: list[AgentTrip], tt: np.ndarray, text: str | None,
                     base: Mapping[str, ExpertRoute]) -> dict[str, ExpertRoute]:
+        if self.answer_log is not None:
+            self.answer_log.append((tuple(group), text))
         if text is None:
             return {t.agent_id: self._fallback(t.agent_id, base, "no answer") for t in group}
         report = validate_answer(text, graph, group, tt)

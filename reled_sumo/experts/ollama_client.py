@@ -105,6 +105,7 @@ class OllamaClient:
         self._check_client: ollama.Client | None = None
         self._lock = threading.Lock()
         self._generation = 0  # bumped by cancel(): calls of an older generation stop retrying
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0}  # summed over every chat answer
 
     @property
     def model(self) -> str:
@@ -168,9 +169,19 @@ class OllamaClient:
     def _chat_once(self, client: ollama.Client, messages, schema) -> str:
         kwargs = dict(model=self.model, messages=list(messages), format=dict(schema), options=self._options())
         if not self.config.stream:
-            return client.chat(**kwargs).message.content or ""
-        parts = [chunk.message.content or "" for chunk in client.chat(stream=True, **kwargs)]
+            resp = client.chat(**kwargs)
+            self._count(resp)
+            return resp.message.content or ""
+        parts = []
+        for chunk in client.chat(stream=True, **kwargs):
+            parts.append(chunk.message.content or "")
+            self._count(chunk)  # only the last chunk carries the counts
         return "".join(parts)
+
+    def _count(self, resp) -> None:
+        with self._lock:
+            self.usage["prompt_tokens"] += int(getattr(resp, "prompt_eval_count", None) or 0)
+            self.usage["completion_tokens"] += int(getattr(resp, "eval_count", None) or 0)
 
     def _version(self) -> str:
         try:  # the official client has no version() call; /api/version is a plain GET

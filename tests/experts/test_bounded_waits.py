@@ -88,9 +88,10 @@ def test_cli_timeout_and_retries_options_reach_the_client(tmp_path):
     for cmd in (["demo", "generate", "--help"], ["train", "--help"]):
         res = CliRunner().invoke(app, cmd)
         assert "--timeout" in res.output and "--retries" in res.output, res.output
-    from reled_sumo.experts.factory import make_expert
+    from reled_sumo.experts.factory import ExpertOptions, make_expert
 
-    ex = make_expert("ollama", host="http://127.0.0.1:9", timeout_s=7.5, retries=0)
+    ex = make_expert(ExpertOptions(kind="ollama", host="http://127.0.0.1:9", timeout_s=7.5, retries=0,
+                                   fallback_on_unavailable=True))
     assert ex.config.ollama.timeout_s == 7.5 and ex.config.ollama.retries == 0
 
 

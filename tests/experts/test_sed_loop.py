@@ -94,6 +94,7 @@ def test_demo_generate_and_show(kotka_small, tmp_path):
     assert len(ds) == len(kotka_small.agents) and ds.meta["scenario_hash"] == kotka_small.scenario_hash
     res = runner.invoke(app, ["demo", "show", str(out)])
     assert res.exit_code == 0 and "agent_0" in res.output
+    assert f"written by: routing {len(kotka_small.agents)}" in res.output
     assert np.isfinite([t.ret for t in ds.trajectories.values()]).all()
 
 
