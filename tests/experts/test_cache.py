@@ -30,7 +30,13 @@ def test_default_dir_honours_env(monkeypatch, tmp_path):
     assert default_cache_dir().parts[-3:] == (".cache", "reled-sumo", "llm")
 
 
-def test_unwritable_dir_does_not_raise(tmp_path):
+def test_unwritable_dir_does_not_raise(tmp_path, caplog):
+    """A cache that cannot be written is logged and skipped (a miss next time), never an error."""
     blocker = tmp_path / "file"
     blocker.write_text("")
-    ResponseCache(blocker / "sub").put(cache_key("m", "p"), "x")  # logged, not raised
+    c = ResponseCache(blocker / "sub")
+    k = cache_key("m", "p")
+    with caplog.at_level("DEBUG", logger="reled_sumo.experts.cache"):
+        c.put(k, "x")
+    assert c.get(k) is None and blocker.read_text() == ""
+    assert caplog.records, "the failed write is logged"
