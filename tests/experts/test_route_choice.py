@@ -146,12 +146,12 @@ def test_answer_log_records_the_equivalent_instructions(grid_graph, trips, ollam
 
 
 def test_training_config_selects_the_mode():
-    from reled_sumo.training.algos import build_expert
+    from reled_sumo.experts.factory import make_expert
     from reled_sumo.training.config import load_config
 
     cfg = load_config(None, {"expert.kind": "ollama", "expert.mode": "routes", "expert.fallback_on_unavailable": True,
                              "expert.host": "http://127.0.0.1:9"})
-    assert isinstance(build_expert(cfg.expert), RouteChoiceExpert)
+    assert isinstance(make_expert(cfg.expert), RouteChoiceExpert)
     assert load_config(None, {}).expert.mode == "path"
     with pytest.raises(ConfigError):
         load_config(None, {"expert.mode": "junctions"})
