@@ -60,6 +60,15 @@ def test_bad_ray_address_is_a_config_error(overrides, message):
         load_config(CI, overrides)
 
 
+@pytest.mark.parametrize("backends", [("processes",), (), ("process", "mpi")])
+def test_bench_workers_rejects_unknown_backends(backends):
+    from reled_sumo.bench.workers import bench_workers
+    from reled_sumo.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="backends must be among process, ray"):
+        bench_workers("kotka", (1,), episodes=1, backends=backends)
+
+
 def test_ray_address_defaults_to_the_process_pool():
     assert load_config(CI, {}).ray_address is None
     assert load_config(CI, {"ray_address": "auto", "rollout_workers": 2}).ray_address == "auto"

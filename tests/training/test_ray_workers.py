@@ -14,6 +14,7 @@ ray = pytest.importorskip("ray")
 
 import torch as th  # noqa: E402
 
+from reled_sumo.bench.workers import bench_workers  # noqa: E402
 from reled_sumo.errors import SimulationDiedError  # noqa: E402
 from reled_sumo.optim.buffer import MultiAgentRolloutBuffer  # noqa: E402
 from reled_sumo.training import checkpoint as ck  # noqa: E402
@@ -119,3 +120,16 @@ def test_training_on_ray_equals_training_on_the_process_pool(kotka_small, tmp_pa
     assert proc.updates >= 1
     for name, p in a["hpo"]["policy"].items():
         assert th.equal(p, b["hpo"]["policy"][name]), name
+
+
+def test_bench_workers_measures_both_backends_as_ratios(kotka_small, local_ray):
+    rows = bench_workers(kotka_small.path, (1, 2), episodes=2, env_options={"horizon": 100},
+                         backends=("process", "ray"), ray_address="local")
+    assert [(r.backend, r.n_workers) for r in rows] == [("process", 1), ("ray", 1), ("process", 2), ("ray", 2)]
+    assert len({r.decisions for r in rows}) == 1 and rows[0].decisions > 0  # same seeds, same fixed policy
+    assert all(r.ratio_to_process == 1.0 for r in rows if r.backend == "process")
+    for proc, on_ray in ((rows[0], rows[1]), (rows[2], rows[3])):
+        assert on_ray.ratio_to_process == pytest.approx(on_ray.decisions_per_s / proc.decisions_per_s)
+    assert rows[1].speedup == 1.0 and rows[3].speedup == pytest.approx(rows[3].decisions_per_s
+                                                                        / rows[1].decisions_per_s)
+    assert ray.is_initialized()  # it joined the running Ray and left it running
