@@ -4,6 +4,7 @@ Wire it with ``app.command("train")(train_cmd)``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any, Optional
@@ -58,7 +59,8 @@ def train_cmd(
                                           "(0 = in this process). Use with --episodes-per-update >= N."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run the --workers as Ray actors: "
                                               "local (start Ray here), auto (this machine's cluster) or a "
-                                              "cluster address; needs pip install -e '.[ray]'."),
+                                              "cluster address; needs pip install -e '.[ray]'. none: the "
+                                              "process pool (e.g. to resume a Ray run without Ray)."),
     episodes: Optional[int] = typer.Option(None, "--episodes-per-update", help="Episodes collected per update."),
     select: Optional[str] = typer.Option(None, "--select", help="Which agents: first (by departure) or busy "
                                          "(departing once the network is loaded, env.busy_from_s)."),
@@ -72,14 +74,17 @@ def train_cmd(
     from reled_sumo.training.config import load_config
     from reled_sumo.training.trainer import Trainer, default_run_id
 
+    no_ray = ray_address is not None and ray_address.strip().lower() == "none"
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-                    workers, episodes, timeout, retries, select, prior_tau, ray_address)
+                    workers, episodes, timeout, retries, select, prior_tau, None if no_ray else ray_address)
     if resume:
         base = load_config(config, ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")
         cfg = load_config(out / "config.yaml", ov)  # the run's own settings; flags may only extend --steps
     else:
         cfg = load_config(config, ov)
+    if no_ray and cfg.ray_address is not None:
+        cfg = dataclasses.replace(cfg, ray_address=None)
     bar = RichProgress(cfg.total_decisions)
     trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)
     try:

@@ -133,3 +133,28 @@ def test_bench_workers_measures_both_backends_as_ratios(kotka_small, local_ray):
     assert rows[1].speedup == 1.0 and rows[3].speedup == pytest.approx(rows[3].decisions_per_s
                                                                         / rows[1].decisions_per_s)
     assert ray.is_initialized()  # it joined the running Ray and left it running
+
+
+def test_cli_train_on_ray_then_resume_on_the_process_pool(kotka_small, tmp_path, local_ray, monkeypatch):
+    import sys
+
+    import typer
+    from typer.testing import CliRunner
+
+    from reled_sumo.cli.train import train_cmd
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    app.command("train")(train_cmd)
+    out = tmp_path / "run"
+    common = ["train", "--config", str(CI), "--scenario", str(kotka_small.path), "--out", str(out), "--agents", "4",
+              "--algo", "ippo", "--episodes-per-update", "2", "--workers", "2"]
+    res = CliRunner().invoke(app, [*common, "--steps", "60", "--ray-address", "auto"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "ray_address: auto" in (out / "config.yaml").read_text()
+    monkeypatch.setitem(sys.modules, "ray", None)  # resuming without Ray: `none` picks the process pool
+    res = CliRunner().invoke(app, [*common, "--steps", "200", "--resume"], catch_exceptions=False)
+    assert res.exit_code == 2 and "needs Ray" in res.output  # the run's own config asks for Ray
+    res = CliRunner().invoke(app, [*common, "--steps", "200", "--resume", "--ray-address", "none"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
