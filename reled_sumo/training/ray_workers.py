@@ -45,8 +45,10 @@ def import_ray() -> Any:
 
 
 def connect(address: str, num_cpus: int | None = None) -> bool:
-    """Join (``auto`` / ``host:port`` / ``ray://host:port``) or start (``local``) Ray.
+    """Join (``auto`` / ``host:port`` of a cluster this machine is part of) or start (``local``) Ray.
 
+    The learner opens TCP connections to the actors' nodes, so it must run on a machine that
+    reaches them (a cluster node); Ray Client (``ray://``) drivers outside the cluster do not.
     Returns True when this call started or joined Ray (the caller then shuts it down); a
     Ray already initialised in this process is used as it is.
     """
