@@ -135,6 +135,7 @@ def test_bench_workers_measures_both_backends_as_ratios(kotka_small, local_ray):
     assert ray.is_initialized()  # it joined the running Ray and left it running
 
 
+@pytest.mark.slow  # two short training runs through the CLI (~15-45 s here)
 def test_cli_train_on_ray_then_resume_on_the_process_pool(kotka_small, tmp_path, local_ray, monkeypatch):
     import sys
 
