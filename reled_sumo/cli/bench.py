@@ -61,7 +61,8 @@ def env_cmd(
 
 
 
-WORKER_COLUMNS = ("n_workers", "episodes", "decisions", "wall_s", "decisions_per_s", "sim_s_per_wall_s", "speedup")
+WORKER_COLUMNS = ("backend", "n_workers", "episodes", "decisions", "wall_s", "decisions_per_s", "sim_s_per_wall_s",
+                  "speedup", "ratio_to_process")
 
 
 @app.command("workers")
@@ -71,9 +72,14 @@ def workers_cmd(
     workers: str = typer.Option("1,2,4", "--workers", help="Comma-separated pool sizes."),
     episodes: int = typer.Option(8, "--episodes", help="Episodes per pool size (same seeds)."),
     agents: Optional[int] = typer.Option(None, "--agents", help="Control only the first N agents."),
+    backend: str = typer.Option("process", "--backend", help="Comma-separated: process (worker processes) "
+                                "and/or ray (Ray actors; needs pip install -e '.[ray]')."),
+    ray_address: str = typer.Option("local", "--ray-address", help="With --backend ray: local (start Ray "
+                                    "here), auto or a cluster address."),
     as_json: bool = typer.Option(False, "--json", help="Also print one JSON line per row."),
 ) -> None:
-    """Parallel SUMO rollout workers (one libsumo env per process): decisions/s vs one worker."""
+    """Parallel SUMO rollout workers (one libsumo env per process or Ray actor): decisions/s vs one
+    worker of the same backend, and vs the process pool with as many workers."""
     from dataclasses import asdict
 
     from reled_sumo.scenario import resolve_scenario
@@ -81,7 +87,9 @@ def workers_cmd(
 
     sc = resolve_scenario(scenario)  # workers get the folder, not a name relative to this process
     options = {"max_agents": agents} if agents else None
-    rows = [asdict(r) for r in bench_workers(str(sc.path), _ints(workers), episodes, options)]
+    backends = tuple(b.strip() for b in backend.split(",") if b.strip())
+    rows = [asdict(r) for r in bench_workers(str(sc.path), _ints(workers), episodes, options, backends=backends,
+                                             ray_address=ray_address)]
     console.print(rows_table("rollout workers (shortest policy, same seeds)", rows, WORKER_COLUMNS))
     if as_json:
         for r in rows:

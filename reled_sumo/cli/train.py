@@ -4,6 +4,7 @@ Wire it with ``app.command("train")(train_cmd)``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 from typing import Any, Optional
@@ -18,12 +19,13 @@ from reled_sumo.errors import UserInputError
 
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                workers=None, episodes=None, timeout=None, retries=None, select=None,
-               prior_tau=None, llm_mode=None) -> dict[str, Any]:
+               prior_tau=None, llm_mode=None, ray_address=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
                            "rollout_workers": workers, "episodes_per_update": episodes,
                            "expert.timeout_s": timeout, "expert.retries": retries,
-                           "env.agent_selection": select, "hpo.prior_tau": prior_tau, "expert.mode": llm_mode}
+                           "env.agent_selection": select, "hpo.prior_tau": prior_tau, "expert.mode": llm_mode,
+                           "ray_address": ray_address}
     if no_sed:
         out["no_sed"] = True
     if fixed_weight is not None:
@@ -57,6 +59,10 @@ def train_cmd(
     policy: Optional[str] = typer.Option(None, "--policy", help="shared | per-agent."),
     workers: Optional[int] = typer.Option(None, "--workers", help="Rollout worker processes, one SUMO each "
                                           "(0 = in this process). Use with --episodes-per-update >= N."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run the --workers as Ray actors: "
+                                              "local (start Ray here), auto (this machine's cluster) or a "
+                                              "cluster address; needs pip install -e '.[ray]'. none: the "
+                                              "process pool (e.g. to resume a Ray run without Ray)."),
     episodes: Optional[int] = typer.Option(None, "--episodes-per-update", help="Episodes collected per update."),
     select: Optional[str] = typer.Option(None, "--select", help="Which agents: first (by departure) or busy "
                                          "(departing once the network is loaded, env.busy_from_s)."),
@@ -70,14 +76,17 @@ def train_cmd(
     from reled_sumo.training.config import load_config
     from reled_sumo.training.trainer import Trainer, default_run_id
 
+    no_ray = ray_address is not None and ray_address.strip().lower() == "none"
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-                    workers, episodes, timeout, retries, select, prior_tau, llm_mode)
+                    workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address)
     if resume:
         base = load_config(config, ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")
         cfg = load_config(out / "config.yaml", ov)  # the run's own settings; flags may only extend --steps
     else:
         cfg = load_config(config, ov)
+    if no_ray and cfg.ray_address is not None:
+        cfg = dataclasses.replace(cfg, ray_address=None)
     bar = RichProgress(cfg.total_decisions)
     trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)
     try:

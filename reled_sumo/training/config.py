@@ -43,6 +43,7 @@ class TrainConfig:
     device: str = "cpu"
     torch_threads: int = 1  # torch CPU threads during the run (small nets + SUMO: more threads only contend)
     rollout_workers: int = 0  # 0: rollouts in the learner's process; N: N worker processes, one SUMO each
+    ray_address: str | None = None  # None: the workers are local processes; auto | local | <address>: Ray actors
     env: EnvConfig = field(default_factory=EnvConfig)
     hpo: HPOConfig = field(default_factory=HPOConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)
@@ -63,6 +64,9 @@ class TrainConfig:
         for name in ("sed_every", "eval_every", "rollout_workers"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if self.ray_address is not None and (not self.ray_address.strip() or self.rollout_workers < 1):
+            raise ConfigError(f"ray_address needs a non-empty address and rollout_workers >= 1 (--workers N), "
+                              f"got {self.ray_address!r} with rollout_workers={self.rollout_workers}")
         if self.env.render_mode is not None:
             raise ConfigError("training runs headless: env.render_mode must be null")
 

@@ -44,7 +44,7 @@ from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
 # config keys a --resume may change
-RESUMABLE_CHANGES = ("total_decisions", "rollout_workers", "expert.timeout_s", "expert.retries")
+RESUMABLE_CHANGES = ("total_decisions", "rollout_workers", "ray_address", "expert.timeout_s", "expert.retries")
 
 
 class TrainCallback:
@@ -256,7 +256,13 @@ class Trainer:
                         "episodes_per_update >= rollout_workers", n, self.cfg.episodes_per_update,
                         n - self.cfg.episodes_per_update)
         wrap = GlobalStateEnv if self.spec.central_critic else None
-        self.pool = RolloutWorkerPool(scenario.path, {"config": self.cfg.env}, n_workers=n, wrap=wrap)
+        if self.cfg.ray_address is not None:  # Ray is optional: imported only here
+            from reled_sumo.training.ray_workers import RayWorkerPool
+
+            self.pool = RayWorkerPool(scenario.path, {"config": self.cfg.env}, n_workers=n, wrap=wrap,
+                                      address=self.cfg.ray_address)
+        else:
+            self.pool = RolloutWorkerPool(scenario.path, {"config": self.cfg.env}, n_workers=n, wrap=wrap)
         if self.pool.possible_agents != list(self.env.possible_agents):
             raise ConfigError("rollout workers built different agents than the learner's env")
 
