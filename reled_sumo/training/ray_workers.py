@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 from reled_sumo.errors import ConfigError
 from reled_sumo.env.episode import StepBatch
 from reled_sumo.training.workers import (
-    Close, Command, Reset, RolloutWorkerError, Step, WorkerFailure, WorkerSimulationDiedError, WorkerSpec,
+    Close, ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec,
     _error, _failure, _scenario_arg, build_worker, handle,
 )
 
@@ -124,7 +124,7 @@ class RayWorkerHost:
                 self.worker = None
 
 
-class RayWorkerPool:
+class RayWorkerPool(ExchangePool):
     """``n_workers`` Ray actors, each owning one env of ``scenario`` (a folder path or name).
 
     ``address``: ``local`` starts a Ray instance here (``num_cpus``, default
@@ -225,38 +225,8 @@ class RayWorkerPool:
                         w, f"Ray actor (pid {self._pid(w)}) died: its env/SUMO is gone ({first})") from exc
                 raise WorkerSimulationDiedError(w, f"Ray actor (pid {self._pid(w)}) stopped serving")
 
-    def exchange(self, commands: Mapping[int, Command]) -> dict[int, StepBatch]:
-        """Send every worker its command, then wait for all replies (``{worker: StepBatch}``).
-
-        All replies are read before the first failure is raised, so the pool stays usable.
-        """
-        if self._closed:
-            raise RuntimeError("the rollout pool is closed")
-        errors: list[RolloutWorkerError] = []
-        sent = []
-        for w, command in commands.items():
-            try:
-                self._conns[w].send(command)
-                sent.append(w)
-            except (OSError, ValueError) as exc:
-                errors.append(WorkerSimulationDiedError(w, f"Ray actor (pid {self._pid(w)}) is gone ({exc!r})"))
-        replies: dict[int, StepBatch] = {}
-        for w in sent:
-            try:
-                replies[w] = self._recv(w, self.reply_timeout_s)
-            except RolloutWorkerError as exc:
-                errors.append(exc)
-        for extra in errors[1:]:
-            log.error("%s", extra)
-        if errors:
-            raise errors[0]
-        return replies
-
-    def reset(self, seeds: Mapping[int, int | None]) -> dict[int, StepBatch]:
-        return self.exchange({w: Reset(s) for w, s in seeds.items()})
-
-    def step(self, actions: Mapping[int, Mapping[int, int]]) -> dict[int, StepBatch]:
-        return self.exchange({w: Step(dict(a)) for w, a in actions.items()})
+    def _gone(self, w: int, exc: BaseException) -> RolloutWorkerError:
+        return WorkerSimulationDiedError(w, f"Ray actor (pid {self._pid(w)}) is gone ({exc!r})")
 
     def close(self) -> None:
         """Close every env, kill every actor, and shut Ray down if this pool started it (idempotent)."""

@@ -158,7 +158,47 @@ def _scenario_arg(scenario: Any) -> str:
     return str(path if path is not None else scenario)
 
 
-class RolloutWorkerPool:
+class ExchangePool:
+    """The learner's side of a worker pool, shared by the process pool and the Ray pool: send every
+    worker its command, then read every reply. Subclasses own ``_conns`` (connections with ``send``),
+    ``_closed``, ``reply_timeout_s``, ``_recv(worker, timeout)`` and ``_gone(worker, exc)``."""
+
+    def exchange(self, commands: Mapping[int, Command]) -> dict[int, StepBatch]:
+        """Send every worker its command, then wait for all replies (``{worker: StepBatch}``).
+
+        All replies are read before the first failure is raised, so the pool stays usable.
+        """
+        if self._closed:
+            raise RuntimeError("the rollout pool is closed")
+        errors: list[RolloutWorkerError] = []
+        sent = []
+        for w, command in commands.items():
+            try:
+                self._conns[w].send(command)
+                sent.append(w)
+            except (OSError, ValueError) as exc:
+                errors.append(self._gone(w, exc))
+        replies: dict[int, StepBatch] = {}
+        for w in sent:
+            try:
+                replies[w] = self._recv(w, self.reply_timeout_s)
+            except RolloutWorkerError as exc:
+                errors.append(exc)
+        for extra in errors[1:]:
+            log.error("%s", extra)
+        if errors:
+            raise errors[0]
+        return replies
+
+    def reset(self, seeds: Mapping[int, int | None]) -> dict[int, StepBatch]:
+        return self.exchange({w: Reset(s) for w, s in seeds.items()})
+
+    def step(self, actions: Mapping[int, Mapping[int, int]]) -> dict[int, StepBatch]:
+        return self.exchange({w: Step(dict(a)) for w, a in actions.items()})
+
+
+
+class RolloutWorkerPool(ExchangePool):
     """``n_workers`` processes, each owning one env of ``scenario`` (a folder path or name).
 
     A context manager: ``close()`` (also on errors) asks every worker to close its env and
@@ -222,38 +262,8 @@ class RolloutWorkerPool:
             raise _error(reply)
         return reply
 
-    def exchange(self, commands: Mapping[int, Command]) -> dict[int, StepBatch]:
-        """Send every worker its command, then wait for all replies (``{worker: StepBatch}``).
-
-        All replies are read before the first failure is raised, so the pool stays usable.
-        """
-        if self._closed:
-            raise RuntimeError("the rollout pool is closed")
-        errors: list[RolloutWorkerError] = []
-        sent = []
-        for w, command in commands.items():
-            try:
-                self._conns[w].send(command)
-                sent.append(w)
-            except (OSError, ValueError) as exc:
-                errors.append(WorkerSimulationDiedError(w, f"process {self._procs[w].pid} is gone ({exc!r})"))
-        replies: dict[int, StepBatch] = {}
-        for w in sent:
-            try:
-                replies[w] = self._recv(w, self.reply_timeout_s)
-            except RolloutWorkerError as exc:
-                errors.append(exc)
-        for extra in errors[1:]:
-            log.error("%s", extra)
-        if errors:
-            raise errors[0]
-        return replies
-
-    def reset(self, seeds: Mapping[int, int | None]) -> dict[int, StepBatch]:
-        return self.exchange({w: Reset(s) for w, s in seeds.items()})
-
-    def step(self, actions: Mapping[int, Mapping[int, int]]) -> dict[int, StepBatch]:
-        return self.exchange({w: Step(dict(a)) for w, a in actions.items()})
+    def _gone(self, w: int, exc: BaseException) -> RolloutWorkerError:
+        return WorkerSimulationDiedError(w, f"process {self._procs[w].pid} is gone ({exc!r})")
 
     def close(self) -> None:
         """Close every env and end every worker process (idempotent)."""
