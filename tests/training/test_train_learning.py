@@ -47,8 +47,8 @@ def test_reled_learns_to_route_within_10_percent_of_shortest(kotka_small, tmp_pa
     """CI learning test (not slow): 10 agents, no shortest-path prior, 3,000 decisions. The greedy
     policy must end within 1.1x the free-flow shortest path's travel time on the same evaluation
     seeds (non-arrived agents counted), and the rollouts (sampled actions) must have improved over
-    the run. The same run after one update measured 2.52x shortest (arrival 0.50): the policy
-    learned; it was not born there."""
+    the run. A run stopped after its first update (lr 1e-3, 5 epochs) measured 2.52x shortest
+    (arrival 0.50); this one measured 1.003x: the policy learned, it was not born there."""
     from reled_sumo.evaluation.evaluate import evaluate_policy, policy_act_fn
     from reled_sumo.evaluation.references import evaluate_reference
     import csv
