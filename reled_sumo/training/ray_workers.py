@@ -230,14 +230,8 @@ class RayWorkerPool(ExchangePool):
 
     def close(self) -> None:
         """Close every env, kill every actor, and shut Ray down if this pool started it (idempotent)."""
-        if self._closed:
+        if not self._begin_close():
             return
-        self._closed = True
-        for conn in self._conns:
-            try:
-                conn.send(Close())
-            except (OSError, ValueError):
-                pass
         if self._serving:  # serve() returns once its env is closed
             self._ray.wait(self._serving, num_returns=len(self._serving), timeout=self.close_timeout_s)
         for actor in self._actors:

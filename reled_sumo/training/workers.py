@@ -190,6 +190,18 @@ class ExchangePool:
             raise errors[0]
         return replies
 
+    def _begin_close(self) -> bool:
+        """Mark the pool closed and ask every worker to close its env; False if it already was."""
+        if self._closed:
+            return False
+        self._closed = True
+        for conn in self._conns:
+            try:
+                conn.send(Close())
+            except (OSError, ValueError):
+                pass
+        return True
+
     def reset(self, seeds: Mapping[int, int | None]) -> dict[int, StepBatch]:
         return self.exchange({w: Reset(s) for w, s in seeds.items()})
 
@@ -267,14 +279,8 @@ class RolloutWorkerPool(ExchangePool):
 
     def close(self) -> None:
         """Close every env and end every worker process (idempotent)."""
-        if self._closed:
+        if not self._begin_close():
             return
-        self._closed = True
-        for conn in self._conns:
-            try:
-                conn.send(Close())
-            except (OSError, ValueError):
-                pass
         deadline = time.monotonic() + self.close_timeout_s
         for proc in self._procs:
             proc.join(max(deadline - time.monotonic(), 0.0))
