@@ -163,12 +163,6 @@ class RayWorkerPool(ExchangePool):
         log.info("ray rollout pool (%s): %d actors (pids %s) at %s", address, n_workers,
                  ", ".join(str(s.pid) for s in self.specs), ", ".join(f"{h}:{p}" for h, p in addrs))
 
-    def __enter__(self) -> "RayWorkerPool":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
     def pids(self) -> list[int | None]:
         """Process ids of the actors (on their own nodes) as they reported at start."""

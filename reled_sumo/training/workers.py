@@ -190,6 +190,12 @@ class ExchangePool:
             raise errors[0]
         return replies
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _begin_close(self) -> bool:
         """Mark the pool closed and ask every worker to close its env; False if it already was."""
         if self._closed:
@@ -250,12 +256,6 @@ class RolloutWorkerPool(ExchangePool):
                  ", ".join(str(s.pid) for s in self.specs))
 
     # ------------------------------------------------------------------ messaging
-    def __enter__(self) -> "RolloutWorkerPool":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     @property
     def pids(self) -> list[int | None]:
         return [p.pid for p in self._procs]
