@@ -103,15 +103,29 @@ def test_transfer_act_pads_or_truncates_candidates_and_wraps_agent_index(k_env):
 
 
 # ------------------------------------------------------------------ specs
-@pytest.mark.parametrize("name", ["ci", "small", "paper"])
+@pytest.mark.parametrize("name", ["ci", "small", "focus", "paper"])
 def test_bundled_suites_load_and_validate(name):
     spec = S.load_suite(name)
-    assert len(spec.seeds) >= (2 if name == "ci" else 5)
+    assert len(spec.seeds) >= (5 if name == "paper" else 2)
     tasks = S.plan(spec)
     assert len({t.key for t in tasks}) == len(tasks)
-    if name != "ci":
+    if name in ("small", "paper"):
         assert {m.algo for m in spec.methods} == {"reled", "ippo", "mappo", "bc"}
+    if name == "paper":
         assert set(spec.references) == {"random", "shortest", "routing", "sumo-rerouting", "due"}
+
+
+@pytest.mark.parametrize("name", ["small", "focus"])
+def test_learning_suites_train_every_learner_from_the_prior_in_the_busy_period(name):
+    """The learning issue's benchmark: every method from the same prior and agents, and the
+    references its goals name (routing expert, SUMO rerouting, the agents-only equilibrium)."""
+    spec = S.load_suite(name)
+    assert {"shortest", "routing", "sumo-rerouting", "agents-eq"} <= set(spec.references)
+    for task in (t for t in S.plan(spec) if t.kind == "train"):
+        cfg = S.run_config(spec, task)
+        assert cfg.env.agent_selection == "busy" and cfg.env.max_agents == task.agents
+        assert cfg.hpo.prior_tau == (0.0 if task.method.endswith("noprior") else 5.0)
+        assert cfg.total_decisions == spec.budget
 
 
 def test_invalid_suites_are_refused():
@@ -152,7 +166,7 @@ def test_ci_suite_runs_end_to_end_then_resumes_by_skipping(kotka_small, tmp_path
 
 
 def test_plan_runs_references_first_then_whole_seeds_with_their_generalization():
-    spec = S.load_suite("small")
+    spec = S.load_suite("ci")
     tasks = S.plan(spec)
     kinds = [t.kind for t in tasks]
     assert kinds[: kinds.index("train")] == ["ref"] * kinds.index("train") and "ref" not in kinds[kinds.index("train"):]
