@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 class RelEdError(Exception):
     """Base class of every error reled-sumo raises on purpose."""
 
@@ -70,3 +76,17 @@ class LLMUnavailableError(ExpertError, NetworkUnreachableError):
 
 class ConfigError(UserInputError):
     """An invalid configuration value or file."""
+
+
+class TaskDiedError(RelEdError):
+    """The process (or Ray worker) running a benchmark suite task died, or its result got lost."""
+
+
+class SuiteTaskError(RelEdError):
+    """A benchmark suite task failed; the message names the task and says why (one line).
+
+    ``exit_code`` is the cause's when the cause is one of the library's own errors."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code

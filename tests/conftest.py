@@ -1,6 +1,7 @@
 """Shared fixtures: built scenarios in a temporary RELED_HOME (real netconvert/duarouter/sumo)."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -41,3 +42,20 @@ def sample_scenario():
     from reled_sumo.scenario.manifest import load_scenario_dir
 
     return load_scenario_dir(SAMPLE)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A real Ray instance on this machine (2 CPUs), shared by the module's tests (skipped without Ray)."""
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """``import ray`` raises ImportError, as without the package."""
+    monkeypatch.setitem(sys.modules, "ray", None)

@@ -7,7 +7,8 @@ city are evaluated, without further training, on other cities and on the trainin
 background demand scaled (``<city>-d070``, ``<city>-d130``, built with the scenario builder).
 
 Every task writes ``<out>/results/<key>.json`` when it is done; a rerun skips tasks whose file
-exists (and a training run with a ``checkpoint.pt`` but no result resumes from it). The report
+exists (and a training run with a ``checkpoint.pt`` but no result resumes from it). Tasks run in
+this process, on a process pool or as Ray tasks (:mod:`reled_sumo.bench.suite_exec`). The report
 (:func:`reled_sumo.bench.suite_report.write_suite_report`) is rebuilt from the result files and the runs' ``progress.csv``.
 """
 from __future__ import annotations
@@ -17,16 +18,15 @@ import json
 import logging
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import yaml
 
-from reled_sumo.errors import ConfigError
+from reled_sumo.bench import suite_exec
+from reled_sumo.errors import ConfigError, RelEdError, SuiteTaskError, first_line
 from reled_sumo.training.config import ALGOS, TrainConfig, config_from_dict, set_dotted
 
 log = logging.getLogger(__name__)
@@ -333,36 +333,65 @@ def _ready(out: Path, task: Task, finished: set[Task]) -> bool:
     return dep is None or dep in finished or result_path(out, dep).is_file()
 
 
-def _execute(spec: SuiteSpec, out: Path, tasks: Sequence[Task], jobs: int,
-             on_done: Callable[[Task], None]) -> None:
-    """Run ``tasks`` in plan order on ``jobs`` processes; a task starts once its dependency is done.
+def executor(jobs: int | None = 1, ray_address: str | None = None, ray_task_cpus: float = 1.0):
+    """Where the tasks run: ``ray_address`` set -> Ray tasks (``jobs`` at a time, default the
+    cluster's CPUs // ``ray_task_cpus``); else ``jobs`` spawned processes, or this process for 1."""
+    from reled_sumo.scenario.registry import HOME_ENV, reled_home
 
-    Submission is lazy (at most ``jobs`` in flight), so the plan order is the run order and a
-    generalization evaluation runs as soon as its training run has finished.
+    if ray_address is not None:
+        env = {HOME_ENV: str(reled_home().resolve())}  # a Ray worker's cwd and environment are not ours
+        return suite_exec.RayTaskExecutor(ray_address, jobs, ray_task_cpus, env)
+    jobs = 1 if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"jobs must be an integer >= 1, got {jobs!r}")
+    return suite_exec.InlineExecutor() if jobs == 1 else suite_exec.ProcessExecutor(jobs)
+
+
+def _execute(spec: SuiteSpec, out: Path, tasks: Sequence[Task], ex, on_done: Callable[[Task], None]) -> None:
+    """Run ``tasks`` in plan order on the executor ``ex``; a task starts once its dependency is done.
+
+    Submission is lazy (at most ``ex.slots`` in flight), so the plan order is the run order and a
+    generalization evaluation runs as soon as its training run has finished. A failed task stops
+    new submissions; the running ones finish (their results count for a rerun), then a
+    :class:`SuiteTaskError` names the failed task(s).
     """
-    todo, finished = list(tasks), set()
-    if jobs <= 1:
-        for t in todo:  # plan order puts every dependency first
-            run_task(spec, out, t)
-            on_done(t)
-        return
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
-        running: dict[Any, Task] = {}
-        while todo or running:
-            while len(running) < jobs:
-                nxt = next((t for t in todo if _ready(out, t, finished)), None)
-                if nxt is None:
-                    break
-                todo.remove(nxt)
-                running[pool.submit(run_task, spec, out, nxt)] = nxt
-            if not running:
-                raise ConfigError(f"{len(todo)} suite task(s) wait on training runs that are not planned")
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for f in done:
-                task = running.pop(f)
-                f.result()
-                finished.add(task)
-                on_done(task)
+    todo, finished, running, failed = list(tasks), set(), {}, []
+    while todo or running:
+        while not failed and len(running) < ex.slots:
+            nxt = next((t for t in todo if _ready(out, t, finished)), None)
+            if nxt is None:
+                break
+            todo.remove(nxt)
+            running[ex.submit(run_task, spec, out, nxt)] = nxt
+        if not running:
+            if failed:
+                break
+            raise ConfigError(f"{len(todo)} suite task(s) wait on training runs that are not planned")
+        for handle in ex.wait_any(list(running)):
+            task = running.pop(handle)
+            try:
+                ex.result(handle)
+            except Exception as exc:  # noqa: BLE001 - reported below, naming the task
+                failed.append((task, exc))
+                log.error("suite task %s failed: %s", task.key, _why(exc))
+                continue
+            finished.add(task)
+            on_done(task)
+    if failed:
+        raise _task_error(failed, len(todo))
+
+
+def _why(exc: BaseException) -> str:
+    text = first_line(exc)
+    return text if isinstance(exc, RelEdError) else f"{type(exc).__name__}: {text}"
+
+
+def _task_error(failed: list[tuple[Task, BaseException]], not_started: int) -> SuiteTaskError:
+    (task, exc), more = failed[0], [t.key for t, _ in failed[1:]]
+    also = f" (also failed: {', '.join(more)})" if more else ""
+    msg = (f"suite task {task.key} failed: {_why(exc)}{also}; {not_started} task(s) not started. "
+           "Rerun to resume (finished tasks are skipped)")
+    return SuiteTaskError(msg, exc.exit_code if isinstance(exc, RelEdError) else 1)
 
 
 @dataclass(frozen=True)
@@ -380,15 +409,17 @@ def pending(spec: SuiteSpec, out: Path) -> tuple[list[Task], list[Task]]:
     return [t for t in tasks if t not in done], done
 
 
-def run_suite(spec: SuiteSpec, out: str | Path, jobs: int = 1,
-              on_done: Callable[[Task], None] | None = None) -> SuiteOutcome:
-    """Build the scenarios and run every unfinished task (``jobs`` processes); the report is
+def run_suite(spec: SuiteSpec, out: str | Path, jobs: int | None = 1,
+              on_done: Callable[[Task], None] | None = None, ray_address: str | None = None,
+              ray_task_cpus: float = 1.0) -> SuiteOutcome:
+    """Build the scenarios and run every unfinished task on :func:`executor` (``jobs`` processes,
+    or Ray tasks with ``ray_address``); the report is
     :func:`reled_sumo.bench.suite_report.run_and_report`'s job."""
-    t0, out = time.perf_counter(), Path(out)
+    t0, out = time.perf_counter(), Path(out).resolve()  # absolute: tasks may run with another cwd
     out.mkdir(parents=True, exist_ok=True)
     (out / "suite.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(asdict(spec))), sort_keys=False))
-    build_scenarios(spec)
-    todo, done = pending(spec, out)
-    cb = on_done or (lambda t: None)
-    _execute(spec, out, todo, jobs, cb)
+    with executor(jobs, ray_address, ray_task_cpus) as ex:  # first: a bad address fails before the builds
+        build_scenarios(spec)
+        todo, done = pending(spec, out)
+        _execute(spec, out, todo, ex, on_done or (lambda t: None))
     return SuiteOutcome(out, tuple(t.key for t in todo), tuple(t.key for t in done), time.perf_counter() - t0)

@@ -326,8 +326,9 @@ def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
 
 
 
-def run_and_report(spec: SuiteSpec, out: str | Path, jobs: int = 1,
-                   on_done: Callable[[Any], None] | None = None) -> tuple[SuiteOutcome, Path]:
-    """:func:`~reled_sumo.bench.suite.run_suite`, then the report over every finished task."""
-    outcome = run_suite(spec, out, jobs, on_done=on_done)
+def run_and_report(spec: SuiteSpec, out: str | Path, jobs: int | None = 1,
+                   on_done: Callable[[Any], None] | None = None, **where: Any) -> tuple[SuiteOutcome, Path]:
+    """:func:`~reled_sumo.bench.suite.run_suite` (``where``: its ``ray_address`` / ``ray_task_cpus``),
+    then the report over every finished task."""
+    outcome = run_suite(spec, out, jobs, on_done=on_done, **where)
     return outcome, write_suite_report(spec, out)

@@ -65,7 +65,13 @@ def train_bench_cmd(
 def learn_cmd(
     suite: str = typer.Option("small", "--suite", help="small | paper | ci, or a suite YAML file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default bench/learn-<suite>)."),
-    jobs: int = typer.Option(1, "--jobs", help="Parallel processes (one run each)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="Tasks at a time: processes here (default 1), or "
+                                       "Ray tasks with --ray-address (default: the cluster's CPUs)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Run the tasks as Ray tasks: local "
+                                              "(start Ray here), auto (the cluster this machine is in) or a "
+                                              "cluster address; --out and $RELED_HOME must be on a filesystem "
+                                              "every node shares. Needs pip install -e '.[ray]'."),
+    ray_task_cpus: float = typer.Option(1.0, "--ray-task-cpus", help="CPUs Ray reserves per task."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the tasks and whether they are done; run nothing."),
     report_only: bool = typer.Option(False, "--report-only", help="Rewrite report.md from the finished tasks."),
 ) -> None:
@@ -91,7 +97,8 @@ def learn_cmd(
         minutes = (time.monotonic() - t0) / 60
         console.print(f"[{next(count)}/{len(todo)}] {task.key}  ({minutes:.1f} min)", highlight=False)
 
-    res, report = run_and_report(spec, folder, jobs, on_done=done_line)
+    res, report = run_and_report(spec, folder, jobs, on_done=done_line, ray_address=ray_address,
+                                 ray_task_cpus=ray_task_cpus)
     console.print(f"ran {len(res.ran)}, skipped {len(res.skipped)} finished in {res.seconds:.0f} s; "
                   f"report: {report}")
 

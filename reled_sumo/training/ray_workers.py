@@ -18,10 +18,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import socket
 from multiprocessing.connection import Client, Listener
 from typing import Any, Callable, Mapping
 
-from reled_sumo.errors import ConfigError
+from reled_sumo.errors import ConfigError, first_line
 from reled_sumo.env.episode import StepBatch
 from reled_sumo.training.workers import (
     Close, ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec,
@@ -31,6 +32,7 @@ from reled_sumo.training.workers import (
 log = logging.getLogger(__name__)
 RAY_REQUIREMENT = "ray>=2.60,<3"  # the tested range; keep in sync with pyproject's [ray] extra
 LOCAL = "local"  # start a Ray instance on this machine for the run (shut down on close)
+PROBE_TIMEOUT_S = 5.0  # a cluster address that does not answer a TCP connect within this is refused
 HEARTBEAT_S = 2.0  # while waiting for a reply, ask Ray this often whether the actor is alive
 
 
@@ -44,6 +46,28 @@ def import_ray() -> Any:
     return ray
 
 
+def check_address(address: Any) -> str:
+    """``address`` if it is ``auto``, ``local``, ``ray://...`` or ``host:port``; else a ConfigError."""
+    if not isinstance(address, str) or not address.strip():
+        raise ConfigError(f"ray_address must be 'auto', 'local' or a cluster address, got {address!r}")
+    if address in (LOCAL, "auto") or address.startswith("ray://"):
+        return address
+    host, sep, port = address.rpartition(":")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"a Ray cluster address is host:port (or auto / local), got {address!r}")
+    return address
+
+
+def _probe(address: str) -> None:
+    """Fail in seconds when nothing listens at ``host:port`` (ray.init would retry for minutes)."""
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S).close()
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address!r} (start one with `ray start --head`, "
+                          f"or use --ray-address local): {exc}") from None
+
+
 def connect(address: str, num_cpus: int | None = None) -> bool:
     """Join (``auto`` / ``host:port`` of a cluster this machine is part of) or start (``local``) Ray.
 
@@ -53,18 +77,21 @@ def connect(address: str, num_cpus: int | None = None) -> bool:
     Ray already initialised in this process is used as it is.
     """
     ray = import_ray()
+    check_address(address)
     if ray.is_initialized():
         return False
-    if not isinstance(address, str) or not address.strip():
-        raise ConfigError(f"ray_address must be 'auto', 'local' or a cluster address, got {address!r}")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if address == LOCAL:
         kwargs["num_cpus"] = num_cpus
+    elif address != "auto" and not address.startswith("ray://"):
+        _probe(address)
     try:
         ray.init(address=address, **kwargs)
-    except ConnectionError as exc:
+    except (ConnectionError, ValueError) as exc:
+        auth = ("; a cluster with token authentication (`ray start`'s default since Ray 2.59) also needs "
+                "RAY_AUTH_MODE=token and its token here" if os.environ.get("RAY_AUTH_MODE") != "token" else "")
         raise ConfigError(f"cannot reach the Ray cluster at {address!r} (start one with `ray start --head`, "
-                          f"or use --ray-address local): {exc}") from None
+                          f"or use --ray-address local{auth}): {exc}") from None
     return True
 
 
@@ -180,7 +207,7 @@ class RayWorkerPool(ExchangePool):
             hint = " (not enough free CPUs in the Ray cluster for the actors?)" if starting else ""
             raise RolloutWorkerError(w, f"no reply within {timeout:g} s{hint}") from None
         except exc_mod.RayActorError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise WorkerSimulationDiedError(w, f"Ray actor (pid {self._pid(w)}) died: its env/SUMO is gone "
                                                f"({type(exc).__name__}: {first})") from exc
         except exc_mod.RayError as exc:
@@ -214,7 +241,7 @@ class RayWorkerPool(ExchangePool):
                 try:
                     self._ray.get(ready[0])
                 except self._ray.exceptions.RayError as exc:
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                    first = first_line(exc)
                     raise WorkerSimulationDiedError(
                         w, f"Ray actor (pid {self._pid(w)}) died: its env/SUMO is gone ({first})") from exc
                 raise WorkerSimulationDiedError(w, f"Ray actor (pid {self._pid(w)}) stopped serving")
@@ -240,4 +267,4 @@ class RayWorkerPool(ExchangePool):
             self._ray.shutdown()
 
 
-__all__ = ["LOCAL", "RAY_REQUIREMENT", "RayWorkerHost", "RayWorkerPool", "connect", "import_ray"]
+__all__ = ["LOCAL", "RAY_REQUIREMENT", "RayWorkerHost", "RayWorkerPool", "check_address", "connect", "import_ray"]

@@ -15,13 +15,9 @@ CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
 
 def test_nothing_imports_ray_until_a_ray_pool_is_built():
     code = ("import sys, reled_sumo.cli.app, reled_sumo.training.trainer, reled_sumo.training.ray_workers, "
-            "reled_sumo.bench.workers; assert 'ray' not in sys.modules, 'ray was imported'")
+            "reled_sumo.bench.workers, reled_sumo.bench.suite, reled_sumo.bench.suite_exec; "
+            "assert 'ray' not in sys.modules, 'ray was imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
-
-
-@pytest.fixture
-def no_ray(monkeypatch):
-    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError, as without the package
 
 
 def test_import_ray_without_ray_names_the_extra(no_ray):

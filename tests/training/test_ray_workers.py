@@ -30,16 +30,6 @@ from test_workers import BUFFER_FIELDS, HORIZON, SEEDS, _alive, _children, short
 CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    """A real Ray instance on this machine (2 CPUs), shared by the module's tests."""
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
-    ray.shutdown()
-
-
 def _all_gone(pids, within_s=15.0) -> bool:
     """ray.kill is asynchronous: the actors' processes end shortly after close()."""
     deadline = time.monotonic() + within_s
