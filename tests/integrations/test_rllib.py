@@ -359,3 +359,26 @@ def test_one_ppo_iteration_on_local_ray(kotka_small):
     for name in ("policy_loss", "vf_loss", "total_loss", "entropy"):
         assert math.isfinite(float(losses[name])), (name, losses[name])
     assert float(losses["entropy"]) > 0
+
+
+@pytest.mark.slow
+def test_the_example_trains_and_reports_its_iterations(kotka_small):
+    """examples/rllib_ppo_kotka.py end to end (its own local Ray, in a subprocess), as documented."""
+    _rllib_or_skip()
+    import json
+    import os
+
+    root = Path(__file__).parents[2]
+    cmd = [sys.executable, str(root / "examples" / "rllib_ppo_kotka.py"), "--scenario", str(kotka_small.path),
+           "--agents", "5", "--horizon", "300", "--iterations", "2", "--batch", "128", "--minibatch", "64",
+           "--epochs", "1", "--reference", "--json"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    ref, iters, total = rows[0], [r for r in rows if "iteration" in r], rows[-1]
+    assert ref["reference_env_steps"] >= 128 and ref["reference_env_steps_per_s"] > 0
+    assert [r["iteration"] for r in iters] == [1, 2]
+    assert all(r["env_steps"] >= 128 and r["agent_steps"] >= r["env_steps"] and r["wall_s"] > 0 for r in iters)
+    assert all(math.isfinite(r["policy_loss"]) and math.isfinite(r["vf_loss"]) for r in iters)
+    assert total["iterations"] == 2 and total["iteration_vs_reference"] > 0
