@@ -18,7 +18,8 @@ What it does:
    learner runs in this process) and calls ``algo.train()`` ``--iterations`` times;
 4. prints per iteration: wall seconds of ``algo.train()``, env steps sampled (one env step =
    one adapter step, in which one or more agents decide), agent steps (decisions), the mean
-   episode return (sum over agents; "-" until an episode has ended) and PPO's losses;
+   episode return (sum over agents; "-" until an episode has ended), PPO's losses, and RLlib's
+   sampling / learner timers (RLlib averages them over the iterations; exact in the first);
 5. ``--checkpoint DIR`` saves the trained algorithm (``Algorithm.from_checkpoint(DIR)`` loads it).
 """
 from __future__ import annotations
@@ -97,7 +98,7 @@ def reference_run(env_config: dict, env_steps: int, seed: int) -> dict:
 
 
 def _summary(i: int, wall: float, r: dict) -> dict:
-    er, losses = r.get("env_runners", {}), r.get("learners", {}).get("shared", {})
+    er, losses, timers = r.get("env_runners", {}), r.get("learners", {}).get("shared", {}), r.get("timers", {})
     agent_steps = er.get("num_agent_steps_sampled", {})
     ret = er.get("episode_return_mean")
     return {
@@ -106,6 +107,9 @@ def _summary(i: int, wall: float, r: dict) -> dict:
         "episodes": int(er.get("num_episodes", 0)),
         "episode_return_mean": None if ret is None else round(float(ret), 3),
         **{k: round(float(losses[k]), 4) for k in ("policy_loss", "vf_loss", "entropy") if k in losses},
+        # RLlib's own timers: a moving average over the iterations so far (exact in the first one)
+        "sample_s_avg": round(float(timers.get("env_runner_sampling_timer", float("nan"))), 3),
+        "learn_s_avg": round(float(timers.get("learner_update_timer", float("nan"))), 3),
     }
 
 
@@ -120,7 +124,8 @@ def _print(row: dict, as_json: bool) -> None:
     rate = row["env_steps"] / max(row["wall_s"], 1e-9)
     print(f"iter {row['iteration']}: {row['wall_s']:.2f} s, {row['env_steps']} env steps ({rate:.0f}/s), "
           f"{row['agent_steps']} agent steps, mean return {ret}, policy loss {row.get('policy_loss')}, "
-          f"vf loss {row.get('vf_loss')}, entropy {row.get('entropy')}", flush=True)
+          f"vf loss {row.get('vf_loss')}, entropy {row.get('entropy')} (RLlib timers, moving average: sampling "
+          f"{row['sample_s_avg']} s, learner {row['learn_s_avg']} s)", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
