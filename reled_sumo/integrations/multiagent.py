@@ -67,7 +67,7 @@ def env_from_config(env_config: Mapping[str, Any]) -> RoutingParallelEnv:
 
 class RoutingMultiAgentEnv:
     """:class:`~reled_sumo.env.RoutingParallelEnv` behind RLlib's ``MultiAgentEnv`` API (see
-    the module doc). ``from_config(env_config)`` builds it from an RLlib ``env_config``."""
+    the module doc); ``RoutingMultiAgentEnv(env_from_config(env_config))`` from an RLlib ``env_config``."""
 
     def __init__(self, env: RoutingParallelEnv):
         super().__init__()  # RLlib's MultiAgentEnv, when mixed in
@@ -83,10 +83,6 @@ class RoutingMultiAgentEnv:
         self._open: set[str] = set()  # reported to RLlib, not yet reported done
         self._held: dict[str, tuple] = {}  # done, not yet reported: (obs, reward, term, trunc, info)
         self._ended = True
-
-    @classmethod
-    def from_config(cls, env_config: Mapping[str, Any]):
-        return cls(env_from_config(env_config))
 
     def get_observation_space(self, agent_id: str) -> spaces.Dict:
         return self.observation_spaces[agent_id]
