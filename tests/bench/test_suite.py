@@ -115,7 +115,7 @@ def test_bundled_suites_load_and_validate(name):
         assert set(spec.references) == {"random", "shortest", "routing", "sumo-rerouting", "due"}
 
 
-@pytest.mark.parametrize("name", ["small", "focus"])
+@pytest.mark.parametrize("name", ["small", "focus", "ablation"])
 def test_learning_suites_train_every_learner_from_the_prior_in_the_busy_period(name):
     """The learning issue's benchmark: every method from the same prior and agents, and the
     references its goals name (routing expert, SUMO rerouting, the agents-only equilibrium)."""
