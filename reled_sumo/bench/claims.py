@@ -20,8 +20,9 @@ otherwise, ``no data`` with fewer than 2 runs on a side. Claims and metrics:
   weights) and ``bc`` (the PPO term of HPO: expert loss alone). The expert term itself is
   RELED vs IPPO, i.e. the scalability rows against ``ippo``;
 * beats the references -- final greedy travel time vs the learning-free references
-  ``shortest``, ``routing`` (the routing expert), ``sumo-rerouting`` and ``agents-eq`` (the
-  agents-only equilibrium). A reference's sample is its eval seeds (the same seeds every
+  ``shortest``, ``live`` (dynamic shortest path: the learners' prior before learning),
+  ``routing`` (the routing expert), ``sumo-rerouting`` and ``agents-eq`` (the agents-only
+  equilibrium). A reference's sample is its eval seeds (the same seeds every
   run is evaluated on), RELED's its training seeds.
 
 Greedy travel times are ``censored_travel_time``: every departed agent, those that did not
@@ -116,7 +117,7 @@ def efficiency_samples(curves: Mapping[tuple, Mapping[str, np.ndarray]], levels:
     return out
 
 
-REFERENCE_CHECKS = ("shortest", "routing", "sumo-rerouting", "agents-eq")
+REFERENCE_CHECKS = ("shortest", "live", "routing", "sumo-rerouting", "agents-eq")
 
 
 def check_claims(cities: Sequence[str], agents: Sequence[int], methods: Sequence[str],

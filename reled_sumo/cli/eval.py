@@ -22,7 +22,7 @@ def eval_cmd(
         None, "--scenario", "-s", help="Scenario for references (default: the first run's scenario)."),
     seeds: int = typer.Option(3, "--seeds", min=1, help="Evaluation episodes (seeds) per method."),
     references: Optional[str] = typer.Option(
-        None, "--references", help="Comma list of random,shortest,routing,sumo-rerouting,due "
+        None, "--references", help="Comma list of random,shortest,live,routing,agents-eq,sumo-rerouting,due "
         "(default with --scenario alone: all; with --run: none)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default: first run, "
                                        "or ./eval/<scenario>)."),

@@ -8,6 +8,10 @@ others). ``reset(seed)`` re-seeds stochastic policies.
 * ``shortest``: static shortest path by free-flow time: the valid candidate with the
   lowest free-flow time to the destination via it (observation feature
   ``via_time``). Ties go to the lowest slot, like the env's invalid-action fallback.
+* ``live``: dynamic shortest path: the valid candidate with the lowest time to the
+  destination on the *live* (measured) edge times (feature ``live_via_time``, refreshed
+  every ``live_period_s``). It is the greedy policy of the shortest-path prior
+  (``hpo.prior_tau``) before any learning: the start every learner improves on.
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from reled_sumo.env.observation import C_VIA_TIME, N_CAND, N_OWN
+from reled_sumo.env.observation import C_LIVE_VIA_TIME, C_VIA_TIME, N_CAND, N_OWN
 from reled_sumo.errors import ConfigError
 
 
@@ -59,6 +63,7 @@ class ShortestPathPolicy(Policy):
     """Free-flow shortest path: argmin of the via-candidate free-flow time over valid slots."""
 
     name = "shortest"
+    column = C_VIA_TIME
 
     def __call__(self, obs, infos):
         agents = deciding_agents(infos, obs)
@@ -66,17 +71,25 @@ class ShortestPathPolicy(Policy):
             return {}
         o = np.stack([obs[a] for a in agents])
         mask = np.stack([infos[a]["action_mask"] for a in agents]).astype(bool)
-        return dict(zip(agents, shortest_actions(o, mask).tolist()))
+        return dict(zip(agents, shortest_actions(o, mask, self.column).tolist()))
 
 
-def shortest_actions(obs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-    """Batched free-flow shortest path: ``argmin`` of each valid candidate's via time.
+class LiveShortestPolicy(ShortestPathPolicy):
+    """Dynamic shortest path: argmin of the via-candidate time on live edge times over valid slots."""
+
+    name = "live"
+    column = C_LIVE_VIA_TIME
+
+
+def shortest_actions(obs: np.ndarray, mask: np.ndarray | None, column: int = C_VIA_TIME) -> np.ndarray:
+    """Batched shortest path: ``argmin`` of each valid candidate's via time (candidate feature
+    ``column``: free-flow ``C_VIA_TIME`` or live ``C_LIVE_VIA_TIME``).
 
     ``obs[B, D]`` in the env's layout, ``mask[B, K]`` (None: every slot valid) -> ``actions[B]``.
     """
     o = np.asarray(obs)
     k = (o.shape[1] - N_OWN) // N_CAND
-    via = np.asarray(o[:, N_OWN + C_VIA_TIME :: N_CAND][:, :k], dtype=np.float64)
+    via = np.asarray(o[:, N_OWN + column :: N_CAND][:, :k], dtype=np.float64)
     valid = np.ones_like(via, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     return np.where(valid, via, np.inf).argmin(axis=1)
 
@@ -84,6 +97,7 @@ def shortest_actions(obs: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 _POLICIES: dict[str, Callable[..., Policy]] = {
     "random": RandomPolicy,
     "shortest": ShortestPathPolicy,
+    "live": LiveShortestPolicy,
 }
 
 

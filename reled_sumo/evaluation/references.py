@@ -2,6 +2,8 @@
 
 * ``random``: uniform over valid actions at every decision (env policy, seeded per episode).
 * ``shortest``: static free-flow shortest path (env policy).
+* ``live``: dynamic shortest path on the live edge times at every decision (env policy): the
+  greedy policy of the learners' shortest-path prior before any learning.
 * ``routing``: the routing expert's congestion-aware routes (planned once on free-flow
   times), executed in the env with :func:`~reled_sumo.experts.execute.execute_routes`.
 * ``sumo-rerouting``: plain SUMO; only the agents carry SUMO's rerouting device and
@@ -35,8 +37,8 @@ from reled_sumo.evaluation.results import EpisodeOutcome, EvalResult, SeedMetric
 
 log = logging.getLogger(__name__)
 
-REFERENCES = ("random", "shortest", "routing", "agents-eq", "sumo-rerouting", "due")
-ENV_REFERENCES = ("random", "shortest", "routing", "agents-eq")
+REFERENCES = ("random", "shortest", "live", "routing", "agents-eq", "sumo-rerouting", "due")
+ENV_REFERENCES = ("random", "shortest", "live", "routing", "agents-eq")
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ def run_reference(name: str, scenario: Any, seeds: Sequence[int], env_options: M
 
 # ------------------------------------------------------------- env references
 def policy_episode(policy_name: str) -> Callable[..., Callable[[Any, int], None]]:
-    """An episode function playing an env reference policy (``random`` / ``shortest``)."""
+    """An episode function playing an env reference policy (``random`` / ``shortest`` / ``live``)."""
 
     def factory(scenario, env_options, cfg):
         from reled_sumo.env import get_policy
@@ -153,7 +155,7 @@ def equilibrium_episode(scenario, env_options, cfg: ReferenceConfig):
 
 
 _ENV_EPISODES = {"random": policy_episode("random"), "shortest": policy_episode("shortest"),
-                 "routing": routing_episode, "agents-eq": equilibrium_episode}
+                 "live": policy_episode("live"), "routing": routing_episode, "agents-eq": equilibrium_episode}
 
 
 # ----------------------------------------------------------- plain references

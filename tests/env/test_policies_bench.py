@@ -6,7 +6,7 @@ import pytest
 
 from reled_sumo.env import get_policy, policy_names
 from reled_sumo.bench.env import bench_env, derive_scenario, format_rows
-from reled_sumo.env.observation import C_VIA_TIME, N_CAND, N_OWN
+from reled_sumo.env.observation import C_LIVE_VIA_TIME, C_VIA_TIME, N_CAND, N_OWN
 from reled_sumo.errors import ConfigError
 
 
@@ -31,6 +31,15 @@ def test_shortest_policy_on_batches():
     assert get_policy("shortest")(obs, infos) == {"a": 1, "b": 0}  # c is not deciding
 
 
+def test_live_policy_follows_the_live_times_not_the_free_flow_ones():
+    obs, infos = _batch()
+    for a, live in {"a": [0.4, 0.9, 0.3, 0.0], "b": [0.9, 0.0, 0.1, 0.0], "c": [0.0, 0.0, 0.0, 0.0]}.items():
+        obs[a][N_OWN + C_LIVE_VIA_TIME :: N_CAND] = live
+    # a: free flow says slot 1, the live times say slot 2; b: only slot 0 is valid
+    assert get_policy("live")(obs, infos) == {"a": 2, "b": 0}
+    assert get_policy("shortest")(obs, infos) == {"a": 1, "b": 0}
+
+
 def test_random_policy_valid_and_seeded():
     obs, infos = _batch()
     p1, p2 = get_policy("random", seed=4), get_policy("random", seed=4)
@@ -44,7 +53,7 @@ def test_random_policy_valid_and_seeded():
 
 
 def test_policy_registry():
-    assert {"random", "shortest"} <= set(policy_names())
+    assert {"random", "shortest", "live"} <= set(policy_names())
     with pytest.raises(ConfigError):
         get_policy("nope")
 

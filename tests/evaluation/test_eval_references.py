@@ -28,7 +28,7 @@ def test_every_reference_reports_the_same_agents_and_seeds(refs, kotka_small):
         assert set(r.summary()) == set(METRICS)
 
 
-@pytest.mark.parametrize("name", ["shortest", "routing", "agents-eq"])
+@pytest.mark.parametrize("name", ["shortest", "live", "routing", "agents-eq"])
 def test_shortest_and_routing_arrive_within_the_horizon(refs, name):
     for s in refs[name].per_seed:
         assert s.arrival_rate == 1.0 and s.unfinished == 0 and s.not_departed == 0 and s.teleports == 0
