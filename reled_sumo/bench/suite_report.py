@@ -200,8 +200,10 @@ def band(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.ndarray,
 
 def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path,
                 references: Mapping[str, float] | None = None) -> Path | None:
-    """Rolling-mean rollout travel time per method: mean ± CI across seeds on a shared x grid,
-    the references (greedy, same horizon) as horizontal lines."""
+    """Rolling-mean rollout travel time per method: mean ± CI across seeds on a shared x grid
+    (the first updates averaged over the rows so far, so a run with fewer updates than the
+    window still shows), each run's points as dots, the references (greedy, same horizon) as
+    horizontal lines."""
     runs = {k: v for k, v in curves.items() if k[:2] == (city, n)}
     if not runs:
         return None
@@ -212,7 +214,7 @@ def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path,
         for i, m in enumerate(dict.fromkeys(k[2] for k in runs)):
             logs = [v for k, v in runs.items() if k[2] == m and col in v]
             xs = [np.asarray(lg[col], dtype=np.float64) for lg in logs]
-            ys = [rolling_mean(lg[COL_Y], spec.threshold_window) for lg in logs]
+            ys = [rolling_mean(lg[COL_Y], spec.threshold_window, min_periods=1) for lg in logs]
             top = max((float(np.nanmax(x)) for x in xs if x.size), default=0.0)
             if top <= 0:
                 continue
@@ -220,6 +222,8 @@ def plot_curves(spec: SuiteSpec, curves, city: str, n: int, path: Path,
             mean, lo, hi = band(xs, ys, grid, spec.confidence)
             ax.plot(grid, mean, color=f"C{i}", lw=1.5, label=f"{m} (n={len(logs)})")
             ax.fill_between(grid, lo, hi, color=f"C{i}", alpha=0.2, lw=0)
+            for x, y in zip(xs, ys):
+                ax.plot(x, y, ls="none", marker=".", ms=4, color=f"C{i}", alpha=0.6)
         for j, (ref, value) in enumerate(sorted((references or {}).items())):
             if np.isfinite(value):
                 ax.axhline(value, color=f"C{(j + 5) % 10}", ls=":", lw=1, label=f"{ref} (greedy)")

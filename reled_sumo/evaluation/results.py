@@ -154,10 +154,17 @@ def load_results(path: str | Path) -> list[EvalResult]:
     return [EvalResult.from_dict(d) for d in json.loads(Path(path).read_text())]
 
 
-def rolling_mean(y: Sequence[float], window: int) -> np.ndarray:
-    """Trailing mean over ``window`` log rows; NaN for the first ``window - 1`` rows and windows with a NaN."""
+def rolling_mean(y: Sequence[float], window: int, min_periods: int | None = None) -> np.ndarray:
+    """Trailing mean over ``window`` log rows; NaN for windows with a NaN. The first rows, with
+    fewer than ``window`` rows behind them, get the mean of those rows once there are
+    ``min_periods`` (default ``window``: NaN until a full window)."""
     y = np.asarray(y, dtype=np.float64)
     out = np.full(y.shape, np.nan)
-    if window >= 1 and y.size >= window:
+    if window < 1:
+        return out
+    need = window if min_periods is None else max(1, min(int(min_periods), window))
+    if y.size >= window:
         out[window - 1:] = np.lib.stride_tricks.sliding_window_view(y, window).mean(axis=1)
+    for i in range(need - 1, min(window - 1, y.size)):  # the short head: at most window - 1 rows
+        out[i] = y[: i + 1].mean()
     return out

@@ -22,6 +22,15 @@ def test_rolling_mean_is_trailing_with_nan_warm_up():
     assert np.isnan(R.rolling_mean([1.0], 3)).all()
 
 
+def test_rolling_mean_for_plots_starts_at_the_first_row():
+    """A run with fewer updates than the window still has a curve (issue 16: IPPO runs with 3
+    updates and a window of 3 were a single point and vanished from the plots)."""
+    assert R.rolling_mean([4.0, 2.0, 3.0], 3, min_periods=1).tolist() == [4.0, 3.0, 3.0]
+    assert R.rolling_mean([4.0, 2.0], 3, min_periods=1).tolist() == [4.0, 3.0]
+    r = R.rolling_mean([4.0, 2.0, 3.0, 7.0], 3, min_periods=2)
+    assert math.isnan(r[0]) and r[1:].tolist() == [3.0, 3.0, 4.0]
+
+
 def test_steps_to_threshold_on_a_hand_made_curve():
     x = [100, 200, 300, 400, 500, 600]
     y = [300, 280, 260, 240, 220, 200]  # rolling(2): nan, 290, 270, 250, 230, 210
@@ -115,7 +124,7 @@ def test_bundled_suites_load_and_validate(name):
         assert set(spec.references) == {"random", "shortest", "routing", "sumo-rerouting", "due"}
 
 
-@pytest.mark.parametrize("name", ["small", "focus", "ablation"])
+@pytest.mark.parametrize("name", ["small", "focus", "ablation", "budget"])
 def test_learning_suites_train_every_learner_from_the_prior_in_the_busy_period(name):
     """The learning issue's benchmark: every method from the same prior and agents, and the
     references its goals name (routing expert, SUMO rerouting, the agents-only equilibrium)."""
