@@ -140,7 +140,7 @@ def _run_env(scenario, cfg: EnvConfig, seed: int) -> dict[str, Any]:
     finally:
         env.close()
     return {"wall": wall, "sim_span": sim_span, "steps": steps, "decisions": decisions,
-            "arrived": arrived, "t0": t0_sim, "session_cfg": session_cfg}
+            "arrived": arrived, "t0": t0_sim, "session_cfg": session_cfg, "controlled": len(env.possible_agents)}
 
 
 def _run_raw(scenario, session_cfg, t0: float, steps: int) -> float:
@@ -166,10 +166,11 @@ def bench_env(
 ) -> list[dict[str, Any]]:
     """One row per (agents, backend): raw vs env throughput (see module docstring).
 
-    Row keys: agents, backend, sim_s (simulated span), raw_sim_s_per_wall_s,
-    env_sim_s_per_wall_s, ratio_env_to_raw, decisions, decisions_per_s,
-    us_per_decision (env wall time / decisions), overhead_us_per_decision
-    ((env wall - raw wall) / decisions), arrival_rate. With ``repeats > 1`` the
+    Row keys: agents, controlled_agents (the env's possible agents), backend, sim_s (simulated
+    span), raw_wall_s / env_wall_s, raw_sim_s_per_wall_s, env_sim_s_per_wall_s,
+    ratio_env_to_raw, decisions, decisions_per_s, us_per_decision (env wall time /
+    decisions), overhead_us_per_decision ((env wall - raw wall) / decisions: the env's own
+    cost per decision), arrival_rate. With ``repeats > 1`` the
     fastest run of each is kept (raw and env runs alternate). ``env_options`` are
     further :class:`EnvConfig` fields (e.g. ``decision_delay_s``).
     """
@@ -201,8 +202,11 @@ def bench_env(
                 rows.append({
                     **{k: v for k, v in env_options.items()},
                     "agents": n,
+                    "controlled_agents": r["controlled"],
                     "backend": backend,
                     "sim_s": r["sim_span"],
+                    "raw_wall_s": raw_wall,
+                    "env_wall_s": r["wall"],
                     "raw_sim_s_per_wall_s": raw_rate,
                     "env_sim_s_per_wall_s": env_rate,
                     "ratio_env_to_raw": env_rate / raw_rate,
