@@ -64,6 +64,25 @@ class VehicleEdgeIO:
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc, "reading vehicle data") from exc
 
+    def vehicle_columns(self, vehicle_ids: Sequence[str], varids: Sequence[int]) -> list[list[Any]]:
+        """``varids`` of these vehicles as one list per variable, in ``vehicle_ids`` order;
+        ``None`` in every column for a vehicle that is not in the network (any more).
+
+        Same values as :meth:`vehicle_data`, without a dict per vehicle: in direct mode one
+        list comprehension per variable (the per-vehicle path only when a vehicle is gone)."""
+        if not self._open:
+            self._require_open()
+        if not self._direct or not vehicle_ids:
+            data = self.vehicle_data(vehicle_ids, varids)
+            rows = [data.get(v) for v in vehicle_ids]
+            return [[r[k] if r else None for r in rows] for k in varids]
+        try:
+            return [[g(v) for v in vehicle_ids] for g in [self._getters[k] for k in varids]]
+        except Exception:  # noqa: BLE001 - a vehicle left (or SUMO died): the per-vehicle path sorts it out
+            data = self.vehicle_data(vehicle_ids, varids)
+            rows = [data.get(v) for v in vehicle_ids]
+            return [[r[k] if r else None for r in rows] for k in varids]
+
     def set_route(self, vehicle_id: str, edges: Sequence[str]) -> None:
         """Replace the vehicle's route; ``edges[0]`` must be the edge it is on."""
         if not self._open:
