@@ -75,7 +75,7 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
         if missing:
             raise ConfigError(f"agent origin edge(s) not in the car network: {missing[:5]}")
         self.K = t.K
-        self._builder = ObservationBuilder(t, config.obs_norm)
+        self._builder = ObservationBuilder.shared(t, config.obs_norm)
         self._live_times = LiveTimes(t, config.live_period_s)
         self._row = np.array([t.dest_row[a.destination] for a in specs], dtype=np.int64)
         self._row_l = self._row.tolist()
