@@ -48,10 +48,10 @@ class LiveTimes:
         stale = self._stale
         if rows is None:
             need = np.flatnonzero(stale)
-        else:
-            rows = np.asarray(rows, dtype=np.int64)
-            need = np.unique(rows[stale[rows]])
-        if need.size:
+        else:  # a few rows per step: plain Python until some row is stale
+            need = sorted({r for r in rows if stale[r]})
+            need = np.array(need, dtype=np.int64) if need else None
+        if need is not None and need.size:
             t = self.tables
             if self._reverse is None:  # built once per refresh, shared by the refresh's Dijkstra calls
                 self._reverse = t.graph.reverse_graph(self.edge_time)

@@ -69,6 +69,7 @@ def test_bench_env_rows(sample_scenario, tmp_path):
     assert r["us_per_decision"] == pytest.approx(1e6 * wall / r["decisions"])
     assert r["overhead_us_per_decision"] == pytest.approx(1e6 * (wall - r["raw_wall_s"]) / r["decisions"])
     assert r["ratio_env_to_raw"] == pytest.approx(r["raw_wall_s"] / wall)  # same simulated span in both
+    assert 0 < r["cpu_ratio_env_to_raw"] < 10
     assert "ratio_env_to_raw" in format_rows(rows)
 
 
