@@ -139,3 +139,26 @@ def test_observation_rows_do_not_depend_on_the_batch_they_are_built_in(sample_sc
         for k in np.flatnonzero(together.mask[j]):  # ... and each valid candidate's
             c = t.succ[e, k]
             assert together.obs[j, N_OWN + k * N_CAND + C_VEHICLES] == np.float32(traffic[c, 1] / ObsNorm().vehicles)
+
+
+def test_occupied_only_edge_loads_read_the_same_speeds_where_vehicles_are(sample_dir):
+    """The meter's read: vehicle counts everywhere, mean speeds only on occupied edges (the
+    only ones the meter uses); the same numbers as the full read there, NaN elsewhere."""
+    from reled_sumo.env import make_env
+    from reled_sumo.env.policies import get_policy
+
+    env = make_env(sample_dir, horizon=200)
+    try:
+        obs, infos = env.reset(seed=1)
+        pol = get_policy("shortest")
+        for _ in range(40):
+            obs, _, _, _, infos = env.step(pol(obs, infos))
+        speed, count = env.edge_loads()
+        s2, c2 = env.edge_loads(occupied_only=True)
+    finally:
+        env.close()
+    busy = count > 0
+    assert busy.sum() >= 5 and (~busy).sum() >= 5
+    np.testing.assert_array_equal(c2, count)
+    np.testing.assert_array_equal(s2[busy], speed[busy])
+    assert np.isnan(s2[~busy]).all() and np.isfinite(speed[~busy]).all()
