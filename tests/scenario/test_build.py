@@ -5,6 +5,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -205,3 +206,14 @@ def test_agents_option_hostile_values(value, tmp_path, monkeypatch):
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and "--agents must be a positive integer or 'all'" in lines[0], res.output
     assert not (tmp_path / "scenarios" / "x").exists()
+
+
+def test_a_thousand_drawn_agents_build_on_kotka(tmp_path, monkeypatch):
+    """--agents 1000 fits Kotka's capacity and distinct-pair rule (482 edges: 231k pairs)."""
+    res = _cli(["scenario", "build", "kotka", "--name", "k1000", "--agents", "1000", "--background-vehicles", "0"],
+               tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    sc = resolve_scenario("k1000")
+    assert len(sc.agents) == 1000 and len({(a.origin, a.destination) for a in sc.agents}) == 1000
+    g = RoadGraph.from_net_file(sc.net_file)
+    assert all(np.isfinite(g.cost_to(g.index[a.destination])[g.index[a.origin]]) for a in sc.agents)
