@@ -7,7 +7,11 @@
 * **env**: :class:`~reled_sumo.env.RoutingParallelEnv` on the given backend, driven
   by the ``shortest`` policy until the episode ends (all agents done or the horizon).
 
-Times exclude SUMO's start-up (``reset`` for the env, ``start`` for raw).
+Times exclude SUMO's start-up (``reset`` for the env, ``start`` for raw). With
+``repeats > 1`` the fastest run is kept; later runs find the static observation data of the
+(destination, edge) pairs the first run met already built (envs of one scenario share the
+:class:`~reled_sumo.env.observation.ObservationBuilder`), as any later episode in one
+process does.
 
 Agent counts: ``n <= len(scenario.agents)`` uses ``max_agents=n`` (the remaining agent
 vehicles drive as uncontrolled traffic). For larger ``n`` a derived copy of the
@@ -127,32 +131,32 @@ def _run_env(scenario, cfg: EnvConfig, seed: int) -> dict[str, Any]:
         t0_sim = env.sim_time
         decisions = 0
         arrived = 0
-        w0 = time.perf_counter()
+        c0, w0 = time.process_time(), time.perf_counter()
         while env.agents:
             acts = pol(obs, infos)
             decisions += len(acts)
             obs, _, term, _, infos = env.step(acts)
             arrived += sum(1 for a, done in term.items() if done and infos[a].get("arrived"))
-        wall = time.perf_counter() - w0
+        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         sim_span = env.sim_time - t0_sim
         steps = int(round(sim_span / cfg.step_length))
         session_cfg = env._session_config(seed)  # noqa: SLF001 - same command line for raw
     finally:
         env.close()
-    return {"wall": wall, "sim_span": sim_span, "steps": steps, "decisions": decisions,
-            "arrived": arrived, "t0": t0_sim, "session_cfg": session_cfg}
+    return {"wall": wall, "cpu": cpu, "sim_span": sim_span, "steps": steps, "decisions": decisions,
+            "arrived": arrived, "t0": t0_sim, "session_cfg": session_cfg, "controlled": len(env.possible_agents)}
 
 
-def _run_raw(scenario, session_cfg, t0: float, steps: int) -> float:
+def _run_raw(scenario, session_cfg, t0: float, steps: int) -> tuple[float, float]:
     from dataclasses import replace
 
     cfg = replace(session_cfg, backend="libsumo", gui=False, label=session_cfg.label + "-raw")
     with SumoSession(scenario.sumocfg, cfg, events=False) as sim:
         # the span before the env's first decision is not timed
         sim.run_steps(int(round((t0 - sim.time) / cfg.step_length)))
-        w0 = time.perf_counter()
+        c0, w0 = time.process_time(), time.perf_counter()
         sim.run_steps(steps)
-        return time.perf_counter() - w0
+        return time.perf_counter() - w0, time.process_time() - c0
 
 
 def bench_env(
@@ -166,10 +170,13 @@ def bench_env(
 ) -> list[dict[str, Any]]:
     """One row per (agents, backend): raw vs env throughput (see module docstring).
 
-    Row keys: agents, backend, sim_s (simulated span), raw_sim_s_per_wall_s,
-    env_sim_s_per_wall_s, ratio_env_to_raw, decisions, decisions_per_s,
-    us_per_decision (env wall time / decisions), overhead_us_per_decision
-    ((env wall - raw wall) / decisions), arrival_rate. With ``repeats > 1`` the
+    Row keys: agents, controlled_agents (the env's possible agents), backend, sim_s (simulated
+    span), raw_wall_s / env_wall_s, raw_sim_s_per_wall_s, env_sim_s_per_wall_s,
+    ratio_env_to_raw, decisions, decisions_per_s, us_per_decision (env wall time /
+    decisions), overhead_us_per_decision ((env wall - raw wall) / decisions: the env's own
+    cost per decision), arrival_rate, and cpu_ratio_env_to_raw: the same ratio on this
+    process's CPU time (libsumo rows only: with TraCI, SUMO's CPU is another process's),
+    less sensitive to other jobs on a shared machine than the wall-clock ratio. With ``repeats > 1`` the
     fastest run of each is kept (raw and env runs alternate). ``env_options`` are
     further :class:`EnvConfig` fields (e.g. ``decision_delay_s``).
     """
@@ -188,21 +195,25 @@ def bench_env(
                 cfg = EnvConfig.from_options(
                     **{"backend": backend, "horizon": horizon, "max_agents": max_agents, "seed": seed, **env_options}
                 )
-                env_runs, raw_walls = [], []
+                env_runs, raw_runs = [], []
                 for _ in range(max(1, repeats)):
                     r = _run_env(sc, cfg, seed)
                     env_runs.append(r)
-                    raw_walls.append(_run_raw(sc, r["session_cfg"], r["t0"], r["steps"]))
+                    raw_runs.append(_run_raw(sc, r["session_cfg"], r["t0"], r["steps"]))
                 r = min(env_runs, key=lambda x: x["wall"])
-                raw_wall = min(raw_walls)
+                raw_wall = min(w for w, _ in raw_runs)
+                cpu_ratio = min(c for _, c in raw_runs) / max(min(x["cpu"] for x in env_runs), 1e-9)
                 raw_rate = r["sim_span"] / raw_wall if raw_wall > 0 else float("inf")
                 env_rate = r["sim_span"] / r["wall"] if r["wall"] > 0 else float("inf")
                 dec = max(r["decisions"], 1)
                 rows.append({
                     **{k: v for k, v in env_options.items()},
                     "agents": n,
+                    "controlled_agents": r["controlled"],
                     "backend": backend,
                     "sim_s": r["sim_span"],
+                    "raw_wall_s": raw_wall,
+                    "env_wall_s": r["wall"],
                     "raw_sim_s_per_wall_s": raw_rate,
                     "env_sim_s_per_wall_s": env_rate,
                     "ratio_env_to_raw": env_rate / raw_rate,
@@ -211,6 +222,7 @@ def bench_env(
                     "us_per_decision": r["wall"] / dec * 1e6,
                     "overhead_us_per_decision": (r["wall"] - raw_wall) / dec * 1e6,
                     "arrival_rate": r["arrived"] / n,
+                    "cpu_ratio_env_to_raw": cpu_ratio if backend == "libsumo" else None,
                 })
     return rows
 

@@ -11,8 +11,8 @@ from reled_sumo.cli.common import console, guarded
 
 app = typer.Typer(help="Benchmarks (ratios against a reference measured in the same run).", no_args_is_help=True)
 
-ENV_COLUMNS = ("agents", "backend", "raw_sim_s_per_wall_s", "env_sim_s_per_wall_s", "ratio_env_to_raw",
-               "decisions_per_s", "us_per_decision", "arrival_rate")
+ENV_COLUMNS = ("agents", "backend", "sim_s", "raw_sim_s_per_wall_s", "env_sim_s_per_wall_s", "ratio_env_to_raw",
+               "decisions", "decisions_per_s", "us_per_decision", "overhead_us_per_decision", "arrival_rate")
 
 
 def _ints(text: str) -> list[int]:

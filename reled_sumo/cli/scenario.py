@@ -21,8 +21,10 @@ def build_cmd(
     osm: Optional[Path] = typer.Option(None, "--osm", help="Local OSM file: .osm, .osm.gz, .osm.bz2, .osm.pbf"),
     name: Optional[str] = typer.Option(None, "--name", help="Scenario name (required with --osm or a place; "
                                        "for a bundled city it defaults to the city's name)."),
-    agents: Optional[int] = typer.Option(None, "--agents", help="Number of agent vehicles."),
-    background: Optional[int] = typer.Option(None, "--background-vehicles", help="Background vehicles."),
+    agents: Optional[str] = typer.Option(None, "--agents", help="Number of agent vehicles, or 'all': every "
+                                         "vehicle is an agent (the background vehicles too)."),
+    background: Optional[int] = typer.Option(None, "--background-vehicles", help="Background vehicles "
+                                             "(with --agents all: vehicles that become agents too)."),
     duration: Optional[float] = typer.Option(None, "--duration", help="Demand duration in seconds."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random seed for demand."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if a cached build matches."),
@@ -50,8 +52,10 @@ def import_cmd(
     routes: Optional[str] = typer.Option(None, "--routes", help="Comma-separated route files (.rou.xml[.gz])."),
     additional: Optional[str] = typer.Option(None, "--additional", help="Comma-separated additional files."),
     name: str = typer.Option(..., "--name", help="Scenario name."),
-    agents: Optional[int] = typer.Option(None, "--agents", help="Number of agents among the passenger vehicles."),
-    agent_share: Optional[float] = typer.Option(None, "--agent-share", help="Agents as a share of all vehicles."),
+    agents: Optional[str] = typer.Option(None, "--agents", help="Number of agents among the passenger vehicles, "
+                                         "or 'all' (= --agent-share 1.0)."),
+    agent_share: Optional[float] = typer.Option(None, "--agent-share", help="Agents as a share of the passenger "
+                                                "vehicles departing in the window that can be agents (1.0: all)."),
     window: Optional[str] = typer.Option(None, "--depart-window", help="A:B seconds (default: first half)."),
     begin: Optional[float] = typer.Option(None, "--begin", help="Begin time (default: the config's)."),
     end: Optional[float] = typer.Option(None, "--end", help="End time (default: the config's)."),
@@ -60,8 +64,13 @@ def import_cmd(
     force: bool = typer.Option(False, "--force", help="Re-import even if a cached import matches."),
 ) -> None:
     """Import an existing SUMO scenario: agents are chosen among its own passenger vehicles."""
+    from reled_sumo.scenario.demand import parse_agents
     from reled_sumo.scenario.importer import DEFAULT_LICENCE, ImportRequest, import_scenario
 
+    count, every = parse_agents(agents)
+    if every and agent_share is not None:
+        raise UserInputError("give exactly one of --agents N|all or --agent-share F")
+    agents, agent_share = (None, 1.0) if every else (count, agent_share)
     req = ImportRequest(
         name=name.lower(), sumocfg=sumocfg, net=net, routes=_paths(routes), additional=_paths(additional),
         agents=agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
@@ -89,16 +98,15 @@ def _window(text: Optional[str]) -> Optional[tuple[float, float]]:
 
 
 def _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, defaults):
-    from reled_sumo.scenario.build import BuildRequest
-    from reled_sumo.scenario.demand import DemandOptions
+    from reled_sumo.scenario.build import BuildRequest, demand_options
 
     overrides = dict(agents=agents, background_vehicles=background, duration=duration, seed=seed)
     if osm is not None or (city and looks_like_place(city)):
         if not name:
             raise UserInputError("give the scenario a name with --name when building from --osm or a place name")
-        d = {**defaults().__dict__, **{k: v for k, v in overrides.items() if v is not None}}
         kind, source = ("file", str(osm)) if osm is not None else ("place", city)
-        return BuildRequest(name=name.strip().lower(), kind=kind, source=source, demand=DemandOptions(**d))
+        return BuildRequest(name=name.strip().lower(), kind=kind, source=source,
+                            demand=demand_options(dict(defaults().__dict__), **overrides))
     if not city:
         raise UserInputError("name a bundled city (reled scenario list), a place name, or use --osm FILE --name NAME")
     return BuildRequest.bundled(get_recipe(city), name=name.strip().lower() if name else None, **overrides)
@@ -113,7 +121,8 @@ def summary_table(sc) -> Table:
         ("car edges", str(c["edges"])),
         ("lane-km", f"{c['lane_km']:.1f}"),
         ("pruned for strong connectivity", str(c["pruned_for_connectivity"])),
-        ("agents (rejected candidates)", f"{c['agents']} ({c['agent_candidates_rejected']} of {c['agent_candidates_drawn']})"),
+        ("agents (rejected candidates)", f"{c['agents']} ({c['agent_candidates_rejected']} of {c['agent_candidates_drawn']})"
+         + (f", {c['agents_from_background']} of them background vehicles" if c.get("agents_from_background") else "")),
         *_import_rows(c),
         ("background vehicles (dropped)", f"{c['background_vehicles']} ({c['background_rejected']})"),
         ("duration / seed", f"{o['duration']:g} s / {o['seed']}"),

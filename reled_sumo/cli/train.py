@@ -44,7 +44,8 @@ def _latest_run(root: Path, prefix: str) -> Path:
 def train_cmd(
     scenario: Optional[str] = typer.Option(None, "--scenario", "-s", help="Built scenario name or folder."),
     algo: Optional[str] = typer.Option(None, "--algo", help="reled | ippo | mappo | bc (default reled)."),
-    agents: Optional[int] = typer.Option(None, "--agents", help="Control the first N agents (env max_agents)."),
+    agents: Optional[str] = typer.Option(None, "--agents", help="Control the first N agents (env max_agents), "
+                                         "or 'all': every agent vehicle of the scenario."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Budget in agent decisions."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Run seed (network init, episodes, SED)."),
     expert: Optional[str] = typer.Option(None, "--expert", help="routing | ollama (demonstrations)."),
@@ -76,7 +77,10 @@ def train_cmd(
     from reled_sumo.training.config import load_config
     from reled_sumo.training.trainer import Trainer, default_run_id
 
+    from reled_sumo.scenario.demand import parse_agents
+
     no_ray = ray_address is not None and ray_address.strip().lower() == "none"
+    agents, every = parse_agents(agents)
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                     workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address)
     if resume:
@@ -87,6 +91,8 @@ def train_cmd(
         cfg = load_config(config, ov)
     if no_ray and cfg.ray_address is not None:
         cfg = dataclasses.replace(cfg, ray_address=None)
+    if every:  # no cap, no share, no window: every agent vehicle of the scenario is controlled
+        cfg = dataclasses.replace(cfg, env=cfg.env.replace(max_agents=None, agent_share=None, depart_window=None))
     bar = RichProgress(cfg.total_decisions)
     trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)
     try:

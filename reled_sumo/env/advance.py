@@ -41,18 +41,11 @@ class EdgeExitScheduler:
         idx = self._idx
         status = self._status
         names = self.possible_agents
-        index = self.tables.index
-        length = self.tables.length
-        row, dest, cur, commit = self._row_l, self._dest_l, self._cur, self._commit
-        is_dec = self.tables.is_decision
+        commit = self._commit
         step = self._step_len
         every = self.poll_every_step
-        delay = self.config.decision_delay_s
         pending = self._pending
-        t_entry = self._t_entry
-        lp_l, spd_l, xy_l, odo_l, wait_l, lpo_l = self._lp, self._spd, self._xy, self._odo, self._wait, self._lp_odo
         deciders, appeared = self._deciders, self._appeared
-        ridx_l = self._ridx
         heappush, heappop = heapq.heappush, heapq.heappop
         while True:
             t = self._t
@@ -104,53 +97,67 @@ class EdgeExitScheduler:
             else:
                 due = None
             if due:
-                data = sess.vehicle_data([names[i] for i in due], _POLL_VARS)
-                for i in due:
-                    d = data.get(names[i])
-                    if not d:
-                        self._finish(i, "removed", t)
-                        continue
-                    road = d[_ROAD]
-                    e = index.get(road) if road and road[0] != ":" else None
-                    if e is None:  # junction-internal lane or teleporting: look again next step
-                        heappush(heap, (t + step, i))
-                        continue
-                    lp = d[_LANEPOS]
-                    lp_l[i] = lp
-                    # whole steps the vehicle needs at least to reach the end of this edge
-                    k = int((length[e] - lp - 0.1) / (d[_ALLOWED] * 1.02 + 0.1) / step)
-                    new_edge = e != cur[i]
-                    if new_edge or e == dest[i]:
-                        if _SPEED not in d:  # direct mode: the details only when needed
-                            d = sess.vehicle_data((names[i],), _DETAIL_VARS).get(names[i])
-                            if not d:
-                                self._finish(i, "removed", t)
-                                continue
-                        lpo_l[i] = lp
-                        ridx_l[i] = d[_ROUTE_INDEX]
-                        spd_l[i] = d[_SPEED]
-                        xy_l[i] = d[_POS]
-                        odo_l[i] = d[_DIST]
-                        wait_l[i] = d[_WAIT]
-                    if new_edge:
-                        first = cur[i] < 0
-                        if first:
-                            self._fresh.add(i)
-                        cur[i] = e
-                        t_entry[i] = t
-                        if e != dest[i] and is_dec[row[i], e] and ridx_l[i] >= commit[i]:
-                            if delay > 0 and not first:
-                                hold = min(delay, 0.5 * k * step)
-                                pending[i] = t + step * int(hold / step + 1e-9)
-                            else:
-                                deciders.append(i)
-                        elif first:
-                            appeared.append(i)
-                    heappush(heap, (t + (k if k > 1 else 1) * step, i))
+                self._poll(due, t)
             if pending and (deciders or appeared or min(pending.values()) <= t):
                 self._release_pending(t)
             if deciders or appeared:
                 return
+
+    def _poll(self, due: list[int], t: float) -> None:
+        """Read the due agents (one batched read), find those on a new edge, schedule the rest.
+
+        Agents on a new edge (or on their destination) get their details in one more batched
+        read; they decide, appear, or are only scheduled again, in ``due`` order."""
+        sess, heap, names, step = self._sess, self._heap, self.possible_agents, self._step_len
+        index, length, cur, dest = self.tables.index, self.tables.length, self._cur, self._dest_l
+        lp_l, heappush = self._lp, heapq.heappush
+        roads, lps, allowed = sess.vehicle_columns([names[i] for i in due], _POLL_VARS)
+        detail: list[tuple[int, int, int, float]] = []
+        for i, road, lp, al in zip(due, roads, lps, allowed):
+            if road is None:
+                self._finish(i, "removed", t)
+                continue
+            e = index.get(road) if road and road[0] != ":" else None
+            if e is None:  # junction-internal lane or teleporting: look again next step
+                heappush(heap, (t + step, i))
+                continue
+            lp_l[i] = lp
+            # whole steps the vehicle needs at least to reach the end of this edge
+            k = int((length[e] - lp - 0.1) / (al * 1.02 + 0.1) / step)
+            if e != cur[i] or e == dest[i]:
+                detail.append((i, e, k, lp))
+            else:
+                heappush(heap, (t + (k if k > 1 else 1) * step, i))
+        if detail:
+            self._enter(detail, t)
+
+    def _enter(self, detail: list[tuple[int, int, int, float]], t: float) -> None:
+        """Agents polled on a new edge (or on their destination): details, then decide / appear."""
+        names, step, heappush, heap = self.possible_agents, self._step_len, heapq.heappush, self._heap
+        row, dest, cur, commit, ridx_l = self._row_l, self._dest_l, self._cur, self._commit, self._ridx
+        is_dec, delay, pending, t_entry = self.tables.is_decision, self.config.decision_delay_s, self._pending, self._t_entry
+        spd_l, xy_l, odo_l, wait_l, lpo_l = self._spd, self._xy, self._odo, self._wait, self._lp_odo
+        cols = self._sess.vehicle_columns([names[x[0]] for x in detail], _DETAIL_VARS)
+        for (i, e, k, lp), spd, xy, ridx, odo, wait in zip(detail, *cols):
+            if spd is None:
+                self._finish(i, "removed", t)
+                continue
+            lpo_l[i], ridx_l[i], spd_l[i], xy_l[i], odo_l[i], wait_l[i] = lp, ridx, spd, xy, odo, wait
+            if e != cur[i]:
+                first = cur[i] < 0
+                if first:
+                    self._fresh.add(i)
+                cur[i] = e
+                t_entry[i] = t
+                if e != dest[i] and is_dec[row[i], e] and ridx >= commit[i]:
+                    if delay > 0 and not first:
+                        hold = min(delay, 0.5 * k * step)
+                        pending[i] = t + step * int(hold / step + 1e-9)
+                    else:
+                        self._deciders.append(i)
+                elif first:
+                    self._appeared.append(i)
+            heappush(heap, (t + (k if k > 1 else 1) * step, i))
 
     def _release_pending(self, t: float) -> None:
         """Held-back decisions join this step's batch, with fresh vehicle data."""

@@ -174,14 +174,8 @@ class EnvWorker:
         """The :class:`StepBatch` of one PettingZoo step's dicts."""
         index = self.index
         dec = deciders(self.env, infos)
-        reported, done = [], []
-        for a, r in rewards.items():
-            term, trunc = bool(terms.get(a)), bool(truncs.get(a))
-            delivered = term or trunc or bool(infos.get(a, {}).get("needs_decision", False))
-            if delivered or r != 0:
-                reported.append((index[a], float(r), delivered, term, trunc))
-            if term or trunc:
-                done.append(a)
+        reported, done = _reported_rows(rewards, terms, truncs, infos, dec)
+        reported = [(index[a], r, d, te, tr) for a, r, d, te, tr in reported]
         cols = list(zip(*reported)) if reported else [[]] * 5
         edges = self._edge_index
         return StepBatch(
@@ -198,6 +192,43 @@ class EnvWorker:
 
 def deciders(env, infos) -> list[str]:
     return [a for a in env.agents if infos[a].get("needs_decision", True)]
+
+
+def _reported_rows(rewards, terms, truncs, infos, dec: list[str]) -> tuple[list[tuple], list[str]]:
+    """``([(agent, reward, delivered, terminated, truncated)], done agents)`` in ``rewards``
+    order: the agents whose reward closes a decision (a decider, or done) or is non-zero.
+
+    ``rewards`` holds every live agent while ~2 decide per step, so when the three dicts
+    list the same agents in the same order (the env's do) this is numpy over their values
+    plus a lookup per decider; otherwise a loop over the agents with the same result."""
+    names = list(rewards)
+    n = len(names)
+    if n and list(terms) == names and list(truncs) == names:
+        try:
+            r = np.fromiter(rewards.values(), np.float64, n)
+            term = np.fromiter(terms.values(), bool, n)
+            trunc = np.fromiter(truncs.values(), bool, n)
+        except (TypeError, ValueError):
+            pass
+        else:
+            done = term | trunc
+            delivered = done.copy()
+            for a in dec:
+                if a in rewards and infos.get(a, {}).get("needs_decision", False):
+                    delivered[names.index(a)] = True
+            rows = np.flatnonzero(delivered | (r != 0)).tolist()
+            rl, dl, tl, trl = r.tolist(), delivered.tolist(), term.tolist(), trunc.tolist()
+            return ([(names[j], rl[j], dl[j], tl[j], trl[j]) for j in rows],
+                    [names[j] for j in np.flatnonzero(done).tolist()])
+    reported, done_agents = [], []
+    for a, rew in rewards.items():
+        te, tr = bool(terms.get(a)), bool(truncs.get(a))
+        delivered_a = te or tr or bool(infos.get(a, {}).get("needs_decision", False))
+        if delivered_a or rew != 0:
+            reported.append((a, float(rew), delivered_a, te, tr))
+        if te or tr:
+            done_agents.append(a)
+    return reported, done_agents
 
 
 # --------------------------------------------------------------------------- collector

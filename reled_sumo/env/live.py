@@ -3,11 +3,17 @@
 Every ``period_s`` simulated seconds the env reads SUMO's current travel time of every
 car edge (one batched read), clips it to ``[free flow, CLIP x free flow]`` (a queue
 standing at a red light reads as near-infinite), smooths it with an exponential moving
-average (weight ``ALPHA`` on the new reading), and runs ONE batched Dijkstra from all
-agent destinations over those times (:meth:`RoadGraph.cost_to_many`, the code the routing
-expert uses too). ``via[row, e]`` is then "traverse ``e``, then the fastest way to
-destination ``row``" in seconds. Between refreshes the table is reused: the cost is
-per refresh, never per agent or per decision.
+average (weight ``ALPHA`` on the new reading). ``via[row, e]`` is then "traverse ``e``,
+then the fastest way to destination ``row``" in seconds on those times.
+
+The rows are filled lazily: a refresh only marks every row stale, and :meth:`current`
+runs one batched Dijkstra (:meth:`RoadGraph.cost_to_many`, the code the routing expert
+uses too) over the stale rows the caller needs now (the destinations of this step's
+deciders). A row is computed at most once per refresh, and only if some agent with
+that destination observes in that period, so with many agents (hundreds of
+destinations) the cost follows the decisions, not the number of destinations. Each
+destination's Dijkstra is independent of the others, so the values are the same as
+those of one Dijkstra over all rows at the refresh.
 """
 from __future__ import annotations
 
@@ -25,15 +31,34 @@ class LiveTimes:
     def reset(self) -> None:
         t = self.tables
         self.edge_time = t.ff.copy()
-        self.via = t.VT  # free flow until the first reading
+        self.via = t.VT.copy()  # free flow until the first reading (own copy: rows are filled in place)
+        self._stale = np.zeros(len(t.dest_edge), dtype=bool)
+        self._reverse = None
         self._next = -np.inf
         self.refreshes = 0
+        self.rows_computed = 0
 
-    def current(self, sim_time: float, read_edge_times) -> np.ndarray:
-        """``via[rows, E]``, refreshed first if ``period_s`` has passed (``read_edge_times() -> [E]``)."""
+    def current(self, sim_time: float, read_edge_times, rows=None) -> np.ndarray:
+        """``via[rows, E]``, refreshed first if ``period_s`` has passed (``read_edge_times() -> [E]``).
+
+        Only the given destination ``rows`` are guaranteed current (None: all rows)."""
         if sim_time >= self._next:
             self._next = sim_time + self.period_s
             self.update(np.asarray(read_edge_times(), dtype=np.float64))
+        stale = self._stale
+        if rows is None:
+            need = np.flatnonzero(stale)
+        else:  # a few rows per step: plain Python until some row is stale
+            need = sorted({r for r in rows if stale[r]})
+            need = np.array(need, dtype=np.int64) if need else None
+        if need is not None and need.size:
+            t = self.tables
+            if self._reverse is None:  # built once per refresh, shared by the refresh's Dijkstra calls
+                self._reverse = t.graph.reverse_graph(self.edge_time)
+            to_dest = t.graph.cost_to_many(t.dest_edge[need], self.edge_time, self._reverse)
+            self.via[need] = self.edge_time[None, :] + to_dest
+            stale[need] = False
+            self.rows_computed += int(need.size)
         return self.via
 
     def update(self, raw: np.ndarray) -> None:
@@ -41,6 +66,6 @@ class LiveTimes:
         raw = np.where(np.isfinite(raw), raw, t.ff)
         now = np.clip(raw, t.ff, CLIP * t.ff)
         self.edge_time = (1 - ALPHA) * self.edge_time + ALPHA * now if self.refreshes else now
-        to_dest = t.graph.cost_to_many(t.dest_edge, self.edge_time)
-        self.via = self.edge_time[None, :] + to_dest
+        self._stale[:] = True
+        self._reverse = None
         self.refreshes += 1

@@ -27,7 +27,7 @@ class EdgeTimeMeter:
             return
         dt = self.period_s if self._last is None else t - self._last
         self._last = t
-        speed, count = self._env.edge_loads()
+        speed, count = self._env.edge_loads(occupied_only=True)  # empty edges' speeds are not used
         if self._n is None:
             self._vs, self._n = np.zeros_like(speed), np.zeros_like(speed)
         ok = np.isfinite(speed) & np.isfinite(count) & (count > 0)

@@ -8,6 +8,8 @@ See docs/env.md for the table.
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -81,49 +83,67 @@ class Batch(NamedTuple):
     remaining: list[float]  # [n] free-flow seconds to the destination from the current position
 
 
-class _Entry(NamedTuple):
-    names: list[str]  # edge ids whose traffic is read: the current edge, then each valid candidate
-    cols: list[int]  # flat scatter columns, 4 per name (mean speed, travel time, occupancy, vehicles)
-    lens: list[float]  # length / time_s per name (0 for the current edge)
-    cand: list[int]
-    best: int
-
-
 class ObservationBuilder:
     """Builds observations for a batch of agents with a fixed, small number of numpy ops.
 
     Everything that depends only on (destination, current edge) -- candidate lengths,
-    limits, via-times/distances, heading, mask, the edges whose traffic is read and
-    where it goes -- is computed once per pair (vectorised over the missing pairs of
-    a batch) and kept; a batch gathers those rows and fills in the dynamic features.
+    limits, via-times/distances, heading, mask, best slot -- is computed once per pair
+    (vectorised over the missing pairs of a batch) and kept in slot arrays; a dense
+    ``[destination rows, E]`` table maps a pair to its slot. A batch gathers those rows
+    and fills in the dynamic features (own state, the traffic on the current edge and the
+    valid candidates, live times) with array operations only: no Python loop per agent
+    or per pair.
+
+    The static data depend only on the tables and the norm, so envs of the same scenario
+    and agents in one process share one builder (:meth:`shared`): a new env (the next
+    evaluation, benchmark repeat or rollout worker episode) starts with the pairs the
+    previous ones cached. A lock makes a shared builder safe across threads.
     """
+
+    _shared: "weakref.WeakKeyDictionary[RoutingTables, dict[ObsNorm, ObservationBuilder]]" = \
+        weakref.WeakKeyDictionary()
+    _shared_lock = threading.Lock()
+
+    @classmethod
+    def shared(cls, tables: RoutingTables, norm: ObsNorm) -> "ObservationBuilder":
+        """The builder of these tables and norm in this process (made on first use)."""
+        with cls._shared_lock:
+            per = cls._shared.setdefault(tables, {})
+            b = per.get(norm)
+            if b is None:
+                b = per[norm] = cls(tables, norm)
+            return b
 
     def __init__(self, tables: RoutingTables, norm: ObsNorm):
         self.t = tables
         self.n = norm
         self.K = K = tables.K
         self.dim = obs_size(K)
-        self.W = W = self.dim + 1  # + a scratch column that absorbs unused scatter targets
-        scratch = self.dim
-        self._cur_cols = [OWN_EDGE_MEAN_SPEED, scratch, scratch, OWN_EDGE_VEHICLES]
-        self._cand_cols = [
-            [N_OWN + k * N_CAND + f for f in (C_MEAN_SPEED, C_TRAVEL_TIME, C_OCCUPANCY, C_VEHICLES)]
-            for k in range(K)
-        ]
-        self._entry: dict[int, int] = {}  # key: dest row * E + edge -> index into the S_* arrays
-        self._items: list[_Entry] = []
+        self.W = W = self.dim
+        # (dest row, edge) -> slot; int32, beside the tables' own [rows, E] float64 arrays
+        self._slot = np.full((len(tables.dest_edge), tables.E), -1, dtype=np.int32)
         self._size = 0
         self._cap = 0
-        self.S_obs = np.zeros((0, W))
+        # one float64 record per slot, so that a batch gathers its static data at once:
+        # [static observation (dim) | own linear map (4 x 4) | destination end xy (2)]
+        self._lin = slice(W, W + 16)
+        self._dxy = slice(W + 16, W + 18)
+        self.S_rec = np.zeros((0, W + 18))
         self.S_mask = np.zeros((0, K), dtype=np.int8)
-        self.S_lin = np.zeros((0, 4, 4))
-        self.S_dxy = np.zeros((0, 2))
         self.S_cand0 = np.zeros((0, K), dtype=np.int64)
+        self.S_best = np.zeros(0, dtype=np.int64)
         self._grow(256)
+        # traffic features: columns of candidate k's mean speed, travel time, occupancy, vehicles
+        self._cand_base = N_OWN + np.arange(K) * N_CAND
+        self._traffic_feats = np.array([C_MEAN_SPEED, C_TRAVEL_TIME, C_OCCUPANCY, C_VEHICLES])
+        self._own_traffic = np.array([OWN_EDGE_MEAN_SPEED, OWN_EDGE_VEHICLES])
+        self._len_t = tables.length / norm.time_s  # [E] length / time_s (the travel-time numerator)
         self._live_cols = np.array([N_OWN + k * N_CAND + C_LIVE_VIA_TIME for k in range(K)])
         self._live_extra_cols = self._live_cols + (C_LIVE_EXTRA_TIME - C_LIVE_VIA_TIME)
         self._scale = np.array([1.0 / norm.speed_mps, 1.0, 0.01, 1.0 / norm.vehicles])
+        self._own_scale = self._scale[[0, 3]]
         self._inv_dist = 1.0 / norm.distance_m
+        self._lock = threading.Lock()
 
     def _grow(self, cap: int) -> None:
         def g(a: np.ndarray) -> np.ndarray:
@@ -131,8 +151,7 @@ class ObservationBuilder:
             out[: self._size] = a[: self._size]
             return out
 
-        self.S_obs, self.S_mask, self.S_lin, self.S_dxy = g(self.S_obs), g(self.S_mask), g(self.S_lin), g(self.S_dxy)
-        self.S_cand0 = g(self.S_cand0)
+        self.S_rec, self.S_mask, self.S_cand0, self.S_best = g(self.S_rec), g(self.S_mask), g(self.S_cand0), g(self.S_best)
         self._cap = cap
 
     def _add_pairs(self, rows: np.ndarray, edges: np.ndarray) -> None:
@@ -153,8 +172,9 @@ class ObservationBuilder:
         vt = np.where(valid, vt, 0.0)
         best_vt = np.where(any_valid, vt[ar, np.maximum(best_k, 0)], 0.0)
         dest_xy = t.end_xy[t.dest_edge[rows]]  # [m, 2]
-        obs = self.S_obs[sl]
-        obs[:] = 0.0
+        rec = self.S_rec[sl]
+        rec[:] = 0.0
+        obs = rec[:, : self.W]
         obs[:, OWN_EDGE_LENGTH] = t.length[edges] / nm.length_m
         obs[:, OWN_EDGE_SPEED_LIMIT] = t.speed[edges] / nm.speed_mps
         obs[:, OWN_NUM_VALID] = valid.sum(axis=1) / K
@@ -179,57 +199,38 @@ class ObservationBuilder:
         self.S_mask[sl] = valid
         # own linear features: [1, lane pos, speed, elapsed] @ lin -> elapsed, rem time, rem dist, speed
         inv_v = 1.0 / np.maximum(t.speed[edges], 0.1)
-        lin = self.S_lin[sl]
-        lin[:] = 0.0
+        lin = rec[:, self._lin].reshape(m, 4, 4)  # a view: writes go to the record
         lin[:, 0, OWN_REM_TIME] = (t.length[edges] * inv_v + t.T[rows, edges]) / nm.time_s
         lin[:, 1, OWN_REM_TIME] = -inv_v / nm.time_s
         lin[:, 0, OWN_REM_DIST] = (t.length[edges] + t.D[rows, edges]) / nm.distance_m
         lin[:, 1, OWN_REM_DIST] = -1.0 / nm.distance_m
         lin[:, 2, OWN_SPEED] = 1.0 / nm.speed_mps
         lin[:, 3, OWN_ELAPSED] = 1.0 / nm.time_s
-        self.S_dxy[sl] = dest_xy
+        rec[:, self._dxy] = dest_xy
         self.S_cand0[sl] = cand0
-        ids = t.edge_ids
-        cur_cols, cand_cols = self._cur_cols, self._cand_cols
-        len_t = (t.length / nm.time_s).tolist()
-        valid_l, cand_l, succ_l, best_l = valid.tolist(), cand0.tolist(), t.succ[edges].tolist(), best_k.tolist()
-        E = t.E
-        for j, e in enumerate(edges.tolist()):
-            names, cols, lens = [ids[e]], list(cur_cols), [0.0]
-            for k in range(K):
-                if valid_l[j][k]:
-                    f = cand_l[j][k]
-                    names.append(ids[f])
-                    cols += cand_cols[k]
-                    lens.append(len_t[f])
-            self._items.append(_Entry(names, cols, lens, succ_l[j], best_l[j]))
-            self._entry[int(rows[j]) * E + e] = base + j
+        self.S_best[sl] = best_k
+        self._slot[rows, edges] = np.arange(base, base + m)
         self._size += m
 
-    def entries(self, rows: Sequence[int], edges: Sequence[int]) -> list[int]:
-        E = self.t.E
-        keys = [r * E + e for r, e in zip(rows, edges)]
-        get = self._entry.get
-        out = [get(k, -1) for k in keys]
-        if -1 in out:
-            miss = sorted({k for k, s in zip(keys, out) if s < 0})
-            self._add_pairs(
-                np.array([k // E for k in miss], dtype=np.int64), np.array([k % E for k in miss], dtype=np.int64)
-            )
-            out = [self._entry[k] for k in keys]
-        return out
+    def entries(self, rows: Sequence[int] | np.ndarray, edges: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Slots of these (destination row, edge) pairs, adding the missing ones."""
+        rows = np.asarray(rows, dtype=np.int64)
+        edges = np.asarray(edges, dtype=np.int64)
+        S = self._slot[rows, edges]
+        miss = S < 0
+        if miss.any():
+            E = self.t.E
+            keys = np.unique(rows[miss] * E + edges[miss])
+            self._add_pairs(keys // E, keys % E)
+            S = self._slot[rows, edges]
+        return S
 
-    def _fill_live(self, obs: np.ndarray, rows: np.ndarray, S: np.ndarray, live_via: np.ndarray) -> None:
-        """Per candidate: live seconds to the destination via it, and minus the best valid one."""
-        valid = self.S_mask[S].astype(bool)
-        lv = np.where(valid, live_via[rows[:, None], self.S_cand0[S]], np.inf)
-        best = lv.min(axis=1, initial=np.inf)
-        ok = valid & np.isfinite(lv)
-        inv = 1.0 / self.n.time_s
-        obs[:, self._live_cols] = np.where(ok, lv, 0.0) * inv
-        obs[:, self._live_extra_cols] = np.where(ok, lv - np.where(np.isfinite(best), best, 0.0)[:, None], 0.0) * inv
+    def build(self, rows, edges, dyn, edge_data, live_via=None) -> Batch:
+        """Observations for n agents (see :meth:`_build`); one builder may serve several envs."""
+        with self._lock:
+            return self._build(rows, edges, dyn, edge_data, live_via)
 
-    def build(
+    def _build(
         self,
         rows: Sequence[int],
         edges: Sequence[int],
@@ -245,42 +246,45 @@ class ObservationBuilder:
         ``live_via[row, e]``: seconds to destination ``row`` via edge ``e`` on live edge
         times (None: the free-flow ``VT``).
         """
-        ents = self.entries(rows, edges)
-        n = len(ents)
-        S = np.array(ents)
-        obs = self.S_obs[S]  # [n, W] copy of the static part
+        rows_a = np.asarray(rows, dtype=np.int64)
+        edges_a = np.asarray(edges, dtype=np.int64)
+        S = self.entries(rows_a, edges_a)
+        n = len(S)
+        rec = self.S_rec[S]  # [n, W + 18] copy of the static records
+        obs = rec[:, : self.W]
         d = np.array(dyn, dtype=np.float64)
-        lin = np.matmul(d[:, None, :4], self.S_lin[S])[:, 0, :]
+        lin = np.matmul(d[:, None, :4], rec[:, self._lin].reshape(n, 4, 4))[:, 0, :]
         obs[:, :4] = lin
-        dvec = self.S_dxy[S] - d[:, 4:6]
+        dvec = rec[:, self._dxy] - d[:, 4:6]
         dist = np.hypot(dvec[:, 0], dvec[:, 1])
         obs[:, OWN_DIR_X : OWN_DIR_Y + 1] = dvec / (dist[:, None] + 1e-9)
         obs[:, OWN_EUCLID] = dist * self._inv_dist
+        mask, cand = self.S_mask[S], self.S_cand0[S]
         # traffic on the current edges and the valid candidates: one batched read
-        items = self._items
-        names: list[str] = []
-        flat: list[int] = []
-        lens: list[float] = []
-        W = self.W
-        for j, s in enumerate(ents):
-            it = items[s]
-            names += it.names
-            lens += it.lens
-            off = j * W
-            flat += [c + off for c in it.cols]
-        ev = edge_data(names)  # [m, 3]
-        vals = ev[:, (0, 0, 2, 1)]  # mean speed, (travel time), occupancy, vehicles
-        vals[:, 1] = np.minimum(np.array(lens) / np.maximum(ev[:, 0], 0.1), OBS_HIGH)
+        jj, kk = np.nonzero(mask)
+        cv = cand[jj, kk]
+        ids = self.t.edge_ids
+        ev = edge_data([ids[e] for e in edges] + [ids[c] for c in cv.tolist()])  # [n + m, 3]
+        obs[:, self._own_traffic] = ev[:n, :2] * self._own_scale
+        c = ev[n:]
+        vals = c[:, (0, 0, 2, 1)]  # mean speed, (travel time), occupancy, vehicles
+        vals[:, 1] = np.minimum(self._len_t[cv] / np.maximum(c[:, 0], 0.1), OBS_HIGH)
         vals *= self._scale
-        obs.reshape(-1)[flat] = vals.reshape(-1)
-        self._fill_live(obs, np.asarray(rows, dtype=np.int64), S, self.t.VT if live_via is None else live_via)
-        out = obs[:, : self.dim].astype(np.float32)
+        obs[jj[:, None], self._cand_base[kk][:, None] + self._traffic_feats] = vals
+        # live seconds to the destination via each valid candidate, and minus the best one
+        lv = np.where(mask, (self.t.VT if live_via is None else live_via)[rows_a[:, None], cand], np.inf)
+        best = lv.min(axis=1, initial=np.inf)
+        ok = np.isfinite(lv)  # invalid slots are inf
+        inv = 1.0 / self.n.time_s
+        obs[:, self._live_cols] = np.where(ok, lv, 0.0) * inv
+        obs[:, self._live_extra_cols] = np.where(ok, lv - np.where(np.isfinite(best), best, 0.0)[:, None], 0.0) * inv
+        out = obs.astype(np.float32)
         np.minimum(out, OBS_HIGH, out=out)  # only extreme inputs (e.g. hours elapsed) reach the bounds
         np.maximum(out, OBS_LOW, out=out)
         return Batch(
             out,
-            self.S_mask[S],
-            [items[s].cand for s in ents],
-            [items[s].best for s in ents],
+            mask,
+            self.t.succ[edges_a].tolist(),
+            self.S_best[S].tolist(),
             (lin[:, OWN_REM_TIME] * self.n.time_s).tolist(),
         )

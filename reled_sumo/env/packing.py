@@ -30,7 +30,8 @@ class StepPacker:
         self._dec = None
         horizon = [i for i, reason, _ in finished if reason == "horizon" and cur[i] >= 0]
         if batch_idx or horizon:
-            live = self._live_times.current(t, self.edge_travel_times)
+            row = self._row_l
+            live = self._live_times.current(t, self.edge_travel_times, [row[i] for i in batch_idx + horizon])
         if horizon:
             self._final_observations(horizon, t, live)
         if batch_idx:

@@ -75,7 +75,7 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
         if missing:
             raise ConfigError(f"agent origin edge(s) not in the car network: {missing[:5]}")
         self.K = t.K
-        self._builder = ObservationBuilder(t, config.obs_norm)
+        self._builder = ObservationBuilder.shared(t, config.obs_norm)
         self._live_times = LiveTimes(t, config.live_period_s)
         self._row = np.array([t.dest_row[a.destination] for a in specs], dtype=np.int64)
         self._row_l = self._row.tolist()
@@ -231,13 +231,16 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
             self._tt_cache_time = self._t
         return self._tt_cache.copy()
 
-    def edge_loads(self) -> tuple[np.ndarray, np.ndarray]:
+    def edge_loads(self, occupied_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``([E] mean speed m/s, [E] vehicles)`` of every car edge in the last step (one batched
-        read); NaN before reset / after close."""
+        read); NaN before reset / after close. ``occupied_only``: the mean speed only where
+        there are vehicles (NaN elsewhere; about half the SUMO calls, for :class:`EdgeTimeMeter`)."""
         sess = self._sess
         if sess is None or not sess.is_open:
             nan = np.full(self.tables.E, np.nan)
             return nan, nan.copy()
+        if occupied_only:
+            return sess.edge_loads(self.tables.edge_ids)
         data = sess.edge_data(self.tables.edge_ids)
         return data[:, 0].astype(np.float64), data[:, 1].astype(np.float64)
 

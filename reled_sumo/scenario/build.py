@@ -47,11 +47,23 @@ class BuildRequest:
 
     @classmethod
     def bundled(cls, recipe: Recipe, name: str | None = None, **demand_overrides) -> "BuildRequest":
-        """Build a bundled city, under its own name or ``name`` (e.g. a variant with more agents)."""
-        d = asdict(recipe.demand)
-        d.update({k: v for k, v in demand_overrides.items() if v is not None})
-        return cls(name or recipe.name, "bundled", recipe.name, dm.DemandOptions(**d), recipe.bbox, recipe.licence,
-                   recipe.provider)
+        """Build a bundled city, under its own name or ``name`` (e.g. a variant with more agents).
+
+        ``agents="all"``: every vehicle of the demand is an agent (the recipe's agents and
+        every background vehicle; :mod:`reled_sumo.scenario.demand`)."""
+        return cls(name or recipe.name, "bundled", recipe.name, demand_options(asdict(recipe.demand), **demand_overrides),
+                   recipe.bbox, recipe.licence, recipe.provider)
+
+
+def demand_options(defaults: dict, **overrides) -> dm.DemandOptions:
+    """``DemandOptions`` from defaults and the given (non-None) overrides; ``agents`` may be
+    a positive integer or ``"all"`` (:func:`~reled_sumo.scenario.demand.parse_agents`)."""
+    d = {**defaults, **{k: v for k, v in overrides.items() if v is not None}}
+    if "agents" in overrides:
+        count, every = dm.parse_agents(overrides["agents"])
+        d["agents"] = count if count is not None else defaults["agents"]
+        d["all_agents"] = every or bool(d.get("all_agents", False))
+    return dm.DemandOptions(**d)
 
 
 @dataclass(frozen=True)
@@ -63,7 +75,7 @@ class BuildResult:
 
 def _options_key(req: BuildRequest, source_sha: str) -> str:
     blob = json.dumps({"format": FORMAT_VERSION, "builder": BUILDER_VERSION, "kind": req.kind, "source_sha256": source_sha,
-                       "bbox": req.bbox, "demand": asdict(req.demand),
+                       "bbox": req.bbox, "demand": req.demand.key(),
                        "netconvert": network.NETCONVERT_ARGS}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -206,6 +218,8 @@ def _build_into(req: BuildRequest, src: Path, src_sha: str, key: str, work: Path
     progress("generating demand (randomTrips.py + duarouter)")
     bg, bg_n, bg_rej = dm.generate_background(net, work, req.demand)
     res = dm.generate_agents(net, graph, work, req.demand)
+    if req.demand.all_agents:
+        res, bg_n = dm.background_to_agents(bg, graph, res)
     agents_file = work / "agents.rou.xml"
     dm.write_agents(res.agents, agents_file)
     for f in (net, bg):
@@ -227,7 +241,7 @@ def _build_into(req: BuildRequest, src: Path, src_sha: str, key: str, work: Path
         "tools": {"sumo": sumo_version(), "netconvert_args": list(network.NETCONVERT_ARGS)},
         "options": asdict(req.demand),
         "counts": {**asdict(stats), "agents": len(res.agents), "agent_candidates_drawn": res.candidates_drawn,
-                   "agent_candidates_rejected": res.candidates_rejected,
+                   "agent_candidates_rejected": res.candidates_rejected, "agents_from_background": res.from_background,
                    "background_vehicles": bg_n, "background_rejected": bg_rej},
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "agents": agent_specs_as_dicts(list(res.agents)),

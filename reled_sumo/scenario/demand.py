@@ -9,13 +9,20 @@
   ``agent_0..agent_{N-1}``. Unroutable candidates are counted and redrawn; each agent
   has a distinct origin-destination pair.
   Agents are ``<trip>`` elements: the env decides their routes as they drive.
+* Every car an agent (``all_agents=True``, ``reled scenario build CITY --agents all``): the
+  demand is built as above (``agents`` drawn agents, ``background_vehicles`` background
+  vehicles), then every background vehicle becomes an agent too, with its own origin,
+  destination and departure (:func:`background_to_agents`). The traffic is the same as
+  without the option, only every car decides. Converted vehicles keep their own
+  origin-destination pairs, so pairs may repeat; a background vehicle that could not be an
+  agent (not expected on a strongly connected network) stays background and is counted.
 """
 from __future__ import annotations
 
 import logging
 import math
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +37,28 @@ log = logging.getLogger(__name__)
 AGENT_VTYPE = '<vType id="agent" vClass="passenger" color="220,30,30"/>'
 
 
+ALL = "all"  # ``--agents all``: every vehicle of the demand is an agent
+
+
+def parse_agents(value: object, option: str = "--agents") -> tuple[int | None, bool]:
+    """``--agents`` as given by a user: ``(count, all)``; ``None`` -> ``(None, False)``.
+
+    Accepts a positive integer (also as text) or ``"all"``; anything else is a one-line
+    :class:`DemandError`.
+    """
+    if value is None:
+        return None, False
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == ALL:
+            return None, True
+        if text.lstrip("+").isdigit():
+            value = int(text)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value, False
+    raise DemandError(f"{option} must be a positive integer or 'all', got {value!r}")
+
+
 @dataclass(frozen=True)
 class DemandOptions:
     agents: int
@@ -39,6 +68,7 @@ class DemandOptions:
     agent_depart_window: float = 0.5  # agents depart within this fraction of the duration
     min_trip_distance: float = 400.0  # metres, straight line
     fringe_factor: float = 5.0
+    all_agents: bool = False  # every background vehicle becomes an agent too (module doc)
 
     def __post_init__(self) -> None:
         def whole(v) -> bool:
@@ -58,6 +88,16 @@ class DemandOptions:
         for name in ("agent_depart_window", "min_trip_distance", "fringe_factor"):
             if not (number(getattr(self, name)) and getattr(self, name) > 0):
                 raise DemandError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
+        if not isinstance(self.all_agents, bool):
+            raise DemandError(f"all_agents must be True or False, got {self.all_agents!r}")
+
+    def key(self) -> dict:
+        """The options that define the demand (for cache keys): ``all_agents`` only when set,
+        so that scenarios built before the option existed keep their keys."""
+        d = asdict(self)
+        if not self.all_agents:
+            del d["all_agents"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -67,6 +107,7 @@ class DemandResult:
     candidates_rejected: int
     background_vehicles: int
     background_rejected: int
+    from_background: int = 0  # agents that were background vehicles (all_agents)
 
 
 def _trip_args(net: Path, begin: float, end: float, period: float, seed: int, prefix: str, opts: DemandOptions):
@@ -129,6 +170,30 @@ def generate_agents(net: Path, graph: RoadGraph, workdir: Path, opts: DemandOpti
     return DemandResult(agents, drawn, rejected, 0, 0)
 
 
+def background_to_agents(background: Path, graph: RoadGraph, drawn: DemandResult) -> tuple[DemandResult, int]:
+    """Every car an agent: move each routed background vehicle that can be an agent (origin and
+    destination car edges of the network, destination reachable) out of ``background`` and
+    into the agents, with its own origin, destination and departure. All agents are then
+    sorted by departure and renumbered ``agent_0..``. Returns the result and the number of
+    background vehicles left (those that could not be agents)."""
+    tree = ET.parse(background)
+    root = tree.getroot()
+    moved: list[AgentSpec] = []
+    for veh in list(root.iter("vehicle")):
+        route = veh.find("route")
+        edges = route.get("edges", "").split() if route is not None else []
+        spec = _spec(graph, veh.get("id", ""), edges[0], edges[-1], veh.get("depart")) if edges else None
+        if spec is not None:
+            moved.append(spec)
+            root.remove(veh)
+    tree.write(background, encoding="UTF-8", xml_declaration=True)
+    left = len(root.findall("vehicle"))
+    log.info("every car an agent: %d background vehicles became agents, %d stay background", len(moved), left)
+    merged = sorted([*drawn.agents, *moved], key=lambda a: (a.depart, a.id))
+    agents = tuple(replace(a, id=f"agent_{i}") for i, a in enumerate(merged))
+    return replace(drawn, agents=agents, from_background=len(moved)), left
+
+
 def _distinct_od(specs: list[AgentSpec]) -> list[AgentSpec]:
     """Keep one agent per origin-destination pair: each agent is a distinct routing problem."""
     seen: set[tuple[str, str]] = set()
@@ -150,12 +215,20 @@ def _check_capacity(graph: RoadGraph, n: int) -> None:
 
 
 def _to_spec(graph: RoadGraph, trip: ET.Element) -> AgentSpec | None:
-    o, d = trip.get("from"), trip.get("to")
+    return _spec(graph, trip.get("id", ""), trip.get("from"), trip.get("to"), trip.get("depart", 0.0))
+
+
+def _spec(graph: RoadGraph, vid: str, o: str | None, d: str | None, depart) -> AgentSpec | None:
+    """An agent from ``o`` to ``d`` if both are car edges and ``d`` is reachable, else None."""
     if o not in graph.index or d not in graph.index or o == d:
         return None
     if not np.isfinite(graph.cost_to(graph.index[d])[graph.index[o]]):
         return None
-    return AgentSpec(id=trip.get("id", ""), origin=o, destination=d, depart=round(float(trip.get("depart", 0.0)), 2))
+    try:
+        t = round(float(depart), 2)
+    except (TypeError, ValueError):  # "triggered" and the like
+        return None
+    return AgentSpec(id=vid, origin=o, destination=d, depart=t)
 
 
 def write_agents(agents: tuple[AgentSpec, ...], path: Path) -> None:

@@ -209,13 +209,20 @@ class RoadGraph:
         dist = dijkstra(self._weighted(weights, reverse=True), directed=True, indices=dest)
         return np.asarray(dist, dtype=np.float64)
 
-    def cost_to_many(self, dests: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    def reverse_graph(self, weights: np.ndarray) -> csr_matrix:
+        """The reversed line graph weighted by ``weights``, for repeated :meth:`cost_to_many`
+        calls with the same weights (``reverse=...``)."""
+        return self._weighted(weights, reverse=True)
+
+    def cost_to_many(self, dests: np.ndarray, weights: np.ndarray, reverse: csr_matrix | None = None) -> np.ndarray:
         """``[len(dests), E]`` cost from the end of each edge to the end of each destination,
-        one batched Dijkstra over all destinations (``weights``: per-edge traversal cost)."""
+        one batched Dijkstra over all destinations (``weights``: per-edge traversal cost;
+        ``reverse``: :meth:`reverse_graph` of these weights, if already built)."""
         dests = np.asarray(dests, dtype=np.int64)
         if not dests.size:
             return np.zeros((0, self.num_edges))
-        dist = dijkstra(self._weighted(weights, reverse=True), directed=True, indices=dests)
+        graph = reverse if reverse is not None else self._weighted(weights, reverse=True)
+        dist = dijkstra(graph, directed=True, indices=dests)
         return np.asarray(dist, dtype=np.float64).reshape(len(dests), self.num_edges)
 
     def cost_via(self, dest: int, weights: np.ndarray | None = None) -> np.ndarray:

@@ -9,8 +9,10 @@ Steps (see docs/scenarios.md, "Importing a SUMO scenario"):
    given route (``--keep-route-probability 1``), so that every vehicle and its route is
    known before the simulation starts; unroutable trips are dropped and counted;
 4. agents are chosen among the scenario's own passenger vehicles departing in a window:
-   those whose origin can reach their destination for cars, evenly spread over the
-   window, renamed ``agent_0..N-1`` (the original ids are kept in the manifest);
+   those whose origin can reach their destination for cars (the usable candidates), N of
+   them evenly spread over the window (``agents=N``, or ``agent_share=F``: F x the usable
+   candidates, so 1.0 makes every one of them an agent), renamed ``agent_0..N-1`` (the
+   original ids are kept in the manifest);
 5. everything else stays background with its own route; the folder gets the same
    manifest, hashes and cache as ``reled scenario build``.
 """
@@ -58,8 +60,9 @@ SKIP_REASONS = ("non-numeric departure", "route of one edge", "origin or destina
 class ImportRequest:
     """What to import: a ``sumocfg`` or a ``net`` with ``routes`` (and ``additional``) files.
 
-    Agents: ``agents`` (a count) or ``agent_share`` (a fraction of all vehicles in the
-    scenario), among passenger vehicles departing in ``depart_window`` (absolute seconds;
+    Agents: ``agents`` (a count) or ``agent_share`` (a fraction of the usable candidates:
+    the passenger vehicles departing in ``depart_window`` that can be agents; 1.0: all of
+    them), among passenger vehicles departing in ``depart_window`` (absolute seconds;
     default: the first half of [begin, end]).
     """
 
@@ -90,8 +93,10 @@ class ImportRequest:
         if self.agents is not None and (isinstance(self.agents, bool) or not isinstance(self.agents, int)
                                         or self.agents < 1):
             raise ScenarioImportError(f"--agents must be a positive integer, got {self.agents!r}")
-        if self.agent_share is not None and not (isinstance(self.agent_share, float) and 0.0 < self.agent_share <= 1.0):
-            raise ScenarioImportError(f"--agent-share must be a number in (0, 1], got {self.agent_share!r}")
+        share = self.agent_share
+        if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float))
+                                  or not 0.0 < share <= 1.0):  # NaN fails the comparison
+            raise ScenarioImportError(f"--agent-share must be a number in (0, 1], got {share!r}")
         for what, v in (("begin", self.begin), ("end", self.end)):
             if v is not None and not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
                 raise ScenarioImportError(f"--{what} must be a finite time >= 0, got {v!r}")
@@ -135,6 +140,8 @@ def _build_key(req: ImportRequest, inp: _Inputs) -> tuple[str, dict[str, str]]:
                                                              ("additional", inp.additional)) for p in files}
     opts = {"agents": req.agents, "agent_share": req.agent_share, "depart_window": req.depart_window,
             "begin": inp.begin, "end": inp.end, "seed": req.seed}
+    if req.agent_share is not None:  # a share of the usable candidates (it was of all vehicles before)
+        opts["agent_share_of"] = "usable candidates"
     blob = json.dumps({"format": FORMAT_VERSION, "importer": IMPORTER_VERSION, "inputs": hashes, "options": opts,
                        "duarouter": DUAROUTER_ARGS}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16], hashes
@@ -237,9 +244,9 @@ def _default_end(vehicles: list[sf.Vehicle], begin: float) -> float:
 @dataclass(frozen=True)
 class _Selection:
     chosen: tuple[sf.Vehicle, ...]
-    candidates: int
+    candidates: int  # passenger vehicles departing in the window
     skipped: dict[str, int]
-    passenger_in_window: int
+    usable: int  # candidates that can be agents
 
 
 def _skip_reason(v: sf.Vehicle, graph: RoadGraph) -> str | None:
@@ -275,7 +282,7 @@ def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph:
             valid.append(v)
         else:
             skipped[why] += 1
-    n = req.agents if req.agents is not None else max(1, int(round(req.agent_share * len(vehicles))))
+    n = req.agents if req.agents is not None else max(1, int(round(req.agent_share * len(valid))))
     if len(valid) < n:
         detail = ", ".join(f"{k}: {c}" for k, c in skipped.items()) or "none skipped"
         raise ScenarioImportError(f"asked for {n} agents but only {len(valid)} of the {len(cands)} passenger vehicles "
@@ -285,7 +292,7 @@ def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph:
     idx = np.unique(np.round(np.linspace(0, len(valid) - 1, n)).astype(int))
     chosen = tuple(valid[i] for i in idx)
     log.info("agents: %d of %d candidates (%d skipped: %s)", n, len(cands), sum(skipped.values()), dict(skipped))
-    return _Selection(chosen, len(cands), dict(skipped), len(cands))
+    return _Selection(chosen, len(cands), dict(skipped), len(valid))
 
 
 def _write_background(routed: Path, agent_ids: set[str], add_types: set[str], out: Path) -> int:
@@ -390,6 +397,7 @@ def _write_import_manifest(req, inp, key, hashes, work, graph, scan, vehicles, s
                    "dropped_by_duarouter": max(0, scan.vehicles + scan.trips - (len(vehicles) - flow_vehicles)),
                    "agents": len(agents), "agent_candidates_drawn": sel.candidates,
                    "agent_candidates_rejected": sum(sel.skipped.values()), "agent_candidates_skipped": sel.skipped,
+                   "agent_candidates_usable": sel.usable,
                    "background_vehicles": bg_n, "background_rejected": 0},
         "timings_s": {k: round(v, 3) for k, v in timings.items()},
         "agents": agent_specs_as_dicts(list(agents)),

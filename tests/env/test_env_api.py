@@ -43,3 +43,24 @@ def test_spaces(sample_dir):
         assert env.agents == []
     finally:
         env.close()
+
+
+def test_reported_rows_fast_path_equals_the_loop():
+    """EnvWorker's reported rows: numpy over the dicts' values when they list the same agents
+    in the same order, a loop otherwise; both give the same rows in the same order."""
+    from reled_sumo.env.episode import _reported_rows
+
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        names = [f"a{i}" for i in rng.permutation(40)[: rng.integers(1, 40)]]
+        rewards = {a: float(rng.choice([0.0, 0.0, -0.5, 1.25])) for a in names}
+        terms = {a: bool(rng.random() < 0.1) for a in names}
+        truncs = {a: bool(rng.random() < 0.05) for a in names}
+        infos = {a: {"needs_decision": bool(rng.random() < 0.2)} for a in names}
+        dec = [a for a in names if infos[a]["needs_decision"]]
+        fast = _reported_rows(rewards, terms, truncs, infos, dec)
+        shuffled = dict(reversed(list(terms.items())))  # another order: the loop
+        slow = _reported_rows(rewards, shuffled, truncs, infos, dec)
+        assert fast == slow
+        assert [r[0] for r in fast[0]] == [a for a in names if rewards[a] != 0 or terms[a] or truncs[a]
+                                           or infos[a]["needs_decision"]]

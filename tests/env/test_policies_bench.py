@@ -59,13 +59,45 @@ def test_policy_registry():
 
 
 def test_bench_env_rows(sample_scenario, tmp_path):
+    from reled_sumo.env import make_env
+    from reled_sumo.env.episode import run_episode, shortest_act
+
     rows = bench_env(sample_scenario, agents_list=[5], backends=["libsumo"], horizon=300)
     (r,) = rows
-    for k in ("agents", "backend", "raw_sim_s_per_wall_s", "env_sim_s_per_wall_s", "ratio_env_to_raw",
-              "decisions_per_s", "us_per_decision"):
-        assert k in r
-    assert r["agents"] == 5 and r["decisions"] > 0 and r["ratio_env_to_raw"] > 0
+    assert r["agents"] == r["controlled_agents"] == 5 and r["backend"] == "libsumo"
+    # the row's decisions are the episode's: the same env, policy and seed played by the collector
+    env = make_env(sample_scenario, backend="libsumo", horizon=300, max_agents=5, seed=0)
+    try:
+        stats = run_episode(env, shortest_act, seed=0)
+    finally:
+        env.close()
+    assert r["decisions"] == stats.decisions > 0
+    assert 0 < r["sim_s"] <= 300
+    wall = r["env_wall_s"]
+    assert r["decisions_per_s"] == pytest.approx(r["decisions"] / wall)
+    assert r["us_per_decision"] == pytest.approx(1e6 * wall / r["decisions"])
+    assert r["overhead_us_per_decision"] == pytest.approx(1e6 * (wall - r["raw_wall_s"]) / r["decisions"])
+    assert r["ratio_env_to_raw"] == pytest.approx(r["raw_wall_s"] / wall)  # same simulated span in both
+    assert 0 < r["cpu_ratio_env_to_raw"] < 10
     assert "ratio_env_to_raw" in format_rows(rows)
+
+
+def test_bench_env_cli_columns(sample_dir):
+    import json
+
+    from typer.testing import CliRunner
+
+    from reled_sumo.cli.app import app
+
+    res = CliRunner().invoke(app, ["bench", "env", "-s", str(sample_dir), "--agents", "3", "--backends", "libsumo",
+                                   "--horizon", "120", "--json"])
+    assert res.exit_code == 0, res.output
+    for col in ("ratio_env_to_raw", "decisions_per_s", "us_per_decision", "overhead_us_per_decision"):
+        assert col in res.output
+    (row,) = [json.loads(ln) for ln in res.output.splitlines() if ln.startswith("{")]
+    assert row["controlled_agents"] == 3 and row["decisions"] > 0
+    bad = CliRunner().invoke(app, ["bench", "env", "-s", str(sample_dir), "--agents", "10,lots"])
+    assert bad.exit_code == 2 and "comma-separated list of integers" in bad.output
 
 
 def test_derive_scenario_with_more_agents(sample_scenario, tmp_path):

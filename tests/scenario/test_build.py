@@ -5,6 +5,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -137,3 +138,82 @@ def test_netconvert_failure_shows_its_last_lines(tmp_path):
 def test_unbuilt_scenario_is_clear(tmp_path, monkeypatch):
     res = _cli(["scenario", "info", "helsinki"], tmp_path, monkeypatch)
     assert res.exit_code != 0 and "reled scenario build helsinki" in res.output
+
+
+# ------------------------------------------------------------ every car an agent
+def test_agents_all_makes_every_vehicle_an_agent(tmp_path, monkeypatch):
+    """`--agents all`: the drawn agents and every background vehicle become agents, with the
+    background vehicles' own origin, destination and departure; the env controls all of them."""
+    from reled_sumo.env import make_env
+    from reled_sumo.env.policies import get_policy
+
+    res = _cli(["scenario", "build", "--osm", str(DATA / "tiny_grid.osm"), "--name", "g-all", "--agents", "all",
+                "--background-vehicles", "12", "--duration", "240"], tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    assert "background vehicles" in res.output
+    sc = resolve_scenario("g-all")
+    c = sc.manifest["counts"]
+    left = [r.find("route").get("edges").split() for r in ET.parse(sc.background_file).getroot().iter("vehicle")]
+    # only a vehicle whose trip starts and ends on one edge cannot be an agent (the net is strongly connected)
+    assert c["background_vehicles"] == len(left) and all(e[0] == e[-1] for e in left)
+    assert c["agents_from_background"] + len(left) >= 11
+    assert c["agents"] == len(sc.agents) == sc.manifest["options"]["agents"] + c["agents_from_background"]
+    assert sc.agent_ids == [f"agent_{i}" for i in range(len(sc.agents))]
+    assert [a.depart for a in sc.agents] == sorted(a.depart for a in sc.agents)
+    # the same demand without --agents all: its background vehicles are now agents, with their own trips
+    plain = _cli(["scenario", "build", "--osm", str(DATA / "tiny_grid.osm"), "--name", "g-plain",
+                  "--background-vehicles", "12", "--duration", "240"], tmp_path, monkeypatch)
+    assert plain.exit_code == 0, plain.output
+    base = resolve_scenario("g-plain")
+    routes = [(r.find("route").get("edges").split(), float(r.get("depart")))
+              for r in ET.parse(base.background_file).getroot().iter("vehicle")]
+    bg = {(e[0], e[-1], t) for e, t in routes if e[0] != e[-1]}
+    trips = {(a.origin, a.destination, a.depart) for a in sc.agents}
+    assert len(bg) == c["agents_from_background"] and bg <= trips
+    assert trips - bg == {(a.origin, a.destination, a.depart) for a in base.agents}
+    env = make_env(sc, backend="libsumo", seed=1)
+    assert env.possible_agents == sc.agent_ids
+    pol = get_policy("shortest")
+    obs, infos = env.reset(seed=1)
+    done = set()
+    while env.agents:
+        obs, _, terms, truncs, infos = env.step(pol(obs, infos))
+        done |= {a for a in terms if terms[a] or truncs[a]}
+    env.close()
+    assert done == set(sc.agent_ids)
+
+
+def test_agents_all_from_python_and_cache_keys(tmp_path, monkeypatch):
+    monkeypatch.setenv("RELED_HOME", str(tmp_path))
+    recipe = get_recipe("kotka")
+    every = BuildRequest.bundled(recipe, name="k-all", agents="all", background_vehicles=30, duration=300)
+    assert every.demand.all_agents and every.demand.agents == recipe.demand.agents
+    plain = BuildRequest.bundled(recipe, name="k-all", agents=recipe.demand.agents, background_vehicles=30,
+                                 duration=300)
+    assert not plain.demand.all_agents
+    assert "all_agents" not in plain.demand.key()  # scenarios built before the option keep their cache key
+    sc = build(every).scenario
+    assert len(sc.agents) == recipe.demand.agents + 30 and sc.manifest["counts"]["background_vehicles"] == 0
+    assert build(every).cache_hit
+    with pytest.raises(Exception, match="built from other inputs"):
+        build(plain)  # another demand under the same name is refused, not a cache hit
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "lots", "1.5", "", "nan"])
+def test_agents_option_hostile_values(value, tmp_path, monkeypatch):
+    res = _cli(["scenario", "build", "kotka", "--name", "x", "--agents", value], tmp_path, monkeypatch)
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "--agents must be a positive integer or 'all'" in lines[0], res.output
+    assert not (tmp_path / "scenarios" / "x").exists()
+
+
+def test_a_thousand_drawn_agents_build_on_kotka(tmp_path, monkeypatch):
+    """--agents 1000 fits Kotka's capacity and distinct-pair rule (482 edges: 231k pairs)."""
+    res = _cli(["scenario", "build", "kotka", "--name", "k1000", "--agents", "1000", "--background-vehicles", "0"],
+               tmp_path, monkeypatch)
+    assert res.exit_code == 0, res.output
+    sc = resolve_scenario("k1000")
+    assert len(sc.agents) == 1000 and len({(a.origin, a.destination) for a in sc.agents}) == 1000
+    g = RoadGraph.from_net_file(sc.net_file)
+    assert all(np.isfinite(g.cost_to(g.index[a.destination])[g.index[a.origin]]) for a in sc.agents)

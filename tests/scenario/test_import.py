@@ -130,7 +130,7 @@ def test_imported_scenario_drives_in_the_env(user_scenario, home):
 
     sc = import_scenario(ImportRequest(name="grid_env", sumocfg=user_scenario, agent_share=0.05)).scenario
     n = len(sc.agents)
-    assert n == round(0.05 * sc.manifest["counts"]["vehicles"]) and n >= 2
+    assert n == round(0.05 * sc.manifest["counts"]["agent_candidates_usable"]) and n >= 2
     env = make_env(sc, backend="libsumo", seed=3)
     pol = get_policy("shortest")
     obs, infos = env.reset(seed=3)
@@ -152,6 +152,32 @@ def test_import_net_routes_gzipped_and_cli(tmp_path, home):
     assert "imported" in r.output and "gzgrid" in r.output
     r = runner.invoke(app, ["scenario", "import", "--sumocfg", str(cfg), "--name", "gzcfg", "--agents", "5"])
     assert r.exit_code == 0, r.output
+
+
+def test_agent_share_one_and_agents_all_make_every_usable_vehicle_an_agent(user_scenario, home):
+    """--agent-share 1.0 (and its synonym --agents all): every passenger vehicle departing in
+    the window that can be an agent is one; the env controls every one of them."""
+    from reled_sumo.env import make_env
+
+    sc = import_scenario(ImportRequest(name="grid_all", sumocfg=user_scenario, agent_share=1.0,
+                                       depart_window=(0.0, 600.0))).scenario
+    c = sc.manifest["counts"]
+    assert len(sc.agents) == c["agent_candidates_usable"] == c["agent_candidates_drawn"] - c["agent_candidates_rejected"]
+    # what stays background: non-passenger vehicles and passenger vehicles that cannot be agents
+    bg = ET.parse(sc.background_file).getroot()
+    bg_ids = {v.get("id") for v in bg.iter("vehicle")}
+    assert "bus_1" in bg_ids and "own_late" in sc.original_agent_ids.values()  # a bus stays; a late car decides
+    assert c["vehicles"] == len(sc.agents) + c["background_vehicles"]
+    assert c["background_vehicles"] == 1 + c["agent_candidates_rejected"]  # the bus + the skipped candidates
+    env = make_env(sc, backend="libsumo", seed=0)
+    assert env.possible_agents == sc.agent_ids
+    env.close()
+    r = runner.invoke(app, ["scenario", "import", "--sumocfg", str(user_scenario), "--name", "grid_all2", "--agents",
+                            "all", "--depart-window", "0:600"])
+    assert r.exit_code == 0, r.output
+    from reled_sumo.scenario import resolve_scenario
+
+    assert resolve_scenario("grid_all2").agents == sc.agents
 
 
 # ------------------------------------------------------------------ bad input
@@ -213,6 +239,23 @@ def test_no_passenger_vehicles_in_window(user_scenario, home):
     assert "no passenger vehicles" in _err(["--net", str(net), "--routes", str(buses), "--name", "x", "--agents", "1"])
 
 
+@pytest.mark.parametrize("args,expect", [
+    (["--agents", "0"], "--agents must be a positive integer or 'all'"),
+    (["--agents", "-1"], "--agents must be a positive integer or 'all'"),
+    (["--agents", "lots"], "--agents must be a positive integer or 'all'"),
+    (["--agent-share", "1.5"], "--agent-share must be a number in (0, 1]"),
+    (["--agent-share", "nan"], "--agent-share must be a number in (0, 1]"),
+    (["--agent-share", "0"], "--agent-share must be a number in (0, 1]"),
+    (["--agents", "all", "--agent-share", "0.5"], "give exactly one of --agents N|all or --agent-share F"),
+])
+def test_agent_count_hostile_values_one_line(args, expect, user_scenario, home):
+    r = runner.invoke(app, ["scenario", "import", "--sumocfg", str(user_scenario), "--name", "x", *args])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and expect in lines[0], r.output
+    assert not (home / "scenarios" / "x").exists()
+
+
 def test_too_many_agents_reports_skipped_candidates(user_scenario, home):
     net, own = user_scenario.parent / "grid.net.xml", user_scenario.parent / "own.rou.xml"
     msg = _err(["--net", str(net), "--routes", str(own), "--name", "x", "--agents", "5", "--depart-window", "0:10"])
@@ -221,6 +264,7 @@ def test_too_many_agents_reports_skipped_candidates(user_scenario, home):
 
 @pytest.mark.parametrize("kwargs", [
     dict(agents=0), dict(agents=True), dict(agents=2, agent_share=0.1), dict(), dict(agent_share=1.5),
+    dict(agent_share=float("nan")), dict(agent_share=True), dict(agent_share="1"),
     dict(agents=2, depart_window=(5.0, 1.0)), dict(agents=2, begin=float("nan")), dict(agents=2, seed=1.5),
 ])
 def test_request_validation(kwargs, user_scenario):

@@ -152,3 +152,28 @@ def test_run_steps_without_events(sample_scenario):
         assert s.run_steps(50) == 50.0
         with pytest.raises(SimulationError):
             s.step()
+
+
+@pytest.mark.parametrize("mode", ["direct", "subscription"])
+def test_vehicle_columns_match_vehicle_data_and_mark_gone_vehicles(sample_scenario, mode):
+    """``vehicle_columns`` (one list per variable) reads what ``vehicle_data`` reads; a vehicle
+    that is not in the network is ``None`` in every column, wherever it stands in the list."""
+    with SumoSession(sample_scenario.sumocfg, SessionConfig(backend="libsumo", seed=2), vehicle_mode=mode) as s:
+        seen: list[str] = []
+        for _ in range(40):
+            ev = s.step()
+            s.subscribe_vehicles(ev.departed)
+            seen += [v for v in ev.departed if v.startswith("agent_")]
+        arrived_or_new = ["no_such_vehicle"]
+        ids = seen[:3] + arrived_or_new + seen[3:6]
+        varids = (tc.VAR_ROAD_ID, tc.VAR_LANEPOSITION, tc.VAR_POSITION)
+        cols = s.vehicle_columns(ids, varids)
+        data = s.vehicle_data(ids, varids)
+        assert len(cols) == 3 and all(len(c) == len(ids) for c in cols)
+        for j, v in enumerate(ids):
+            if v in data:
+                assert [c[j] for c in cols] == [data[v][k] for k in varids]
+            else:
+                assert v == "no_such_vehicle" and all(c[j] is None for c in cols)
+        assert sum(v in data for v in ids) >= 4
+        assert s.vehicle_columns([], varids) == [[], [], []]

@@ -109,7 +109,17 @@ def test_unreachable_ollama_gives_llm_unavailable(kotka_small, tmp_path):
 
 
 @pytest.mark.parametrize("flag", [["--algo", "nope"], ["--policy", "everyone"], ["--expert", "oracle"],
-                                  ["--workers", "-2"], ["--episodes-per-update", "0"]])
+                                  ["--workers", "-2"], ["--episodes-per-update", "0"], ["--agents", "0"],
+                                  ["--agents", "-1"], ["--agents", "lots"]])
 def test_bad_flags(flag, tmp_path):
     res = _train(*flag, "--out", str(tmp_path / "r"))
     assert res.exit_code == 2
+
+
+def test_agents_all_controls_every_agent_vehicle_despite_the_config_cap(kotka_small, tmp_path):
+    out = tmp_path / "run"  # configs/ci.yaml caps env.max_agents at 8; kotka_small has 20 agents
+    res = _train("--config", CI, "--scenario", str(kotka_small.path), "--out", str(out), "--agents", "all",
+                 "--algo", "ippo", "--steps", "20")
+    assert res.exit_code == 0, res.output
+    _, meta = load_policy(out)
+    assert meta["env"]["max_agents"] is None and meta["possible_agents"] == kotka_small.agent_ids
