@@ -63,7 +63,7 @@ def train_bench_cmd(
 
 @guarded
 def learn_cmd(
-    suite: str = typer.Option("small", "--suite", help="small | paper | ci, or a suite YAML file."),
+    suite: str = typer.Option("small", "--suite", help="small | ablation | budget | focus | quick | paper | ci, or a suite YAML file."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default bench/learn-<suite>)."),
     jobs: Optional[int] = typer.Option(None, "--jobs", help="Tasks at a time: processes here (default 1), or "
                                        "Ray tasks with --ray-address (default: the cluster's CPUs)."),
