@@ -103,9 +103,7 @@ def kotka_reference(kotka_small, tmp_path_factory):
     return spec, task, _outcome(out, task)
 
 
-@pytest.mark.parametrize("where", [{"jobs": 1},  # the Ray case starts Ray workers that import torch + SUMO: ~100 s here
-                                   pytest.param({"jobs": 2, "ray_address": "auto"}, marks=pytest.mark.slow)],
-                         ids=["inline", "ray"])
+@pytest.mark.parametrize("where", [{"jobs": 1}, {"jobs": 2, "ray_address": "auto"}], ids=["inline", "ray"])
 def test_a_failing_task_is_one_line_naming_it_and_running_tasks_finish(kotka_reference, tmp_path, where,
                                                                        request):
     if "ray_address" in where:
