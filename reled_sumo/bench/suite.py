@@ -76,6 +76,7 @@ class SuiteSpec:
     threshold_method: str = "ippo"
     threshold_window: int = 5
     confidence: float = 0.95
+    claims_roles: Mapping[str, str] = field(default_factory=dict)  # claim role (reled, ippo, ...) -> suite method
 
     def method(self, name: str) -> MethodSpec:
         return {m.name: m for m in self.methods}[name]
@@ -142,8 +143,24 @@ def validate(spec: SuiteSpec) -> None:
             raise ConfigError("generalization: train_city/cities must be suite cities and methods suite methods")
         if g.agents not in spec.agents:
             raise ConfigError(f"generalization.agents {g.agents} must be one of the suite's agent counts")
+    _validate_roles(spec.claims_roles, names)
     for m in spec.methods:  # fail now, not hours later
         run_config(spec, Task("train", spec.cities[0].name, spec.agents[0], m.name, spec.seeds[0]))
+
+
+def _validate_roles(roles: Mapping[str, str], names: Sequence[str]) -> None:
+    """``claims_roles`` maps a claim role (the method names the claims know: reled, ippo, mappo,
+    bc, ...) to the suite method that plays it, e.g. ``{reled: reled-20k, ippo: ippo-20k}``."""
+    if not isinstance(roles, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in roles.items()):
+        raise ConfigError(f"claims_roles must map role names to method names, got {roles!r}")
+    unknown = sorted(v for v in roles.values() if v not in names)
+    if unknown:
+        raise ConfigError(f"claims_roles: {unknown} are not methods of the suite")
+    if len(set(roles.values())) != len(roles):
+        raise ConfigError("claims_roles: a method can play one role only")
+    clash = sorted(r for r in roles if r in names and roles[r] != r)
+    if clash:
+        raise ConfigError(f"claims_roles: {clash} are also method names of the suite; map them to themselves or rename")
 
 
 # ------------------------------------------------------------------ tasks

@@ -271,10 +271,14 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
         elif smp.kind == "gen":
             gen.setdefault((smp.target, smp.method), []).append(tt)
     eff = C.efficiency_samples(curves, thresholds(spec, curves), spec.threshold_window, (COL_X, COL_WALL, COL_Y))
-    checks = C.check_claims([c.name for c in spec.cities], spec.agents, [m.name for m in spec.methods], final,
-                            eff, gen, spec.confidence, refs)
+    role = {method: r for r, method in spec.claims_roles.items()}  # the claims name methods by their role
+    final, eff = ({(c, n, role.get(m, m)): v for (c, n, m), v in d.items()} for d in (final, eff))
+    gen = {(t, role.get(m, m)): v for (t, m), v in gen.items()}
+    checks = C.check_claims([c.name for c in spec.cities], spec.agents, [role.get(m.name, m.name) for m in spec.methods],
+                            final, eff, gen, spec.confidence, refs)
     if not checks:
         return []
+    roles = ", ".join(f"{r} = `{m}`" for r, m in spec.claims_roles.items() if r != m)
     rows = [(c.claim, c.scope, c.other, c.metric, f"{c.reled:.1f}", f"{c.other_mean:.1f}", c.diff.format(1),
              str(c.diff.n), c.verdict) for c in checks]
     counts = "; ".join(f"{k}: " + ", ".join(f"{v} {n}" for v, n in sorted(d.items()))
@@ -282,7 +286,8 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
     return ["## Claims (computed)", "",
             "d = other - reled (> 0: RELED better), Welch CI; held / refuted when the CI excludes 0 "
             "(reled_sumo/bench/claims.py, docs/benchmarks.md). Travel times here include the agents "
-            "that did not arrive, with their time in the network up to the horizon (a lower bound).", "",
+            "that did not arrive, with their time in the network up to the horizon (a lower bound)."
+            + (f" Roles (claims_roles): {roles}." if roles else ""), "",
             markdown_table(("claim", "scope", "vs", "metric", "reled", "other", "d", "n", "verdict"), rows), "",
             f"Verdicts: {counts}.", ""]
 

@@ -57,3 +57,43 @@ def test_reled_is_checked_against_the_learning_free_references():
     checks = C.check_claims(["a"], [10], ["reled"], final, {}, {}, references=refs)
     got = {(c.claim, c.other): c.verdict for c in checks}
     assert got == {("beats the references", "shortest"): "held", ("beats the references", "agents-eq"): "refuted"}
+
+
+def _budget_like_spec(**roles):
+    from reled_sumo.bench import suite as S
+
+    raw = S.load_suite("budget")
+    d = {k: getattr(raw, k) for k in raw.__dataclass_fields__}
+    d["methods"] = [m.__dict__ for m in raw.methods]
+    d["cities"] = [c.__dict__ for c in raw.cities]
+    d["claims_roles"] = roles
+    return S.suite_from_dict(d)
+
+
+def test_claims_roles_let_a_suite_name_which_methods_play_reled_and_ippo():
+    """The budget suite's methods are reled-20k / ippo-20k: without roles it has no claim table."""
+    from reled_sumo.bench.suite_report import Sample, claims_section
+
+    spec = _budget_like_spec(reled="reled-20k", ippo="ippo-20k")
+    tt = {"reled-20k": [180.0, 182.0, 181.0], "ippo-20k": [200.0, 204.0, 202.0]}
+    samples = [Sample("train", "kotka", 100, m, s, None, {"censored_travel_time": v})
+               for m, vals in tt.items() for s, v in enumerate(vals)]
+    samples += [Sample("ref", "kotka", 100, "shortest", None, None, {"censored_travel_time": v})
+                for v in (230.0, 228.0, 232.0)]
+    md = "\n".join(claims_section(spec, samples, {}))
+    assert "| scalability | kotka, 100 | ippo |" in md and "| beats the references | kotka, 100 | shortest |" in md
+    assert "reled = `reled-20k`" in md and "ippo = `ippo-20k`" in md
+    assert claims_section(_budget_like_spec(), samples, {}) == []  # no method plays reled: no claims
+
+
+@pytest.mark.parametrize("roles, message", [
+    ({"reled": "nope"}, "are not methods of the suite"),
+    ({"reled": "reled-20k", "ippo": "reled-20k"}, "one role only"),
+    ({"reled-20k": "ippo-20k"}, "also method names"),
+    ({"reled": 3}, "must map role names to method names"),
+])
+def test_bad_claims_roles_are_refused(roles, message):
+    from reled_sumo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _budget_like_spec(**roles)
