@@ -25,8 +25,8 @@ from typing import Any, Callable, Mapping
 from reled_sumo.errors import ConfigError, first_line
 from reled_sumo.env.episode import StepBatch
 from reled_sumo.training.workers import (
-    Close, ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec,
-    _error, _failure, _scenario_arg, build_worker, handle,
+    ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec,
+    _error, _failure, _scenario_arg, build_worker, serve_commands,
 )
 
 log = logging.getLogger(__name__)
@@ -133,17 +133,7 @@ class RayWorkerHost:
         finally:
             self._listener.close()
         try:
-            while True:
-                command = conn.recv()
-                if isinstance(command, Close):
-                    break
-                try:
-                    reply: StepBatch | WorkerFailure = handle(self.worker, command)
-                except Exception as exc:  # noqa: BLE001 - reported to the learner
-                    reply = _failure(self.worker_id, exc)
-                conn.send(reply)
-        except (EOFError, OSError):
-            pass  # the learner went away
+            serve_commands(conn, self.worker, self.worker_id)
         finally:
             conn.close()
             if self.worker is not None:

@@ -136,6 +136,15 @@ def _serve(conn, worker_id: int, scenario: Any, env_options: Mapping[str, Any], 
         conn.send(_failure(worker_id, exc))
         return
     try:
+        serve_commands(conn, worker, worker_id)
+    finally:
+        worker.close()
+
+
+def serve_commands(conn, worker: EnvWorker, worker_id: int) -> None:
+    """A worker's command loop (process and Ray workers alike): answer each command with a
+    ``StepBatch`` or a ``WorkerFailure`` until ``Close`` or until the learner goes away."""
+    try:
         while True:
             command = conn.recv()
             if isinstance(command, Close):
@@ -147,8 +156,6 @@ def _serve(conn, worker_id: int, scenario: Any, env_options: Mapping[str, Any], 
             conn.send(reply)
     except (EOFError, OSError):
         pass  # the learner went away
-    finally:
-        worker.close()
 
 
 # --------------------------------------------------------------------------- pool
