@@ -43,8 +43,6 @@ def reference_policy(name: str, seed: int = 0) -> PolicyFactory:
 
 def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
     """An exported ONNX policy (greedy actions, onnxruntime, no torch) and its metadata."""
-    import numpy as np
-
     from reled_sumo.deploy.onnx_eval import check_agents
     from reled_sumo.deploy.onnx_policy import OnnxPolicy
 
@@ -52,46 +50,40 @@ def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
 
     def factory(env) -> DictPolicy:
         check_agents(policy, env)
-        index = {a: i for i, a in enumerate(env.possible_agents)}
-
-        def act(obs: dict, infos: dict) -> dict:
-            deciders = [a for a in obs if infos[a].get("needs_decision")]
-            if not deciders:
-                return {}
-            o = np.stack([obs[a] for a in deciders])
-            m = np.stack([infos[a]["action_mask"] for a in deciders]).astype(bool)
-            actions = policy.act(o, np.array([index[a] for a in deciders]), m)
-            return {a: int(k) for a, k in zip(deciders, actions)}
-
-        return act
+        return _dict_policy(env, policy.act)
 
     return factory, policy.meta
 
 
 def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
     """A trained run's policy (deterministic actions) as a policy factory, and the run's metadata."""
-    import numpy as np
-
     from reled_sumo.training.checkpoint import load_policy
 
     policy, meta = load_policy(Path(run_dir))
 
-    def factory(env) -> DictPolicy:
-        index = {a: i for i, a in enumerate(env.possible_agents)}
+    def greedy(o, idx, m):
+        return policy.act(o, idx, m, deterministic=True)[0]
 
-        def act(obs: dict, infos: dict) -> dict:
-            deciders = [a for a in obs if infos[a].get("needs_decision")]
-            if not deciders:
-                return {}
-            o = np.stack([obs[a] for a in deciders])
-            m = np.stack([infos[a]["action_mask"] for a in deciders]).astype(bool)
-            idx = np.array([index[a] for a in deciders])
-            actions, _, _ = policy.act(o, idx, m, deterministic=True)
-            return {a: int(k) for a, k in zip(deciders, actions)}
+    return (lambda env: _dict_policy(env, greedy)), meta
 
-        return act
 
-    return factory, meta
+def _dict_policy(env, act_batch) -> DictPolicy:
+    """The env's dict API over a batched ``act_batch(obs[B, D], agent_index[B], mask[B, K]) -> actions[B]``,
+    called once per step for the agents that need a decision."""
+    import numpy as np
+
+    index = {a: i for i, a in enumerate(env.possible_agents)}
+
+    def act(obs: dict, infos: dict) -> dict:
+        deciders = [a for a in obs if infos[a].get("needs_decision")]
+        if not deciders:
+            return {}
+        o = np.stack([obs[a] for a in deciders])
+        m = np.stack([infos[a]["action_mask"] for a in deciders]).astype(bool)
+        actions = act_batch(o, np.array([index[a] for a in deciders]), m)
+        return {a: int(k) for a, k in zip(deciders, actions)}
+
+    return act
 
 
 @dataclass(frozen=True)
