@@ -19,13 +19,13 @@ from reled_sumo.errors import UserInputError
 
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                workers=None, episodes=None, timeout=None, retries=None, select=None,
-               prior_tau=None, llm_mode=None, ray_address=None) -> dict[str, Any]:
+               prior_tau=None, llm_mode=None, ray_address=None, updates=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
                            "rollout_workers": workers, "episodes_per_update": episodes,
                            "expert.timeout_s": timeout, "expert.retries": retries,
                            "env.agent_selection": select, "hpo.prior_tau": prior_tau, "expert.mode": llm_mode,
-                           "ray_address": ray_address}
+                           "ray_address": ray_address, "total_updates": updates}
     if no_sed:
         out["no_sed"] = True
     if fixed_weight is not None:
@@ -47,12 +47,15 @@ def train_cmd(
     agents: Optional[str] = typer.Option(None, "--agents", help="Control the first N agents (env max_agents), "
                                          "or 'all': every agent vehicle of the scenario."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Budget in agent decisions."),
+    updates: Optional[int] = typer.Option(None, "--updates", help="Budget in PPO updates instead of decisions "
+                                          "(one update per --episodes-per-update episodes)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Run seed (network init, episodes, SED)."),
     expert: Optional[str] = typer.Option(None, "--expert", help="routing | ollama (demonstrations)."),
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model for --expert ollama."),
     llm_mode: Optional[str] = typer.Option(None, "--llm-mode", help="path | routes: the LLM writes junction "
                                            "paths, or picks one of a few named routes per agent."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML config (see configs/default.yaml)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config (default: the bundled "
+                                          "configs/default.yaml, the settings that learn)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<id>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (or the latest matching run)."),
     no_sed: bool = typer.Option(False, "--no-sed", help="Ablation: one expert pass, never refined or refreshed."),
@@ -74,7 +77,7 @@ def train_cmd(
     retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
-    from reled_sumo.training.config import load_config
+    from reled_sumo.training.config import default_config_path, load_config
     from reled_sumo.training.trainer import Trainer, default_run_id
 
     from reled_sumo.scenario.demand import parse_agents
@@ -82,18 +85,19 @@ def train_cmd(
     no_ray = ray_address is not None and ray_address.strip().lower() == "none"
     agents, every = parse_agents(agents)
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-                    workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address)
+                    workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address,
+                    updates)
     if resume:
-        base = load_config(config, ov)
+        base = load_config(config or default_config_path(), ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")
         cfg = load_config(out / "config.yaml", ov)  # the run's own settings; flags may only extend --steps
     else:
-        cfg = load_config(config, ov)
+        cfg = load_config(config or default_config_path(), ov)
     if no_ray and cfg.ray_address is not None:
         cfg = dataclasses.replace(cfg, ray_address=None)
     if every:  # no cap, no share, no window: every agent vehicle of the scenario is controlled
         cfg = dataclasses.replace(cfg, env=cfg.env.replace(max_agents=None, agent_share=None, depart_window=None))
-    bar = RichProgress(cfg.total_decisions)
+    bar = RichProgress(cfg.total_updates or cfg.total_decisions, "updates" if cfg.total_updates else "decisions")
     trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)
     try:
         with bar:
@@ -111,10 +115,11 @@ def train_cmd(
 class RichProgress:
     """Training callback drawing a rich progress bar (steps, decisions/s, mean travel time, ETA)."""
 
-    def __init__(self, total: int):
+    def __init__(self, total: int, unit: str = "decisions"):
+        self.unit = unit
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} decisions"),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f} " + unit),
             TextColumn("{task.fields[dps]} dec/s"), TextColumn("tt {task.fields[tt]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=err_console, transient=False)
         self.task = self.progress.add_task("setup", total=total, dps="-", tt="-")
@@ -127,7 +132,8 @@ class RichProgress:
         self.progress.stop()
 
     def on_start(self, trainer) -> None:
-        self.progress.update(self.task, description=trainer.cfg.algo, completed=trainer.state.decisions)
+        done = trainer.state.updates if self.unit == "updates" else trainer.state.decisions
+        self.progress.update(self.task, description=trainer.cfg.algo, completed=done)
 
     def on_phase(self, text: str) -> None:
         self.progress.update(self.task, description=text)
@@ -137,7 +143,8 @@ class RichProgress:
 
     def on_update(self, r) -> None:
         tt = "-" if math.isnan(r.mean_travel_time) else f"{r.mean_travel_time:.0f} s"
-        self.progress.update(self.task, description=f"update {r.update}", completed=min(r.decisions, r.total_decisions),
+        done = r.update if self.unit == "updates" else min(r.decisions, r.total_decisions)
+        self.progress.update(self.task, description=f"update {r.update}", completed=done,
                              dps=f"{r.decisions_per_s:,.0f}", tt=tt)
 
     def on_end(self, result) -> None:

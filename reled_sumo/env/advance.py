@@ -60,6 +60,7 @@ class EdgeExitScheduler:
                     return
             ev = sess.step()
             self._t = t = ev.time
+            self._live_times.tick(t, self.edge_mean_speeds)
             if ev.arrived:
                 for v in ev.arrived:
                     i = idx.get(v)

@@ -7,6 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from reled_sumo.env.live import ESTIMATES as LIVE_ESTIMATES
 from reled_sumo.errors import ConfigError
 from reled_sumo.validation import check_field_types
 from reled_sumo.sim.config import BACKENDS
@@ -75,6 +76,10 @@ class EnvConfig:
       spaced by departure. ``max_agents`` then caps the count (see :func:`select_agents`).
     * ``live_period_s``: simulated seconds between refreshes of the live travel times
       behind the ``live_via_time`` observation feature.
+    * ``live_estimate``: how an edge's live travel time is measured (:mod:`reled_sumo.env.live`):
+      ``"speed_window"`` (mean speed over the last ``live_window_s`` seconds, read every
+      ``live_sample_s``; SUMO's rerouting device does the same) or ``"snapshot"`` (the
+      last step's travel time at each refresh, smoothed; fooled by queues at red lights).
     * ``obs_norm``: :class:`ObsNorm` divisors (a dict is accepted by :func:`make_env`).
     * ``sumo_args``: extra SUMO command-line arguments.
     """
@@ -98,6 +103,9 @@ class EnvConfig:
     agent_share: float | None = None
     busy_from_s: float = 300.0
     live_period_s: float = 30.0
+    live_estimate: str = "speed_window"
+    live_window_s: float = 60.0
+    live_sample_s: float = 1.0
     obs_norm: ObsNorm = field(default_factory=ObsNorm)
     sumo_args: tuple[str, ...] = ()
 
@@ -131,6 +139,14 @@ class EnvConfig:
         if isinstance(self.sumo_args, str) or not all(isinstance(a, str) for a in self.sumo_args):
             raise ConfigError("sumo_args must be a sequence of strings")
         object.__setattr__(self, "sumo_args", tuple(self.sumo_args))
+        if self.live_estimate not in LIVE_ESTIMATES:
+            raise ConfigError(f"live_estimate must be one of {', '.join(LIVE_ESTIMATES)}, got {self.live_estimate!r}")
+        for name in ("live_window_s", "live_sample_s"):
+            v = getattr(self, name)
+            if not (_finite_number(v) and v > 0):
+                raise ConfigError(f"{name} must be a positive number of seconds, got {v!r}")
+        if self.live_sample_s > self.live_window_s:
+            raise ConfigError(f"live_sample_s ({self.live_sample_s}) must not exceed live_window_s ({self.live_window_s})")
         if self.agent_selection not in AGENT_SELECTIONS:
             raise ConfigError(f"agent_selection must be one of {', '.join(AGENT_SELECTIONS)}, "
                               f"got {self.agent_selection!r}")

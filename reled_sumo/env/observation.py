@@ -57,13 +57,18 @@ C_LIVE_EXTRA_TIME = 12  # C_LIVE_VIA_TIME minus the best valid candidate's / tim
 C_UTURN = 13  # 1: turning back (SUMO connection dir "t")
 C_LEFT = 14  # 1: a left turn
 C_RIGHT = 15  # 1: a right turn (neither: straight on)
-C_SIGNAL = 16  # 1: the turn is controlled by a traffic light
-N_CAND = 17
+C_PATH_SIGNALS = 16  # signalised turns on the candidate's free-flow shortest path onwards / PATH_COUNT
+C_PATH_LEFTS = 17  # left turns on that path / PATH_COUNT
+N_CAND = 18
 CAND_NAMES = (
     "valid", "length", "speed_limit", "mean_speed", "travel_time", "occupancy", "vehicles",
     "via_time", "via_distance", "extra_time", "heading_cos", "live_via_time", "live_extra_time",
-    "uturn", "left", "right", "signal",
+    "uturn", "left", "right", "path_signals", "path_lefts",
 )
+#: divisor of the path counts (turns along a path)
+PATH_COUNT = 10.0
+# (Until 2026-12 feature 16 was "the turn at the current junction is signalised": every turn of a
+# junction shares its traffic light, so it never differed between candidates.)
 
 
 def obs_size(k: int) -> int:
@@ -193,7 +198,8 @@ class ObservationBuilder:
         c[:, :, C_UTURN] = turn == TURN_UTURN
         c[:, :, C_LEFT] = turn == TURN_LEFT
         c[:, :, C_RIGHT] = turn == TURN_RIGHT
-        c[:, :, C_SIGNAL] = t.signal[edges]
+        c[:, :, C_PATH_SIGNALS] = t.path_signals[r2, cand0] / PATH_COUNT
+        c[:, :, C_PATH_LEFTS] = t.path_lefts[r2, cand0] / PATH_COUNT
         c[~valid] = 0.0
         np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
         self.S_mask[sl] = valid

@@ -76,7 +76,8 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
             raise ConfigError(f"agent origin edge(s) not in the car network: {missing[:5]}")
         self.K = t.K
         self._builder = ObservationBuilder.shared(t, config.obs_norm)
-        self._live_times = LiveTimes(t, config.live_period_s)
+        self._live_times = LiveTimes(t, config.live_period_s, config.live_estimate, config.live_window_s,
+                                     config.live_sample_s)
         self._row = np.array([t.dest_row[a.destination] for a in specs], dtype=np.int64)
         self._row_l = self._row.tolist()
         self._dest_l = [t.index[a.destination] for a in specs]
@@ -230,6 +231,14 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
             self._tt_cache = sess.edge_travel_times(self.tables.edge_ids)
             self._tt_cache_time = self._t
         return self._tt_cache.copy()
+
+    def edge_mean_speeds(self) -> np.ndarray:
+        """``[E]`` last-step mean speed (m/s) of every car edge (graph order), the speed limit on
+        empty ones; NaN before reset / after close."""
+        sess = self._sess
+        if sess is None or not sess.is_open:
+            return np.full(self.tables.E, np.nan)
+        return sess.edge_mean_speeds(self.tables.edge_ids)
 
     def edge_loads(self, occupied_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """``([E] mean speed m/s, [E] vehicles)`` of every car edge in the last step (one batched

@@ -9,6 +9,9 @@ For every distinct agent destination ``d`` (row ``r``) and every car edge ``e``:
 * ``is_decision[r, e]``: ``e`` is not ``d`` and has more than one successor from
   which ``d`` can still be reached.
 * ``next_hop[r, e]``: the successor on the free-flow shortest path (-1 if none).
+* ``path_signals[r, e]`` / ``path_lefts[r, e]``: signalised turns / left turns on that path
+  from the end of ``e`` to ``d`` (the turn out of ``e`` included), counted by pointer doubling
+  over ``next_hop`` (``log2 E`` vectorised steps, no loop over edges).
 
 Shortest paths (edge-id tuples, candidate -> destination) are built from
 ``next_hop`` on first use and cached.
@@ -23,7 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from reled_sumo.errors import ScenarioError
-from reled_sumo.scenario.graph import RoadGraph
+from reled_sumo.scenario.graph import TURN_LEFT, RoadGraph
 
 _GRAPH_CACHE: "OrderedDict[tuple[str, str], RoadGraph]" = OrderedDict()
 _TABLE_CACHE: "OrderedDict[tuple, RoutingTables]" = OrderedDict()
@@ -82,6 +85,7 @@ class RoutingTables:
         self.VD = self.length[None, :] + self.D
         self.is_decision = np.zeros((n, self.E), dtype=bool)
         self.next_hop = np.full((n, self.E), -1, dtype=np.int64)
+        next_k = np.zeros((n, self.E), dtype=np.int64)
         for r in range(n):
             vt = np.where(self.real, self.VT[r][self.succ0], np.inf)  # [E, K]
             valid = np.isfinite(vt)
@@ -89,8 +93,27 @@ class RoutingTables:
             k = np.argmin(vt, axis=1)
             has = valid.any(axis=1)
             self.next_hop[r] = np.where(has, self.succ0[np.arange(self.E), k], -1)
+            next_k[r] = k
         self.is_decision[np.arange(n), self.dest_edge] = False
+        self.path_signals, self.path_lefts = self._path_counts(next_k)
         self._paths: dict[tuple[int, int], tuple[str, ...]] = {}
+
+    def _path_counts(self, next_k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``[rows, E]`` signalised turns and left turns on the free-flow shortest path from the end
+        of each edge to each destination (0 at the destination and where it cannot be reached)."""
+        n, E = self.next_hop.shape
+        edges = np.arange(E)
+        on_path = (self.next_hop >= 0) & (edges[None, :] != self.dest_edge[:, None])
+        hop = np.where(on_path, self.next_hop, edges[None, :])  # the destination / dead ends: a sink
+        out = []
+        for per_turn in (self.signal.astype(np.float64), (self.turn == TURN_LEFT).astype(np.float64)):
+            count = np.where(on_path, per_turn[edges[None, :], next_k], 0.0)
+            ptr = hop.copy()
+            for _ in range(max(1, int(np.ceil(np.log2(max(E, 2))))) + 1):
+                count = count + np.take_along_axis(count, ptr, axis=1)
+                ptr = np.take_along_axis(ptr, ptr, axis=1)
+            out.append(count)
+        return out[0], out[1]
 
     def path(self, row: int, start: int) -> tuple[str, ...]:
         """Edge ids of the free-flow shortest path from ``start`` to destination ``row`` (inclusive)."""

@@ -64,6 +64,12 @@ class HPOConfig:
     ortho_init: bool = True
     actor: Literal["candidate", "mlp"] = "candidate"  # candidate: shared per-candidate scorer (CandidateActor)
     prior_tau: float = 0.0  # seconds; > 0: candidate logits start at -extra_time/tau (residual prior), 0: off
+    # > 0: the network's residual is in seconds (residual_s per unit of its output), added to the
+    # candidates' live extra time before the temperature divides it, so prior_tau sets only how widely
+    # the rollouts explore and the network can flip a decision whatever the temperature. 0: the
+    # residual is in logit units (its reach then shrinks with prior_tau; the behaviour before 2026-12).
+    residual_s: float = 0.0
+    prior_tau_final: float | None = None  # seconds: anneal the temperature linearly to this (None: constant)
     seed: int | None = None   # seeds torch (network init) and the minibatch shuffling
     device: str = "cpu"
 
@@ -86,6 +92,15 @@ class HPOConfig:
         if not (isinstance(self.prior_tau, (int, float)) and not isinstance(self.prior_tau, bool)
                 and np.isfinite(self.prior_tau) and self.prior_tau >= 0):
             raise ConfigError(f"prior_tau must be a finite number >= 0 (seconds), got {self.prior_tau!r}")
+        for name in ("residual_s", "prior_tau_final"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                                      and v >= 0):
+                raise ConfigError(f"{name} must be a finite number >= 0 (seconds), got {v!r}")
+        if (self.residual_s > 0 or self.prior_tau_final is not None) and not self.prior_tau > 0:
+            raise ConfigError("residual_s and prior_tau_final need the prior (prior_tau > 0)")
+        if self.prior_tau_final is not None and not self.prior_tau_final > 0:
+            raise ConfigError(f"prior_tau_final must be > 0 seconds, got {self.prior_tau_final!r}")
         if self.prior_tau > 0 and self.actor != "candidate":
             raise ConfigError("prior_tau needs the candidate actor (actor: candidate)")
         if self.actor not in ("candidate", "mlp"):
@@ -106,11 +121,21 @@ class HPOConfig:
         ``prior_feature``: (candidate feature index, its normaliser in seconds) of the extra-time
         feature the prior reads; the prior is on when ``prior_tau > 0`` and one is given."""
         layout = candidate_layout if self.actor == "candidate" else None
-        prior = None
+        prior, gain = None, 1.0
         if layout is not None and prior_feature is not None and self.prior_tau > 0:
             prior = (int(prior_feature[0]), float(prior_feature[1]) / self.prior_tau)
+            if self.residual_s > 0:
+                gain = self.residual_s / self.prior_tau
         return PolicyConfig(self.policy, tuple(self.pi_hidden), tuple(self.vf_hidden), self.activation,
-                            self.agent_embedding_dim, self.ortho_init, layout, prior)
+                            self.agent_embedding_dim, self.ortho_init, layout, prior, gain)
+
+    def logit_scale(self, progress_remaining: float) -> float:
+        """``prior_tau / tau_now`` of the temperature schedule (1.0 when it is constant):
+        ``tau_now`` goes linearly from ``prior_tau`` (progress_remaining 1) to ``prior_tau_final`` (0)."""
+        if self.prior_tau_final is None or not self.prior_tau > 0:
+            return 1.0
+        p = min(max(float(progress_remaining), 0.0), 1.0)
+        return self.prior_tau / (self.prior_tau_final + (self.prior_tau - self.prior_tau_final) * p)
 
 
 class HybridPPO:

@@ -61,6 +61,12 @@ class PolicyConfig:
     # to its logits, a prior the network learns a residual on (e.g. the extra time of candidate k
     # over the best one, divided by a temperature). None: no prior.
     prior: tuple[int, float] | None = None
+    # how the network's output enters the logits beside the prior: ``logit_k = residual_gain * mlp_k
+    # - coef * feature_k``. 1.0: the residual is in logit units (the start of 2026; its reach then
+    # shrinks as the prior's temperature falls). ``residual_s / tau`` (HPOConfig.residual_s > 0):
+    # the residual is in seconds, ``logit_k = (residual_s * mlp_k - seconds_k) / tau``, so the greedy
+    # action does not depend on the sampling temperature tau, which only sets exploration.
+    residual_gain: float = 1.0
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -70,6 +76,8 @@ class PolicyConfig:
                     and coef >= 0):
                 raise ConfigError(f"prior must be (feature index >= 0, finite coef >= 0), got {self.prior!r}")
             object.__setattr__(self, "prior", (int(feat), float(coef)))
+        if not (math.isfinite(self.residual_gain) and self.residual_gain > 0):
+            raise ConfigError(f"residual_gain must be a finite number > 0, got {self.residual_gain!r}")
         if self.candidate_layout is not None:
             layout = tuple(int(v) for v in self.candidate_layout)
             if len(layout) != 2 or min(layout) < 1:
@@ -126,6 +134,15 @@ class MultiAgentPolicy(nn.Module, ABC):
     def action_logits(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         """Unmasked action logits ``[B, K]``."""
 
+    def set_logit_scale(self, scale: float) -> None:
+        """Multiply the candidate actor's logits by ``scale`` (> 0) when sampling and scoring
+        actions: the prior's temperature schedule (``scale = tau_start / tau_now``)."""
+        if not (math.isfinite(scale) and scale > 0):
+            raise ConfigError(f"logit scale must be a finite number > 0, got {scale!r}")
+        for m in self.modules():
+            if isinstance(m, CandidateActor):
+                m.logit_scale = float(scale)
+
     @property
     def device(self) -> th.device:
         return next(self.parameters()).device
@@ -167,9 +184,13 @@ class CandidateActor(nn.Module):
 
     def __init__(self, layout: tuple[int, int], n_actions: int, hidden: tuple[int, ...],
                  activation: type[nn.Module], ortho: bool, n_members: int = 0, extra: int = 0,
-                 prior: tuple[int, float] | None = None):
+                 prior: tuple[int, float] | None = None, residual_gain: float = 1.0):
         super().__init__()
         self.n_own, self.n_cand, self.k, self.extra = layout[0], layout[1], n_actions, extra
+        self.residual_gain = float(residual_gain)
+        # sampling sharpness on top of the logits (the trainer's temperature schedule sets it; argmax,
+        # and so the greedy policy, ONNX exports and evaluation, do not depend on it; not saved)
+        self.logit_scale = 1.0
         if prior is not None and not 0 <= prior[0] < self.n_cand:
             raise ConfigError(f"prior feature {prior[0]} is not a candidate feature (0..{self.n_cand - 1})")
         self.prior = prior
@@ -191,9 +212,11 @@ class CandidateActor(nn.Module):
         x = th.cat([own.unsqueeze(1).expand(b, k, own.shape[1]), cand], dim=2).reshape(b * k, -1)
         out = self.mlp(x, member.long().repeat_interleave(k)) if self.ensemble else self.mlp(x)
         logits = out.reshape(b, k)
+        if self.residual_gain != 1.0:
+            logits = self.residual_gain * logits
         if self.prior is not None:
             logits = logits - self.prior[1] * cand[:, :, self.prior[0]]
-        return logits
+        return logits if self.logit_scale == 1.0 else self.logit_scale * logits
 
 
 class SharedPolicy(MultiAgentPolicy):
@@ -213,7 +236,8 @@ class SharedPolicy(MultiAgentPolicy):
         self.critic = mlp([obs_dim + emb, *cfg.vf_hidden, 1], act, cfg.ortho_init, out_gain=1.0)
         if cfg.candidate_layout:
             self.actor: nn.Module = CandidateActor(cfg.candidate_layout, n_actions, cfg.pi_hidden, act,
-                                                   cfg.ortho_init, extra=emb, prior=cfg.prior)
+                                                   cfg.ortho_init, extra=emb, prior=cfg.prior,
+                                                   residual_gain=cfg.residual_gain)
         else:
             self.actor = mlp([obs_dim + emb, *cfg.pi_hidden, n_actions], act, cfg.ortho_init, out_gain=0.01)
 
@@ -296,7 +320,8 @@ class PerAgentPolicy(MultiAgentPolicy):
         self.critic = EnsembleMLP(n_agents, [obs_dim, *cfg.vf_hidden, 1], act)
         if cfg.candidate_layout:
             self.actor: nn.Module = CandidateActor(cfg.candidate_layout, n_actions, cfg.pi_hidden, act,
-                                                   cfg.ortho_init, n_members=n_agents, prior=cfg.prior)
+                                                   cfg.ortho_init, n_members=n_agents, prior=cfg.prior,
+                                                   residual_gain=cfg.residual_gain)
         else:
             self.actor = EnsembleMLP(n_agents, [obs_dim, *cfg.pi_hidden, n_actions], act)
             if cfg.ortho_init:

@@ -10,7 +10,10 @@ Default ``mode="dtw"``::
 so an agent is pulled towards its expert more the further its path is from the
 expert's (DTW distance ``d_i``, metres, see :mod:`reled_sumo.optim.dtw`) while the
 expert still earns more than the agent; the weight is exactly 0 once the agent's
-return matches or beats the expert's. Alternatives: ``mode="fixed"`` gives every agent
+return matches or beats the expert's. ``R_agent_i`` is, by default (``gate="greedy"``),
+the return of the agent's *greedy* policy on the teacher's SUMO seed (common random
+numbers), so a teacher that is worse than what the agent already does (at the start:
+the shortest-path prior) gets weight 0 for that agent from the first update on. Alternatives: ``mode="fixed"`` gives every agent
 with a demonstration the constant ``fixed_weight``; ``mode="zero"`` gives 0 to all
 (plain IPPO).
 
@@ -43,6 +46,12 @@ class WeightConfig:
     gap_scale: float = 0.1    # return gap, as a fraction of |R_exp|, at which gap_i saturates to 1
     fixed_weight: float = 0.5  # w_i in "fixed" mode
     eps: float = 1e-8
+    # which return of the agent the gap compares with the expert's: "greedy", what the agent would do
+    # (its deterministic policy on the teacher's SUMO seed, re-measured every gate_every updates), or
+    # "sampled", the mean return of the update's exploring rollouts (before 2026-12: they are far worse
+    # than the greedy policy, so the gate stayed open and pulled the agents towards a worse teacher)
+    gate: Literal["greedy", "sampled"] = "greedy"
+    gate_every: int = 5
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -53,6 +62,10 @@ class WeightConfig:
                 raise ConfigError(f"weight {name} must be >= 0, got {getattr(self, name)}")
         if self.d_scale != "auto" and not (_number(self.d_scale) and self.d_scale > 0):
             raise ConfigError(f"weight d_scale must be > 0 metres or 'auto', got {self.d_scale!r}")
+        if self.gate not in ("greedy", "sampled"):
+            raise ConfigError(f"weight gate must be 'greedy' or 'sampled', got {self.gate!r}")
+        if not (isinstance(self.gate_every, int) and not isinstance(self.gate_every, bool) and self.gate_every >= 1):
+            raise ConfigError(f"weight gate_every must be an integer >= 1, got {self.gate_every!r}")
         if not (_number(self.gap_scale) and self.gap_scale > 0):
             raise ConfigError(f"weight gap_scale must be > 0, got {self.gap_scale!r}")
 

@@ -130,6 +130,20 @@ class VehicleEdgeIO:
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc, "reading edge travel times") from exc
 
+    def edge_mean_speeds(self, edge_ids: Sequence[str]) -> np.ndarray:
+        """``[n]`` last-step mean speed (m/s) of these edges, the speed limit on empty ones: the
+        reading behind the windowed live travel times (one batched read; the cached
+        subscription results in ``edge_mode="subscription"``)."""
+        if not self._open:
+            self._require_open()
+        if self.edge_mode == "subscription" and self._edge_subscribed:
+            return self.edge_data(edge_ids)[:, 0].copy()
+        try:
+            g = self._api.edge.getLastStepMeanSpeed
+            return np.array([g(e) for e in edge_ids], dtype=np.float64)
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail(exc, "reading edge mean speeds") from exc
+
     def edge_loads(self, edge_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``([n] mean speed m/s, [n] vehicle number)`` in the last step, the mean speed read
         only for edges with vehicles (NaN on empty ones): about half the calls of

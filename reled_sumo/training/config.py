@@ -34,6 +34,7 @@ class TrainConfig:
     algo: Algo = "reled"
     seed: int = 0
     total_decisions: int = 200_000  # budget: stop after the update that reaches this many agent decisions
+    total_updates: int | None = None  # budget in updates instead: when set, total_decisions is not used
     episodes_per_update: int = 1
     sed_every: int = 10  # refresh demos every T updates (reled only); 0 = never
     no_sed: bool = False  # ablation: one expert pass (SED rounds=1), never refreshed
@@ -61,6 +62,8 @@ class TrainConfig:
                      "torch_threads"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if self.total_updates is not None and not (isinstance(self.total_updates, int) and self.total_updates >= 1):
+            raise ConfigError(f"total_updates must be an integer >= 1 or null, got {self.total_updates!r}")
         for name in ("sed_every", "eval_every", "rollout_workers"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
@@ -159,6 +162,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping at the top level")
     return data
+
+
+def default_config_path() -> Path:
+    """The bundled ``configs/default.yaml``: the settings ``reled train`` uses without ``--config``
+    (the configuration that learns; the dataclass defaults are the neutral building blocks)."""
+    return Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:

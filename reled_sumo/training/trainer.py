@@ -44,7 +44,7 @@ from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
 # config keys a --resume may change
-RESUMABLE_CHANGES = ("total_decisions", "rollout_workers", "ray_address", "expert.timeout_s", "expert.retries")
+RESUMABLE_CHANGES = ("total_decisions", "total_updates", "rollout_workers", "ray_address", "expert.timeout_s", "expert.retries")
 
 
 class TrainCallback:
@@ -102,6 +102,7 @@ class RunState:
     wall_seconds: float = 0.0
     measured_tt: np.ndarray | None = None  # edge travel times measured in the latest rollouts
     d_scale: float | None = None  # DTW scale of the expert weights (metres), set at the first update
+    greedy_returns: np.ndarray | None = None  # per agent, the greedy policy on the teacher's seed (the gate)
 
 
 def default_run_id(cfg: TrainConfig) -> str:
@@ -140,7 +141,7 @@ class Trainer:
         try:
             self._setup(saved)
             self.callback.on_start(self)
-            while self.state.decisions < self.cfg.total_decisions:
+            while self._progress_remaining() > 0:
                 self._update()
             path = self._write(self._snapshot)
         except KeyboardInterrupt:
@@ -157,6 +158,13 @@ class Trainer:
         self.callback.on_end(result)
         return result
 
+    def _progress_remaining(self) -> float:
+        """1 at the start, 0 once the budget is spent: ``total_updates`` when it is set, else ``total_decisions``."""
+        cfg, st = self.cfg, self.state
+        if cfg.total_updates is not None:
+            return max(0.0, 1.0 - st.updates / cfg.total_updates)
+        return max(0.0, 1.0 - st.decisions / cfg.total_decisions)
+
     @property
     def checkpoint_path(self) -> Path:
         return self.run_dir / ck.CHECKPOINT
@@ -167,6 +175,7 @@ class Trainer:
         every = self.spec.refresh_every
         if every and u > 1 and (u - 1) % every == 0 and self.expert is not None:
             self._generate_demos(self.expert.version + 1, st.measured_tt)
+        self.hpo.policy.set_logit_scale(self.spec.hpo.logit_scale(self._progress_remaining()))
         t_roll = time.perf_counter()
         buffer, episodes, measured = self._collect(measure=bool(every) and u % every == 0)
         t_roll = time.perf_counter() - t_roll
@@ -175,9 +184,9 @@ class Trainer:
             raise ConfigError("no agent made a decision in this update's episodes: the controlled agents do not "
                               "depart (or never reach a junction with a choice) within the horizon; check "
                               "env.horizon, env.depart_window and env.agent_selection")
-        weights, dtw_mean, dtw_s = self._weights(episodes)
+        weights, dtw_mean, dtw_s = self._weights(episodes, u)
         compute_advantages(buffer, self.spec.hpo)
-        progress = max(0.0, 1.0 - st.decisions / cfg.total_decisions)
+        progress = self._progress_remaining()
         losses = self.hpo.train(buffer, self.expert.batch if self.expert else None, weights, progress)
         st.updates, st.decisions, st.episodes = u, st.decisions + n_dec, st.episodes + len(episodes)
         st.measured_tt = measured if measured is not None else st.measured_tt
@@ -335,18 +344,35 @@ class Trainer:
         measured = None if meter is None else meter.mean(self.env.scenario.graph.freeflow_time)
         return buffer, episodes, measured
 
-    def _weights(self, episodes: list[EpisodeStats]) -> tuple[np.ndarray | None, float, float]:
+    def _weights(self, episodes: list[EpisodeStats], update: int) -> tuple[np.ndarray | None, float, float]:
         if self.expert is None:
             return None, float("nan"), 0.0
         paths = [_finite(p) for p in episodes[-1].paths]
         dtw, seconds = timed_path_dtw(paths, self.expert.paths, self.cfg.dtw_points)
-        agent_return = np.mean([e.returns for e in episodes], axis=0)
+        agent_return = self._gate_returns(episodes, update)
         st = self.state
         if st.d_scale is None:  # fixed in the config, or calibrated once from this first update's DTW
             d = self.spec.hpo.weight.d_scale
             st.d_scale = calibrate_d_scale(dtw) if d == "auto" else float(d)
         w = self.hpo.weights(dtw, agent_return, self.expert.returns, d_scale=st.d_scale)
         return w, float(np.nanmean(dtw)) if np.isfinite(dtw).any() else float("nan"), seconds
+
+    def _gate_returns(self, episodes: list[EpisodeStats], update: int) -> np.ndarray:
+        """The agent returns the expert gate compares with the teacher's (:class:`WeightConfig.gate`):
+        the sampled rollouts' mean, or the greedy policy's on the teacher's SUMO seed, re-measured
+        on the first update and every ``gate_every`` updates (one deterministic episode)."""
+        wc = self.spec.hpo.weight
+        if wc.gate == "sampled" or wc.mode != "dtw":
+            return np.mean([e.returns for e in episodes], axis=0)
+        st = self.state
+        if st.greedy_returns is None or (update - 1) % wc.gate_every == 0:
+            policy = self.hpo.policy
+            act = lambda o, i, m: policy.act(o, i, m, deterministic=True)  # noqa: E731
+            env = GlobalStateEnv(self.env) if self.spec.central_critic else self.env
+            st.greedy_returns = run_episode(env, act, seed=self.spec.sed.seed).returns.copy()
+            self.logger.record("expert/greedy_return", float(st.greedy_returns.mean()))
+            self.logger.record("expert/gate_open_share", float(np.mean(self.expert.returns > st.greedy_returns)))
+        return st.greedy_returns
 
     def _evaluate(self) -> None:
         """One deterministic episode on a fixed seed (no RNG consumed: argmax actions)."""
@@ -411,6 +437,7 @@ class Trainer:
                 "hpo_rng": ck.generator_state(self.hpo.rng), "rng": ck.capture_rng(),
                 "run": {"updates": st.updates, "decisions": st.decisions, "episodes": st.episodes,
                         "wall_seconds": st.wall_seconds, "d_scale": st.d_scale,
+                        "greedy_returns": None if st.greedy_returns is None else th.tensor(st.greedy_returns),
                         "measured_tt": None if st.measured_tt is None else th.tensor(st.measured_tt)},
                 "expert": expert}
 
@@ -422,7 +449,8 @@ class Trainer:
         ck.set_generator_state(self.hpo.rng, data["hpo_rng"])
         run = data["run"]
         self.state = RunState(int(run["updates"]), int(run["decisions"]), int(run["episodes"]),
-                              float(run["wall_seconds"]), ck.to_numpy(run["measured_tt"]), run.get("d_scale"))
+                              float(run["wall_seconds"]), ck.to_numpy(run["measured_tt"]), run.get("d_scale"),
+                              ck.to_numpy(run.get("greedy_returns")))
         ex = data["expert"]
         if ex is not None:
             b = ex["batch"]

@@ -10,7 +10,7 @@ import pytest
 from reled_sumo.env import make_env
 from reled_sumo.env.config import EnvConfig, select_agents
 from reled_sumo.env.observation import (
-    C_LIVE_EXTRA_TIME, C_LIVE_VIA_TIME, C_LEFT, C_RIGHT, C_SIGNAL, C_UTURN, C_VALID, C_VIA_TIME, N_CAND, N_OWN,
+    C_LIVE_EXTRA_TIME, C_LIVE_VIA_TIME, C_LEFT, C_RIGHT, C_UTURN, C_VALID, C_VIA_TIME, N_CAND, N_OWN,
 )
 from reled_sumo.errors import ConfigError
 
@@ -68,7 +68,7 @@ def test_live_features_follow_the_traffic_and_turn_flags_are_static(kotka_small)
     assert (live[m] > ff[m] + 1e-6).any()  # ... and traffic shows in them
     extra = _cand(o, k, C_LIVE_EXTRA_TIME)
     assert np.allclose(np.where(m, extra, np.inf).min(axis=1), 0.0)  # the best valid candidate has 0 extra
-    flags = np.stack([_cand(o, k, f) for f in (C_UTURN, C_LEFT, C_RIGHT, C_SIGNAL)])
+    flags = np.stack([_cand(o, k, f) for f in (C_UTURN, C_LEFT, C_RIGHT)])
     assert set(np.unique(flags)) <= {0.0, 1.0}
     assert (_cand(o, k, C_UTURN)[m] == 1).any()  # Kotka offers U-turns at most branching edges
     assert ((_cand(o, k, C_UTURN) + _cand(o, k, C_LEFT) + _cand(o, k, C_RIGHT))[m] <= 1).all()
@@ -83,7 +83,7 @@ def test_live_times_fill_only_the_rows_asked_for_with_the_full_table_values(samp
 
     t = RoutingTables.for_scenario(sample_scenario, [a.destination for a in sample_scenario.agents])
     assert len(t.dest_edge) >= 3
-    live = LiveTimes(t, period_s=30.0)
+    live = LiveTimes(t, period_s=30.0, estimate="snapshot")
     raw = t.ff * np.linspace(1.0, 3.0, t.E)  # slower edges further down the list
     reads = []
     via = live.current(0.0, lambda: reads.append(1) or raw, rows=[1, 1])
