@@ -20,7 +20,8 @@ def eval_cmd(
     run: Optional[List[Path]] = typer.Option(None, "--run", "-r", help="Run folder (repeatable)."),
     scenario: Optional[str] = typer.Option(
         None, "--scenario", "-s", help="Scenario for references (default: the first run's scenario)."),
-    seeds: int = typer.Option(3, "--seeds", min=1, help="Evaluation episodes (seeds) per method."),
+    seeds: int = typer.Option(20, "--seeds", min=1, help="Evaluation episodes (seeds) per method, shared by "
+                              "all methods (paired comparisons need >= 10; 20 by default)."),
     references: Optional[str] = typer.Option(
         None, "--references", help="Comma list of random,shortest,live,routing,agents-eq,sumo-rerouting,due "
         "(default with --scenario alone: all; with --run: none)."),
@@ -44,6 +45,7 @@ def eval_cmd(
     from reled_sumo.evaluation.references import evaluate_reference
     from reled_sumo.evaluation.results import RESULTS_FILE, save_results
     from reled_sumo.evaluation.references import REFERENCES, ReferenceConfig, parse_references
+    from reled_sumo.evaluation.paired import learned_vs_references
     from reled_sumo.evaluation.report import find_progress, write_report
 
     runs = list(run or [])
@@ -67,6 +69,8 @@ def eval_cmd(
     files = write_report(results, out_dir, logs)
     save_results(results, Path(out_dir) / RESULTS_FILE)
     console.print(results_table(results))
+    for c in learned_vs_references(results):
+        console.print(f"{c.method} {c.sentence()}")
     console.print(f"wrote [bold]{files.markdown}[/bold] and {len(files.plots)} plot(s) in {Path(out_dir)}")
 
 

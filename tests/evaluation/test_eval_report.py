@@ -31,7 +31,8 @@ def test_table_rows(results):
     assert [r[0] for r in rows] == ["hpo:run-a", "shortest", "due"]
     # 100, 110, 120: mean 110, s = 10, t_{.975,2} = 4.302653 -> half width 24.84
     assert rows[0][1] == "110.0 ± 24.8" and rows[0][-1] == "3"
-    assert rows[1][1] == "130.0 ± 0.0" and rows[1][3] == "1.000 ± 0.000"
+    assert rows[1][1] == "130.0 ± 0.0" and rows[1][5] == "1.000 ± 0.000"
+    assert rows[0][2] == "110.0"  # the median over the seeds
     assert rows[2][1] == "125.0 (CI undefined, n=1)"
     assert len(rows[0]) == len(TABLE_HEADER)
 
@@ -40,8 +41,11 @@ def test_report_without_training_logs(results, tmp_path):
     files = write_report(results, tmp_path / "out")
     md = files.markdown.read_text()
     assert files.markdown.name == "report.md"
-    assert "| method | travel time (s) | P95 (s) | arrival rate | waiting (s) | teleports | return | seeds |" in md
-    assert "| hpo:run-a | 110.0 ± 24.8 | 119.0 | 1.000 ± 0.000 | 5.0 ± 0.0 | 0.0 | -1.000 ± 0.000 | 3 |" in md
+    assert ("| method | travel incl. non-arrived (s) | its median (s) | travel time (s) | P95 (s) | arrival rate | "
+            "waiting (s) | teleports | return | seeds |") in md
+    assert ("| hpo:run-a | 110.0 ± 24.8 | 110.0 | 110.0 ± 24.8 | 119.0 | 1.000 ± 0.000 | 5.0 ± 0.0 | 0.0 | "
+            "-1.000 ± 0.000 | 3 |") in md
+    assert "Paired" not in md  # no result is marked as a reference
     assert "| due | 125.0 (CI undefined, n=1) |" in md
     assert "| shortest | 10001 |" in md  # per-seed section
     assert [p.name for p in files.plots] == ["travel_times.png"]
@@ -85,4 +89,4 @@ def test_read_progress_tolerates_bad_cells(tmp_path):
 def test_no_arrivals_no_distribution_plot(tmp_path):
     s = SeedMetrics(1, 2, float("nan"), float("nan"), 0.0, 1.0, 0, -5.0, 2, 0, 600.0, 0.1, ())
     files = write_report([EvalResult("random", "k", "h", (s,))], tmp_path)
-    assert files.plots == () and "| random | n/a |" in files.markdown.read_text()
+    assert files.plots == () and "| random | 600.0 (CI undefined, n=1) | 600.0 | n/a |" in files.markdown.read_text()
