@@ -69,6 +69,7 @@ class SuiteSpec:
     seeds: tuple[int, ...]
     budget: int
     eval_seeds: int = 5
+    budget_updates: int | None = None  # when set, every run stops after this many updates (budget unused)
     references: tuple[str, ...] = ()
     train: Mapping[str, Any] = field(default_factory=dict)  # base TrainConfig (nested, as in configs/*.yaml)
     reference_options: Mapping[str, Any] = field(default_factory=dict)  # ReferenceConfig fields
@@ -131,6 +132,8 @@ def validate(spec: SuiteSpec) -> None:
         raise ConfigError("a suite needs methods with unique names")
     if not spec.cities or not spec.agents or len(spec.seeds) < 1 or spec.budget < 1 or spec.eval_seeds < 1:
         raise ConfigError("a suite needs cities, agents, seeds, budget >= 1 and eval_seeds >= 1")
+    if spec.budget_updates is not None and not (isinstance(spec.budget_updates, int) and spec.budget_updates >= 1):
+        raise ConfigError(f"budget_updates must be an integer >= 1 or null, got {spec.budget_updates!r}")
     bad = [m.algo for m in spec.methods if m.algo not in ALGOS]
     if bad:
         raise ConfigError(f"unknown algo(s) {bad}; choose from {', '.join(ALGOS)}")
@@ -224,7 +227,8 @@ def run_config(spec: SuiteSpec, task: Task) -> TrainConfig:
     m = spec.method(task.method)
     data = copy.deepcopy(dict(spec.train))
     for key, value in {"scenario": task.city, "algo": m.algo, "seed": int(task.seed or 0),
-                       "total_decisions": spec.budget, "env.max_agents": task.agents, **dict(m.set)}.items():
+                       "total_decisions": spec.budget, "total_updates": spec.budget_updates,
+                       "env.max_agents": task.agents, **dict(m.set)}.items():
         set_dotted(data, key, value)
     return config_from_dict(data)
 
