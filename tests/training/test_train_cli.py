@@ -123,3 +123,23 @@ def test_agents_all_controls_every_agent_vehicle_despite_the_config_cap(kotka_sm
     assert res.exit_code == 0, res.output
     _, meta = load_policy(out)
     assert meta["env"]["max_agents"] is None and meta["possible_agents"] == kotka_small.agent_ids
+
+
+def test_without_config_train_uses_the_learning_defaults_and_an_update_budget(kotka_small, tmp_path):
+    """One source of defaults: no --config means the bundled configs/default.yaml (the settings that
+    learn), not the neutral dataclass defaults; --updates is a budget in updates."""
+    import yaml
+
+    from reled_sumo.training.config import default_config_path
+
+    out = tmp_path / "defaults"
+    res = _train("--scenario", str(kotka_small.path), "--out", str(out), "--agents", "4", "--algo", "ippo",
+                 "--updates", "2")
+    assert res.exit_code == 0, res.output
+    used = yaml.safe_load((out / "config.yaml").read_text())
+    shipped = yaml.safe_load(default_config_path().read_text())
+    assert used["env"]["agent_selection"] == shipped["env"]["agent_selection"] == "busy"
+    for key in ("prior_tau", "residual_s", "prior_tau_final", "target_kl", "learning_rate"):
+        assert used["hpo"][key] == shipped["hpo"][key], key
+    assert used["hpo"]["residual_s"] > 0 and used["hpo"]["weight"]["gate"] == "greedy"
+    assert used["total_updates"] == 2 and len(_rows(out)) == 2
