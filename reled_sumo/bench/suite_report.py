@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from reled_sumo.evaluation.report import save_figure
+from reled_sumo.bench.suite_paired import paired_section
 from reled_sumo.bench.suite import RESULTS, SuiteOutcome, SuiteSpec, gen_targets, plan, run_dir, run_suite
 from reled_sumo.evaluation.results import rolling_mean
 
@@ -300,8 +301,10 @@ def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
     samples, curves = load_samples(out), load_curves(spec, out)
     steps = steps_table(spec, curves)
     pct = f"{spec.confidence * 100:g} %"
+    budget = (f"{spec.budget_updates} updates" if spec.budget_updates is not None
+              else f"{spec.budget:,} agent decisions")
     md = [f"# Learning suite `{spec.name}`", "",
-          f"Budget {spec.budget:,} agent decisions per run; training seeds {list(spec.seeds)}; "
+          f"Budget {budget} per run; training seeds {list(spec.seeds)}; "
           f"{spec.eval_seeds} greedy evaluation episode(s) per run (seeds 10000+). Cells: mean ± {pct} "
           "Student-t CI; methods across training seeds (each seed = its run's mean over the evaluation "
           "episodes), references across evaluation seeds. Steps to threshold: first env-decision count at "
@@ -327,6 +330,7 @@ def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
         head, rows = _gen_rows(spec, samples)
         md += ["## Generalization (no further training)", "", "Travel time (s) mean ± CI (arrival rate), "
                f"{spec.generalization.agents} agents.", "", markdown_table(head, rows), ""]
+    md += paired_section(spec, out)
     md += claims_section(spec, samples, curves)
     path = out / "report.md"
     path.write_text("\n".join(md))

@@ -133,8 +133,13 @@ def test_learning_suites_train_every_learner_from_the_prior_in_the_busy_period(n
     for task in (t for t in S.plan(spec) if t.kind == "train"):
         cfg = S.run_config(spec, task)
         assert cfg.env.agent_selection == "busy" and cfg.env.max_agents == task.agents
-        assert cfg.hpo.prior_tau == (0.0 if task.method.endswith("noprior") else 5.0)
-        assert cfg.total_decisions == spec.budget
+        if name == "small":  # the 2026-12 learner: residual in seconds, annealed temperature, budget in updates
+            assert (cfg.hpo.prior_tau, cfg.hpo.prior_tau_final, cfg.hpo.residual_s) == (2.0, 1.0, 30.0)
+            assert cfg.hpo.weight.gate == "greedy" and cfg.env.live_estimate == "speed_window"
+            assert cfg.total_updates == spec.budget_updates == 100 and spec.eval_seeds >= 20
+        else:
+            assert cfg.hpo.prior_tau == (0.0 if task.method.endswith("noprior") else 5.0)
+            assert cfg.total_decisions == spec.budget
 
 
 def test_invalid_suites_are_refused():
