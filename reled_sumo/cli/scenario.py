@@ -62,6 +62,8 @@ def import_cmd(
     seed: int = typer.Option(42, "--seed", help="Seed for duarouter (flows, vType distributions) and SUMO."),
     licence: Optional[str] = typer.Option(None, "--licence", help="Licence of the scenario, kept in the manifest."),
     force: bool = typer.Option(False, "--force", help="Re-import even if a cached import matches."),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing scenario of this name that was "
+                                 "made from other inputs (runs trained on it can then no longer resume)."),
 ) -> None:
     """Import an existing SUMO scenario: agents are chosen among its own passenger vehicles."""
     from reled_sumo.scenario.demand import parse_agents
@@ -76,7 +78,7 @@ def import_cmd(
         agents=agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
         licence=licence or DEFAULT_LICENCE)
     with console.status("importing scenario...") as status:
-        result = import_scenario(req, force=force, progress=lambda m: status.update(m))
+        result = import_scenario(req, force=force, progress=lambda m: status.update(m), replace=replace)
     sc = result.scenario
     how = "cache hit (unchanged inputs; use --force to re-import)" if result.cache_hit else "imported"
     console.print(f"[green]{how}[/green] scenario [bold]{sc.name}[/bold] in {result.seconds:.2f} s at {sc.path}")
@@ -109,7 +111,8 @@ def _request(city, osm, name, agents, background, duration, seed, get_recipe, lo
                             demand=demand_options(dict(defaults().__dict__), **overrides))
     if not city:
         raise UserInputError("name a bundled city (reled scenario list), a place name, or use --osm FILE --name NAME")
-    return BuildRequest.bundled(get_recipe(city), name=name.strip().lower() if name else None, **overrides)
+    return BuildRequest.bundled(get_recipe(city), name=name.strip().lower() if name is not None else None,
+                                 **overrides)
 
 
 def summary_table(sc) -> Table:
