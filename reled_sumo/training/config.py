@@ -18,6 +18,7 @@ import yaml
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.factory import ExpertOptions
+from reled_sumo.safe_write import atomic_write
 from reled_sumo.validation import check_field_types
 from reled_sumo.experts.sed import SEDConfig
 from reled_sumo.optim.hpo import HPOConfig
@@ -175,4 +176,4 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
 
 
 def dump_config(cfg: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # a full disk leaves the old file whole
