@@ -45,7 +45,8 @@ from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
 # config keys a --resume may change
-RESUMABLE_CHANGES = ("total_decisions", "rollout_workers", "ray_address", "expert.timeout_s", "expert.retries")
+RESUMABLE_CHANGES = ("total_decisions", "rollout_workers", "ray_address", "expert.timeout_s", "expert.retries",
+                     "expert.round_timeout_s")
 
 
 class TrainCallback:
