@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import console, guarded, terminate_as_interrupt
 from reled_sumo.errors import UserInputError
 
 app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap, or import a SUMO scenario.",
@@ -36,7 +36,7 @@ def build_cmd(
     from reled_sumo.scenario.registry import DemandDefaults, get_recipe, looks_like_place
 
     req = _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, DemandDefaults)
-    with console.status("building scenario...") as status:
+    with terminate_as_interrupt(), console.status("building scenario...") as status:
         result = build(req, force=force, progress=lambda m: status.update(m), replace=replace)
     sc = result.scenario
     how = "cache hit (unchanged inputs; use --force to rebuild)" if result.cache_hit else "built"
@@ -77,7 +77,7 @@ def import_cmd(
         name=name.lower(), sumocfg=sumocfg, net=net, routes=_paths(routes), additional=_paths(additional),
         agents=agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
         licence=licence or DEFAULT_LICENCE)
-    with console.status("importing scenario...") as status:
+    with terminate_as_interrupt(), console.status("importing scenario...") as status:
         result = import_scenario(req, force=force, progress=lambda m: status.update(m), replace=replace)
     sc = result.scenario
     how = "cache hit (unchanged inputs; use --force to re-import)" if result.cache_hit else "imported"
