@@ -58,7 +58,7 @@ def check_replace(out: Path, key: str, replace: bool) -> None:
         old = load_scenario_dir(out)
         if old.manifest.get("build_key") == key:
             return  # same inputs: remaking it reproduces the same scenario
-        what = f"scenario '{old.name}' (hash {old.scenario_hash}) was made from other inputs"
+        what = f"scenario '{old.name}' (hash {old.scenario_hash}) was built from other inputs"
     except ScenarioError as exc:
         what = f"{out} holds an unreadable scenario ({exc})"
     raise UserInputError(f"{what}; runs trained on it could no longer resume. Use another name "
