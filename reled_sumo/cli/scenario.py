@@ -116,6 +116,17 @@ def _request(city, osm, name, agents, background, duration, seed, get_recipe, lo
 
 
 def summary_table(sc) -> Table:
+    """The scenario's summary; a manifest without the summary fields is a one-line ScenarioError."""
+    from reled_sumo.errors import ScenarioError
+
+    try:
+        return _summary_table(sc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ScenarioError(f"{sc.path / 'scenario.json'} lacks a field of the summary ({type(exc).__name__}: "
+                            f"{exc}); rebuild the scenario") from None
+
+
+def _summary_table(sc) -> Table:
     m = sc.manifest
     c, o = m["counts"], m["options"]
     t = Table(title=f"{sc.name}  ({m['source']['kind']}: {m['source']['file']})", show_header=False)
