@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import httpx
 import ollama
 
-from reled_sumo.errors import ConfigError, LLMUnavailableError
+from reled_sumo.errors import ConfigError, LLMUnavailableError, first_line
 from reled_sumo.validation import check_field_types
 
 log = logging.getLogger(__name__)
@@ -253,8 +253,15 @@ class OllamaClient:
             return self._within(timeout, lambda: fn(self._ollama(check)), what)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
+                reason = str(exc.error or "").strip()
+                if what != "chat" or not reason:  # a 404 that is not Ollama's "model not found"
+                    raise LLMUnavailableError(
+                        f"Ollama at {self.host} answered the {what} request with HTTP 404"
+                        f"{f' ({reason})' if reason else ' and no reason'}; is it an Ollama server? "
+                        "Check --host / OLLAMA_HOST, or use `--expert routing`."
+                    ) from exc
                 raise LLMUnavailableError(
-                    f"Ollama at {self.host}: {exc.error}. Run `ollama pull {self.model}`, "
+                    f"Ollama at {self.host}: {reason}. Run `ollama pull {self.model}`, "
                     f"choose another model, or use `--expert routing`."
                 ) from exc
             if exc.status_code >= 500 or exc.status_code == -1:
@@ -265,7 +272,7 @@ class OllamaClient:
         except (httpx.TimeoutException, _DeadlinePassed) as exc:
             raise _Retryable(f"no answer within {timeout:g} s (whole request)") from exc
         except httpx.TransportError as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+            raise _Retryable(f"{type(exc).__name__}: {first_line(exc)}") from exc
         except (ValueError, TypeError, AttributeError) as exc:  # undecodable body, a JSON array, missing fields
             raise LLMUnavailableError(
                 f"Ollama at {self.host} sent an unexpected {what} response ({exc}); is it an Ollama server?"

@@ -25,6 +25,7 @@ import logging
 import shutil
 import time
 import xml.etree.ElementTree as ET
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -170,8 +171,11 @@ def import_scenario(req: ImportRequest, force: bool = False, progress: Progress 
 
 def _copy_net(src: Path, dst: Path) -> RoadGraph:
     if src.name.endswith(".gz"):
-        with gzip.open(src, "rb") as fi, open(dst, "wb") as fo:
-            shutil.copyfileobj(fi, fo)
+        try:
+            with gzip.open(src, "rb") as fi, open(dst, "wb") as fo:
+                shutil.copyfileobj(fi, fo)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # a bad file, not an OS failure: exit 2
+            raise ScenarioImportError(f"{src.name} is not a readable gzip file: {exc}") from exc
     else:
         shutil.copyfile(src, dst)
     try:
