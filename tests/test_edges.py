@@ -4,9 +4,7 @@ Each test was seen failing on the code before the fix (5e5daa8)."""
 from __future__ import annotations
 
 import gzip
-import json
 import os
-import shutil
 import subprocess
 import sys
 import threading

@@ -24,7 +24,8 @@ def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
                            "rollout_workers": workers, "episodes_per_update": episodes,
                            "expert.timeout_s": timeout, "expert.retries": retries,
-                           "expert.round_timeout_s": round_timeout, "env.agent_selection": select, "hpo.prior_tau": prior_tau, "expert.mode": llm_mode,
+                           "expert.round_timeout_s": round_timeout, "env.agent_selection": select,
+                           "hpo.prior_tau": prior_tau, "expert.mode": llm_mode,
                            "ray_address": ray_address}
     if no_sed:
         out["no_sed"] = True

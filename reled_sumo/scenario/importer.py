@@ -39,7 +39,7 @@ from reled_sumo.scenario.build import BuildResult
 from reled_sumo.scenario.graph import RoadGraph
 from reled_sumo.scenario.install import check_target, publish
 from reled_sumo.scenario.manifest import (
-    FORMAT_VERSION, AgentSpec, agent_specs_as_dicts, file_entry, load_scenario_dir, sha256_file, write_manifest,
+    FORMAT_VERSION, AgentSpec, agent_specs_as_dicts, file_entry, sha256_file, write_manifest,
 )
 from reled_sumo.scenario.network import net_stats
 from reled_sumo.scenario.registry import built_dir, check_name
