@@ -31,8 +31,8 @@ from stable_baselines3.common.logger import (
 )
 
 from reled_sumo.errors import UserInputError, first_line
-from reled_sumo.safe_write import atomic_file, atomic_write
 from reled_sumo.optim.policy import MultiAgentPolicy, PolicyConfig, build_policy
+from reled_sumo.safe_write import atomic_file, atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1

@@ -19,8 +19,8 @@ from torch import nn
 
 from reled_sumo.deploy.onnx_policy import FORMAT, INPUTS, META_KEY, OUTPUTS
 from reled_sumo.errors import ConfigError
-from reled_sumo.safe_write import check_output, output_file
 from reled_sumo.optim.losses import MASKED_LOGIT
+from reled_sumo.safe_write import check_output, output_file
 from reled_sumo.training.checkpoint import load_policy
 
 log = logging.getLogger(__name__)
