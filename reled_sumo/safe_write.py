@@ -51,8 +51,11 @@ def exclusive_lock(lock_file: Path, busy: str, remove: bool = False) -> Iterator
             break
         os.close(fd)  # we locked a lock file its holder deleted on release: lock the current one
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:  # the pid is for the message of a refused second process: best effort (a full disk)
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass
         yield
     finally:
         if remove:

@@ -72,8 +72,7 @@ class RunDir:
                                     f"{f' (pid {holder})' if holder else ''}; wait for it to finish or "
                                     "choose another --out") from None
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        _write_pid(fd)
         if not (path / MARKER).is_file():
             (path / MARKER).write_text(json.dumps({"kind": "reled-sumo training run", "format": 1}) + "\n")
         return cls(path, fd, created, before, resume)
@@ -116,6 +115,16 @@ def _rmdir_if_empty(path: Path) -> None:
         path.rmdir()
     except OSError:
         log.warning("kept %s: it holds files this run did not write", path)
+
+
+def _write_pid(fd: int) -> None:
+    """The holder's pid in the lock file, for the message of a refused second process (best effort:
+    on a full disk the lock still holds, and the first real write says what is wrong)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        log.debug("could not write the pid into the lock file: %s", exc)
 
 
 def _read_pid(fd: int) -> int | None:
