@@ -16,6 +16,7 @@ from reled_sumo.evaluation.report import save_figure
 from reled_sumo.bench.suite_paired import paired_section
 from reled_sumo.bench.suite import RESULTS, SuiteOutcome, SuiteSpec, gen_targets, plan, run_dir, run_suite
 from reled_sumo.evaluation.results import rolling_mean
+from reled_sumo.safe_write import check_output, write_output
 
 log = logging.getLogger(__name__)
 
@@ -293,11 +294,14 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
             f"Verdicts: {counts}.", ""]
 
 
-def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
-    """``<out>/report.md`` and its plots, from the result files and the runs' progress.csv."""
+def write_suite_report(spec: SuiteSpec, out: str | Path, force: bool = False) -> Path:
+    """``<out>/report.md`` and its plots, from the result files and the runs' progress.csv.
+
+    A ``report.md`` there that this tool did not write is only overwritten with ``force``."""
     from reled_sumo.evaluation.report import markdown_table
 
     out = Path(out)
+    check_output(out / "report.md", force)
     samples, curves = load_samples(out), load_curves(spec, out)
     steps = steps_table(spec, curves)
     pct = f"{spec.confidence * 100:g} %"
@@ -332,16 +336,17 @@ def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
                f"{spec.generalization.agents} agents.", "", markdown_table(head, rows), ""]
     md += paired_section(spec, out)
     md += claims_section(spec, samples, curves)
-    path = out / "report.md"
-    path.write_text("\n".join(md))
+    path = write_output(out / "report.md", "\n".join(md), force)
     log.info("wrote %s", path)
     return path
 
 
 
 def run_and_report(spec: SuiteSpec, out: str | Path, jobs: int | None = 1,
-                   on_done: Callable[[Any], None] | None = None, **where: Any) -> tuple[SuiteOutcome, Path]:
+                   on_done: Callable[[Any], None] | None = None, force: bool = False,
+                   **where: Any) -> tuple[SuiteOutcome, Path]:
     """:func:`~reled_sumo.bench.suite.run_suite` (``where``: its ``ray_address`` / ``ray_task_cpus``),
     then the report over every finished task."""
+    check_output(Path(out) / "report.md", force)  # before the suite runs, not after
     outcome = run_suite(spec, out, jobs, on_done=on_done, **where)
-    return outcome, write_suite_report(spec, out)
+    return outcome, write_suite_report(spec, out, force)

@@ -15,13 +15,25 @@ ENV_COLUMNS = ("agents", "backend", "sim_s", "raw_sim_s_per_wall_s", "env_sim_s_
                "decisions", "decisions_per_s", "us_per_decision", "overhead_us_per_decision", "arrival_rate")
 
 
-def _ints(text: str) -> list[int]:
+def _ints(text: str, option: str = "", minimum: int | None = None) -> list[int]:
+    """A comma-separated list of integers, each at least ``minimum``; UserInputError otherwise."""
     from reled_sumo.errors import UserInputError
 
+    what = f"{option} " if option else ""
     try:
-        return [int(x) for x in text.split(",") if x.strip()]
+        values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise UserInputError(f"expected a comma-separated list of integers, got {text!r}") from None
+        raise UserInputError(f"{what}expected a comma-separated list of integers, got {text!r}") from None
+    if minimum is not None and (not values or min(values) < minimum):
+        raise UserInputError(f"{what}must be a comma-separated list of integers >= {minimum}, got {text!r}")
+    return values
+
+
+def _at_least(option: str, value: int | None, minimum: int = 1) -> None:
+    from reled_sumo.errors import UserInputError
+
+    if value is not None and value < minimum:
+        raise UserInputError(f"{option} must be an integer >= {minimum}, got {value}")
 
 
 def fmt(v) -> str:
@@ -53,7 +65,9 @@ def env_cmd(
     """Raw SUMO vs the env driven by `shortest`, with libsumo and TraCI, for several agent counts."""
     from reled_sumo.bench.env import bench_env
 
-    rows = bench_env(scenario, _ints(agents), tuple(b.strip() for b in backends.split(",")), horizon, seed, repeats)
+    _at_least("--repeats", repeats)
+    rows = bench_env(scenario, _ints(agents, "--agents", 1), tuple(b.strip() for b in backends.split(",")), horizon,
+                     seed, repeats)
     console.print(rows_table("env vs raw SUMO (same scenario, horizon, seed)", rows, ENV_COLUMNS))
     if as_json:
         for r in rows:
@@ -85,10 +99,13 @@ def workers_cmd(
     from reled_sumo.scenario import resolve_scenario
     from reled_sumo.bench.workers import bench_workers
 
+    counts = _ints(workers, "--workers", 1)
+    _at_least("--episodes", episodes)
+    _at_least("--agents", agents)
     sc = resolve_scenario(scenario)  # workers get the folder, not a name relative to this process
-    options = {"max_agents": agents} if agents else None
+    options = {"max_agents": agents} if agents is not None else None
     backends = tuple(b.strip() for b in backend.split(",") if b.strip())
-    rows = [asdict(r) for r in bench_workers(str(sc.path), _ints(workers), episodes, options, backends=backends,
+    rows = [asdict(r) for r in bench_workers(str(sc.path), counts, episodes, options, backends=backends,
                                              ray_address=ray_address)]
     console.print(rows_table("rollout workers (shortest policy, same seeds)", rows, WORKER_COLUMNS))
     if as_json:

@@ -74,6 +74,7 @@ def learn_cmd(
     ray_task_cpus: float = typer.Option(1.0, "--ray-task-cpus", help="CPUs Ray reserves per task."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the tasks and whether they are done; run nothing."),
     report_only: bool = typer.Option(False, "--report-only", help="Rewrite report.md from the finished tasks."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a report.md in --out that reled did not write."),
 ) -> None:
     """Run a learning suite (methods x cities x agents x seeds + references + generalization); resumable."""
     from reled_sumo.bench.suite import load_suite, pending
@@ -88,7 +89,7 @@ def learn_cmd(
         console.print(f"{len(done)} done, {len(todo)} to do in {folder}")
         return
     if report_only:
-        console.print(f"wrote {write_suite_report(spec, folder)}")
+        console.print(f"wrote {write_suite_report(spec, folder, force)}")
         return
     console.print(f"suite {spec.name}: {len(done)} task(s) done, {len(todo)} to run in {folder}")
     count, t0 = iter(range(1, len(todo) + 1)), time.monotonic()
@@ -97,7 +98,7 @@ def learn_cmd(
         minutes = (time.monotonic() - t0) / 60
         console.print(f"[{next(count)}/{len(todo)}] {task.key}  ({minutes:.1f} min)", highlight=False)
 
-    res, report = run_and_report(spec, folder, jobs, on_done=done_line, ray_address=ray_address,
+    res, report = run_and_report(spec, folder, jobs, on_done=done_line, force=force, ray_address=ray_address,
                                  ray_task_cpus=ray_task_cpus)
     console.print(f"ran {len(res.ran)}, skipped {len(res.skipped)} finished in {res.seconds:.0f} s; "
                   f"report: {report}")

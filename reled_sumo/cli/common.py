@@ -1,9 +1,12 @@
 """Shared CLI plumbing: error handling (no tracebacks for user errors), logging, console."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from typing import Any, Callable, TypeVar
+import signal
+import threading
+from typing import Any, Callable, Iterator, TypeVar
 
 import typer
 from rich.console import Console
@@ -47,6 +50,24 @@ def guarded(fn: F) -> F:
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Inside the block SIGTERM acts like Ctrl-C: the work in progress unwinds through its
+    ``finally`` blocks (a half-built scenario folder is removed) and the exit code is 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def setup_logging(verbose: int) -> None:

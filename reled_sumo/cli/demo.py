@@ -45,9 +45,11 @@ def generate_cmd(
     agents: Optional[int] = typer.Option(None, "--agents", help="Use only the first N agents."),
     seed: int = typer.Option(0, "--seed"),
     fallback: bool = typer.Option(False, "--fallback/--no-fallback", help="Route with the routing expert if Ollama is down."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for one LLM answer "
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds for one whole LLM answer "
                                             "(default 120; the health check has its own 5 s)."),
     retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
+    round_timeout: Optional[float] = typer.Option(None, "--round-timeout", help="Seconds for all LLM answers "
+                                                  "of one SED round (default 600)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/demos/<scenario>-<expert>-s<seed>)."),
 ) -> None:
     """Generate demonstrations with the SED loop and save them."""
@@ -59,7 +61,8 @@ def generate_cmd(
     from reled_sumo.experts.sed import SEDConfig, refine
 
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
-    limits = {k: v for k, v in (("timeout_s", timeout), ("retries", retries)) if v is not None}
+    limits = {k: v for k, v in (("timeout_s", timeout), ("retries", retries), ("round_timeout_s", round_timeout))
+              if v is not None}
     exp = make_expert(ExpertOptions(kind=expert, model=model, host=host, fallback_on_unavailable=fallback,
                                     mode=llm_mode, **limits))
     env = make_env(scenario, seed=seed, max_agents=agents)

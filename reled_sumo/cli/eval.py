@@ -33,6 +33,8 @@ def eval_cmd(
     no_cache: bool = typer.Option(False, "--no-cache", help="Recompute the cached DUE routes."),
     policy_file: Optional[Path] = typer.Option(None, "--policy-file", help="An exported ONNX policy: evaluate it "
                                                "with onnxruntime (no torch)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite report.md, plots or results in --out that "
+                               "reled did not write."),
 ) -> None:
     """Evaluate trained runs and non-learning references on the same agents and seeds."""
     if policy_file is not None:
@@ -53,6 +55,8 @@ def eval_cmd(
         raise UserInputError("give at least one --run folder or a --scenario for references")
     refs = parse_references(references) if references is not None else (() if runs else REFERENCES)
     cfg = ReferenceConfig(due_iterations=due_iterations, rerouting_period=rerouting_period, use_cache=not no_cache)
+    if out or runs:  # refuse before the evaluation, not after it
+        _check_outputs(out or runs[0], force)
     results, logs = [], {}
     with console.status("evaluating...") as status:
         for rd in runs:
@@ -66,12 +70,23 @@ def eval_cmd(
             status.update(f"evaluating reference {name} on {seeds} seed(s)...")
             results.append(evaluate_reference(name, ref_scenario, seeds, env_opts, cfg))
     out_dir = out or (runs[0] if runs else Path("eval") / results[0].scenario)
-    files = write_report(results, out_dir, logs)
-    save_results(results, Path(out_dir) / RESULTS_FILE)
+    _check_outputs(out_dir, force)
+    files = write_report(results, out_dir, logs, force=force)
+    save_results(results, Path(out_dir) / RESULTS_FILE, force=force)
     console.print(results_table(results))
     for c in learned_vs_references(results):
         console.print(f"{c.method} {c.sentence()}")
     console.print(f"wrote [bold]{files.markdown}[/bold] and {len(files.plots)} plot(s) in {Path(out_dir)}")
+
+
+def _check_outputs(out_dir: Path, force: bool) -> None:
+    """Refuse (before any work) to overwrite files in ``out_dir`` that reled did not write."""
+    from reled_sumo.evaluation.report import report_files
+    from reled_sumo.evaluation.results import RESULTS_FILE
+    from reled_sumo.safe_write import check_output
+
+    for f in (*report_files(out_dir), Path(out_dir) / RESULTS_FILE):
+        check_output(f, force)
 
 
 def _reference_target(scenario, results):

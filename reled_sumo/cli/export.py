@@ -15,6 +15,7 @@ def export_cmd(
     run: Path = typer.Option(..., "--run", "-r", help="Training run folder (or its checkpoint.pt)."),
     fmt: str = typer.Option("onnx", "--format", help="Export format: onnx."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output file (default: <run>/policy.onnx)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file that reled did not write."),
 ) -> None:
     """Export the trained actor: (obs, agent_index, mask) -> (action, logits); see docs/deploy.md."""
     if fmt.lower() != "onnx":
@@ -22,7 +23,7 @@ def export_cmd(
     from reled_sumo.deploy.onnx_policy import OnnxPolicy
     from reled_sumo.training.onnx_export import export_onnx
 
-    path = export_onnx(run, out)
+    path = export_onnx(run, out, force=force)
     pol = OnnxPolicy(path)
     console.print(f"wrote [bold]{path}[/bold] ({path.stat().st_size / 1024:.0f} KiB): {pol.meta['kind']} policy, "
                   f"{len(pol.possible_agents)} agents, obs {pol.obs_dim}, actions {pol.n_actions}")

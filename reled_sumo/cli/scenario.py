@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import console, guarded, terminate_as_interrupt
 from reled_sumo.errors import UserInputError
 
 app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap, or import a SUMO scenario.",
@@ -36,7 +36,7 @@ def build_cmd(
     from reled_sumo.scenario.registry import DemandDefaults, get_recipe, looks_like_place
 
     req = _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, DemandDefaults)
-    with console.status("building scenario...") as status:
+    with terminate_as_interrupt(), console.status("building scenario...") as status:
         result = build(req, force=force, progress=lambda m: status.update(m), replace=replace)
     sc = result.scenario
     how = "cache hit (unchanged inputs; use --force to rebuild)" if result.cache_hit else "built"
@@ -62,6 +62,8 @@ def import_cmd(
     seed: int = typer.Option(42, "--seed", help="Seed for duarouter (flows, vType distributions) and SUMO."),
     licence: Optional[str] = typer.Option(None, "--licence", help="Licence of the scenario, kept in the manifest."),
     force: bool = typer.Option(False, "--force", help="Re-import even if a cached import matches."),
+    replace: bool = typer.Option(False, "--replace", help="Replace an existing scenario of this name that was "
+                                 "made from other inputs (runs trained on it can then no longer resume)."),
 ) -> None:
     """Import an existing SUMO scenario: agents are chosen among its own passenger vehicles."""
     from reled_sumo.scenario.demand import parse_agents
@@ -75,8 +77,8 @@ def import_cmd(
         name=name.lower(), sumocfg=sumocfg, net=net, routes=_paths(routes), additional=_paths(additional),
         agents=agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
         licence=licence or DEFAULT_LICENCE)
-    with console.status("importing scenario...") as status:
-        result = import_scenario(req, force=force, progress=lambda m: status.update(m))
+    with terminate_as_interrupt(), console.status("importing scenario...") as status:
+        result = import_scenario(req, force=force, progress=lambda m: status.update(m), replace=replace)
     sc = result.scenario
     how = "cache hit (unchanged inputs; use --force to re-import)" if result.cache_hit else "imported"
     console.print(f"[green]{how}[/green] scenario [bold]{sc.name}[/bold] in {result.seconds:.2f} s at {sc.path}")
@@ -109,10 +111,22 @@ def _request(city, osm, name, agents, background, duration, seed, get_recipe, lo
                             demand=demand_options(dict(defaults().__dict__), **overrides))
     if not city:
         raise UserInputError("name a bundled city (reled scenario list), a place name, or use --osm FILE --name NAME")
-    return BuildRequest.bundled(get_recipe(city), name=name.strip().lower() if name else None, **overrides)
+    return BuildRequest.bundled(get_recipe(city), name=name.strip().lower() if name is not None else None,
+                                 **overrides)
 
 
 def summary_table(sc) -> Table:
+    """The scenario's summary; a manifest without the summary fields is a one-line ScenarioError."""
+    from reled_sumo.errors import ScenarioError
+
+    try:
+        return _summary_table(sc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ScenarioError(f"{sc.path / 'scenario.json'} lacks a field of the summary ({type(exc).__name__}: "
+                            f"{exc}); rebuild the scenario") from None
+
+
+def _summary_table(sc) -> Table:
     m = sc.manifest
     c, o = m["counts"], m["options"]
     t = Table(title=f"{sc.name}  ({m['source']['kind']}: {m['source']['file']})", show_header=False)

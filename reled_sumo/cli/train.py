@@ -19,12 +19,14 @@ from reled_sumo.errors import UserInputError
 
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                workers=None, episodes=None, timeout=None, retries=None, select=None,
-               prior_tau=None, llm_mode=None, ray_address=None, updates=None) -> dict[str, Any]:
+               prior_tau=None, llm_mode=None, ray_address=None, round_timeout=None,
+               updates=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
                            "rollout_workers": workers, "episodes_per_update": episodes,
                            "expert.timeout_s": timeout, "expert.retries": retries,
-                           "env.agent_selection": select, "hpo.prior_tau": prior_tau, "expert.mode": llm_mode,
+                           "expert.round_timeout_s": round_timeout, "env.agent_selection": select,
+                           "hpo.prior_tau": prior_tau, "expert.mode": llm_mode,
                            "ray_address": ray_address, "total_updates": updates}
     if no_sed:
         out["no_sed"] = True
@@ -72,9 +74,11 @@ def train_cmd(
                                          "(departing once the network is loaded, env.busy_from_s)."),
     prior_tau: Optional[float] = typer.Option(None, "--prior-tau", help="Seconds; > 0 starts the policy at "
                                               "logits -extra_time/tau (shortest-path prior), 0 = off."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for one LLM answer "
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds for one whole LLM answer "
                                             "(--expert ollama; default 120; the health check has its own 5 s)."),
     retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
+    round_timeout: Optional[float] = typer.Option(None, "--round-timeout", help="Seconds for all LLM answers "
+                                                  "of one demo round (default 600)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
     from reled_sumo.training.config import default_config_path, load_config
@@ -86,7 +90,7 @@ def train_cmd(
     agents, every = parse_agents(agents)
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                     workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address,
-                    updates)
+                    round_timeout, updates)
     if resume:
         base = load_config(config or default_config_path(), ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")

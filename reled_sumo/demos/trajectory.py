@@ -18,12 +18,12 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from reled_sumo.errors import RelEdError
+from reled_sumo.errors import UserInputError
 
 DEMO_FORMAT = 1
 
 
-class DemoFormatError(RelEdError):
+class DemoFormatError(UserInputError):
     """A trajectory or demonstration file that violates the documented format."""
 
 

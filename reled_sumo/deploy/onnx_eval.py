@@ -101,6 +101,12 @@ def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scena
         raise ConfigError("need at least one evaluation seed")
     env = make_env(target, **env_options(policy.meta, env_overrides))
     try:
+        trained_on = policy.meta.get("scenario_hash")
+        if trained_on and trained_on != env.scenario.scenario_hash:
+            raise ConfigError(f"{policy_file} was trained on scenario hash {trained_on}, but "
+                              f"{env.scenario.name} has hash {env.scenario.scenario_hash}: its agents and roads "
+                              "differ, so the results would mean nothing; evaluate it on the scenario it was "
+                              "trained on")
         check_agents(policy, env)
         episodes = []
         for s in seed_list:
@@ -110,7 +116,4 @@ def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scena
         sc = env.scenario
     finally:
         env.close()
-    if policy.meta.get("scenario_hash") and policy.meta["scenario_hash"] != sc.scenario_hash:
-        log.warning("%s was trained on scenario hash %s, evaluated on %s", policy_file, policy.meta["scenario_hash"],
-                    sc.scenario_hash)
     return OnnxEvalResult(str(policy_file), sc.name, sc.scenario_hash, tuple(episodes))

@@ -14,6 +14,7 @@ The model (docs/deploy.md):
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ class OnnxPolicy:
     """``act(obs[B, D], agent_index[B], mask[B, K]) -> actions[B]`` with onnxruntime on the CPU."""
 
     def __init__(self, path: str | Path, threads: int = 1):
+        # onnxruntime's telemetry writes ~/.cache/Microsoft/DeveloperTools/ on import; switch it off
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime as ort
 
         p = Path(path)

@@ -25,6 +25,7 @@ import numpy as np
 
 from reled_sumo.evaluation.paired import JAM_FACTOR, PAIRED_HEADER, learned_vs_references, paired_rows
 from reled_sumo.evaluation.results import EvalResult
+from reled_sumo.safe_write import check_output, record_output, write_output
 
 log = logging.getLogger(__name__)
 
@@ -198,23 +199,35 @@ def save_figure(fig, plt, path: Path, dpi: int = 110) -> Path:
 
 
 # ------------------------------------------------------------------- report
+def report_files(out_dir: str | Path) -> tuple[Path, ...]:
+    """The files :func:`write_report` may write into ``out_dir``."""
+    out = Path(out_dir)
+    return (out / REPORT_FILE, out / "travel_times.png", out / "learning_curves.png", out / "weights_bound.png")
+
+
 def write_report(results: Sequence[EvalResult], out_dir: str | Path,
                  training_logs: Mapping[str, str | Path] | None = None, title: str = "Evaluation report",
-                 confidence: float = 0.95) -> ReportFiles:
-    """Write ``report.md`` and the plots into ``out_dir``; ``training_logs``: run name -> progress.csv."""
+                 confidence: float = 0.95, force: bool = False) -> ReportFiles:
+    """Write ``report.md`` and the plots into ``out_dir``; ``training_logs``: run name -> progress.csv.
+
+    Files there that this tool did not write are only overwritten with ``force``."""
     out = Path(out_dir)
+    report, tt_png, curves_png, weights_png = report_files(out)
+    for f in report_files(out):
+        check_output(f, force)
     out.mkdir(parents=True, exist_ok=True)
     logs = {name: lg for name, p in (training_logs or {}).items() if (lg := read_progress(p))}
     plots = [p for p in (
-        plot_travel_times(results, out / "travel_times.png"),
-        plot_columns(logs, CURVE_COLUMNS, out / "learning_curves.png", "Learning curves"),
-        plot_columns(logs, SED_COLUMNS, out / "weights_bound.png", "Expert weights and SED bound"),
+        plot_travel_times(results, tt_png),
+        plot_columns(logs, CURVE_COLUMNS, curves_png, "Learning curves"),
+        plot_columns(logs, SED_COLUMNS, weights_png, "Expert weights and SED bound"),
     ) if p is not None]
+    for p in plots:
+        record_output(p)
     md = _markdown(results, plots, training_logs or {}, title, confidence)
-    path = out / REPORT_FILE
-    path.write_text(md)
-    log.info("wrote %s and %d plot(s)", path, len(plots))
-    return ReportFiles(path, tuple(plots))
+    write_output(report, md, force)
+    log.info("wrote %s and %d plot(s)", report, len(plots))
+    return ReportFiles(report, tuple(plots))
 
 
 def _paired_section(results: Sequence[EvalResult], confidence: float) -> list[str]:

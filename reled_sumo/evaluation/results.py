@@ -1,4 +1,4 @@
-"""Evaluation result types (the leaf of evaluation/: no project imports but errors and stats).
+"""Evaluation result types (the leaf of evaluation/: no project imports but errors, stats and safe_write).
 
 Metric definitions: :mod:`reled_sumo.evaluation.evaluate` and docs/evaluation.md.
 """
@@ -14,6 +14,7 @@ import numpy as np
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.evaluation.stats import Estimate, mean_ci
+from reled_sumo.safe_write import write_output
 
 EVAL_SEED_BASE = 10_000  # evaluation seeds 10000, 10001, ... stay clear of training seeds
 METRICS = ("mean_travel_time", "p95_travel_time", "arrival_rate", "mean_waiting_time", "teleports", "mean_return")
@@ -143,11 +144,11 @@ def _jsonable(x: Any) -> Any:
     return repr(x)
 
 
-def save_results(results: Sequence[EvalResult], path: str | Path) -> Path:
+def save_results(results: Sequence[EvalResult], path: str | Path, force: bool = False) -> Path:
+    """Write the results as JSON; a file there that this tool did not write needs ``force``."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(json.dumps([r.to_dict() for r in results], indent=1, allow_nan=True) + "\n")
-    return p
+    return write_output(p, json.dumps([r.to_dict() for r in results], indent=1, allow_nan=True) + "\n", force)
 
 
 def load_results(path: str | Path) -> list[EvalResult]:

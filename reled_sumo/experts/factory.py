@@ -20,8 +20,9 @@ class ExpertOptions:
     kind: Literal["routing", "ollama"] = "routing"
     model: str | None = None  # Ollama model (None: the client's default)
     host: str | None = None  # Ollama host (None: $OLLAMA_HOST or http://127.0.0.1:11434)
-    timeout_s: float = 120.0
+    timeout_s: float = 120.0  # whole-request deadline of one LLM answer (per attempt)
     retries: int = 2
+    round_timeout_s: float = 600.0  # all LLM answers of one expert call (a demo round)
     fallback_on_unavailable: bool = False  # True: an unreachable server -> routing-expert routes
     mode: Literal["path", "routes"] = "path"  # LLM answers: junction paths, or a choice among named routes
 
@@ -31,6 +32,8 @@ class ExpertOptions:
             raise ConfigError(f"expert.kind must be one of {', '.join(EXPERTS)}, got {self.kind!r}")
         if not self.timeout_s > 0 or self.retries < 0:
             raise ConfigError("expert.timeout_s must be > 0 and expert.retries >= 0")
+        if not self.round_timeout_s > 0:
+            raise ConfigError(f"expert.round_timeout_s must be > 0, got {self.round_timeout_s!r}")
         if self.mode not in LLM_MODES:
             raise ConfigError(f"expert.mode must be one of {', '.join(LLM_MODES)}, got {self.mode!r}")
 
@@ -46,7 +49,7 @@ def make_expert(opts: ExpertOptions, cache_dir: str | None = None) -> Expert:
     given = {"host": opts.host, "model": opts.model, "timeout_s": opts.timeout_s, "retries": opts.retries}
     ollama = OllamaConfig(**{k: v for k, v in given.items() if v is not None})
     llm_cfg = LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable,
-                              cache_dir=cache_dir)
+                              cache_dir=cache_dir, round_timeout_s=opts.round_timeout_s)
     if opts.mode == "routes":  # the model picks one of a few named candidate routes per agent
         from reled_sumo.experts.route_choice import RouteChoiceExpert
 

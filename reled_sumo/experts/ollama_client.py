@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 import httpx
 import ollama
 
-from reled_sumo.errors import ConfigError, LLMUnavailableError
+from reled_sumo.errors import ConfigError, LLMUnavailableError, first_line
 from reled_sumo.validation import check_field_types
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ class OllamaConfig:
     The health check (:meth:`OllamaClient.check`) has its own short timeout
     ``check_timeout_s`` and ``check_retries``: a hung server fails it in about
     ``(check_retries + 1) * check_timeout_s + backoff_s`` seconds, not minutes.
+    ``timeout_s`` and ``check_timeout_s`` are whole-request deadlines (headers and the
+    whole body), not per-read timeouts: a server that drips one byte at a time hits them too.
     """
 
     host: str | None = None
@@ -81,6 +83,10 @@ class ServerInfo:
 
 class _Retryable(Exception):
     """Internal: an attempt failed in a way worth retrying."""
+
+
+class _DeadlinePassed(Exception):
+    """Internal: a request was not complete by its whole-request deadline."""
 
 
 def _hint(model: str) -> str:
@@ -183,9 +189,38 @@ class OllamaClient:
             self.usage["prompt_tokens"] += int(getattr(resp, "prompt_eval_count", None) or 0)
             self.usage["completion_tokens"] += int(getattr(resp, "eval_count", None) or 0)
 
+    def _within(self, seconds: float, fn: Callable[[], T], what: str) -> T:
+        """``fn()`` with a whole-request deadline of ``seconds``.
+
+        httpx's timeouts bound each read, so a server that drips one byte at a time would never
+        trip them. The request runs on a daemon thread; past the deadline (or on :meth:`cancel`)
+        it is abandoned (``_DeadlinePassed``): the caller goes on at once, and the thread never
+        keeps the process alive (it ends when the server closes or a read times out)."""
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        generation = self._generation
+
+        def run() -> None:
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                box["error"] = exc
+            finally:
+                done.set()
+
+        threading.Thread(target=run, name=f"ollama-{what}", daemon=True).start()
+        end = time.monotonic() + seconds
+        while not done.wait(min(0.05, max(0.0, end - time.monotonic()))):
+            if time.monotonic() >= end or self._generation != generation:
+                raise _DeadlinePassed(f"{what} not complete within {seconds:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
     def _version(self) -> str:
         try:  # the official client has no version() call; /api/version is a plain GET
-            resp = self._ollama(check=True)._request_raw("GET", "/api/version")
+            resp = self._within(self.config.check_timeout_s,
+                                lambda: self._ollama(check=True)._request_raw("GET", "/api/version"), "version")
             return str(resp.json().get("version", "unknown"))
         except Exception as exc:  # noqa: BLE001 - the version is informative only
             log.debug("could not read Ollama version: %s", exc)
@@ -215,11 +250,18 @@ class OllamaClient:
     def _attempt(self, fn: Callable[[ollama.Client], T], what: str, check: bool = False) -> T:
         timeout = self.config.check_timeout_s if check else self.config.timeout_s
         try:
-            return fn(self._ollama(check))
+            return self._within(timeout, lambda: fn(self._ollama(check)), what)
         except ollama.ResponseError as exc:
             if exc.status_code == 404:
+                reason = str(exc.error or "").strip()
+                if what != "chat" or not reason:  # a 404 that is not Ollama's "model not found"
+                    raise LLMUnavailableError(
+                        f"Ollama at {self.host} answered the {what} request with HTTP 404"
+                        f"{f' ({reason})' if reason else ' and no reason'}; is it an Ollama server? "
+                        "Check --host / OLLAMA_HOST, or use `--expert routing`."
+                    ) from exc
                 raise LLMUnavailableError(
-                    f"Ollama at {self.host}: {exc.error}. Run `ollama pull {self.model}`, "
+                    f"Ollama at {self.host}: {reason}. Run `ollama pull {self.model}`, "
                     f"choose another model, or use `--expert routing`."
                 ) from exc
             if exc.status_code >= 500 or exc.status_code == -1:
@@ -227,10 +269,10 @@ class OllamaClient:
             raise LLMUnavailableError(f"Ollama at {self.host} rejected the {what} request: {exc}") from exc
         except ConnectionError as exc:  # the official client's "cannot connect"
             raise _Retryable(f"cannot connect to {self.host}") from exc
-        except httpx.TimeoutException as exc:
-            raise _Retryable(f"no answer within {timeout:g} s") from exc
+        except (httpx.TimeoutException, _DeadlinePassed) as exc:
+            raise _Retryable(f"no answer within {timeout:g} s (whole request)") from exc
         except httpx.TransportError as exc:
-            raise _Retryable(f"{type(exc).__name__}: {exc}") from exc
+            raise _Retryable(f"{type(exc).__name__}: {first_line(exc)}") from exc
         except (ValueError, TypeError, AttributeError) as exc:  # undecodable body, a JSON array, missing fields
             raise LLMUnavailableError(
                 f"Ollama at {self.host} sent an unexpected {what} response ({exc}); is it an Ollama server?"

@@ -13,13 +13,19 @@ def resolve_scenario(name_or_path: str | Path | Scenario) -> Scenario:
     if isinstance(name_or_path, Scenario):
         return name_or_path
     p = Path(name_or_path)
-    if (p / "scenario.json").exists():
-        return load_scenario_dir(p)
     name = str(name_or_path).strip().lower()  # names are lowercase, as `reled scenario build` makes them
-    if not is_valid_name(name):
+    built = built_dir(name) if is_valid_name(name) else None
+    is_built = built is not None and (built / "scenario.json").is_file()
+    if (p / "scenario.json").exists():
+        if is_built and p.resolve() != built.resolve():
+            raise UserInputError(f"'{name_or_path}' is both a folder here ({p.resolve()}) and the built scenario "
+                                 f"{built}; say which: --scenario ./{p} for the folder, or run from another "
+                                 "folder (or give the built scenario's full path)")
+        return load_scenario_dir(p)
+    if built is None:
         raise UserInputError(f"{str(name_or_path)!r} is neither a scenario folder nor a valid scenario name")
-    if (built_dir(name) / "scenario.json").exists():
-        return load_scenario_dir(built_dir(name))
+    if is_built:
+        return load_scenario_dir(built)
     hint = f"run: reled scenario build {name}" if name in bundled() else "build it first with: reled scenario build ..."
     raise ScenarioNotBuiltError(f"scenario '{name}' is not built ({hint})")
 

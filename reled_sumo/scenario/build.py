@@ -4,20 +4,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from reled_sumo.errors import ScenarioError, UserInputError
+from reled_sumo.errors import UserInputError
 from reled_sumo.scenario import demand as dm
 from reled_sumo.scenario import network, osm
 from reled_sumo.scenario.graph import RoadGraph
+from reled_sumo.scenario.install import check_target, publish, work_dir
 from reled_sumo.scenario.manifest import (
-    FORMAT_VERSION, MANIFEST, Scenario, agent_specs_as_dicts, file_entry, load_scenario_dir, sha256_file, write_manifest,
+    FORMAT_VERSION, Scenario, agent_specs_as_dicts, file_entry, load_scenario_dir, sha256_file, write_manifest,
 )
 from reled_sumo.scenario.registry import Recipe, built_dir, check_name, get_recipe
 from reled_sumo.scenario.tools import strip_generated_headers, sumo_version
@@ -51,7 +50,8 @@ class BuildRequest:
 
         ``agents="all"``: every vehicle of the demand is an agent (the recipe's agents and
         every background vehicle; :mod:`reled_sumo.scenario.demand`)."""
-        return cls(name or recipe.name, "bundled", recipe.name, demand_options(asdict(recipe.demand), **demand_overrides),
+        return cls(recipe.name if name is None else name, "bundled", recipe.name,
+                   demand_options(asdict(recipe.demand), **demand_overrides),
                    recipe.bbox, recipe.licence, recipe.provider)
 
 
@@ -80,20 +80,6 @@ def _options_key(req: BuildRequest, source_sha: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _cached(out: Path, key: str) -> Scenario | None:
-    if not (out / MANIFEST).exists():
-        return None
-    try:
-        sc = load_scenario_dir(out)
-        if sc.manifest.get("build_key") != key:
-            return None
-        sc.verify()
-        return sc
-    except ScenarioError as exc:
-        log.info("cached scenario at %s not reusable: %s", out, exc)
-        return None
-
-
 def _source_osm(req: BuildRequest, work: Path, progress: Progress) -> tuple[Path, str]:
     """Return (path of the original OSM input, its sha256)."""
     if req.kind == "bundled":
@@ -116,87 +102,28 @@ def build(req: BuildRequest, force: bool = False, progress: Progress | None = No
     """Build ``req`` into ``$RELED_HOME/scenarios/<name>`` (or reuse a cached build).
 
     Nothing is written before the cache check (except a place download, into a work
-    folder). The build happens in a fresh work folder beside the target and is renamed
-    into place. An existing target must be a scenario folder (or empty); one built with
-    other inputs is only replaced with ``replace=True`` (runs trained on it could not
-    resume), and then only the files the builder writes are removed from it.
+    folder). The build goes through :func:`reled_sumo.scenario.install.publish`, the safe-write
+    path it shares with ``reled scenario import``: a target that is not a scenario is refused, a
+    scenario built from other inputs is only replaced with ``replace=True``, one writer per name,
+    a fresh work folder renamed into place.
     """
     progress = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
     out = built_dir(req.name)
-    _check_target(out)
+    check_target(out)
     work: Path | None = None
     try:
         if req.kind == "place":  # the download is needed for the cache key
-            work = _work_dir(out)
+            work = work_dir(out)
         src, src_sha = _source_osm(req, work, progress)
         key = _options_key(req, src_sha)
-        if not force and (hit := _cached(out, key)) is not None:
-            return BuildResult(hit, True, time.perf_counter() - t0)
-        _check_replace(out, key, replace)
-        work = work or _work_dir(out)
-        _build_into(req, src, src_sha, key, work, progress)
-        _install(work, out)
-        work = None
+        held, work = work, None  # publish owns the work folder from here on
+        sc, hit = publish(out, key, lambda w: _build_into(req, src, src_sha, key, w, progress), force=force,
+                          replace=replace, work=held)
     finally:
         if work is not None:  # our own fresh work folder (mkdtemp), never anything else
             shutil.rmtree(work, ignore_errors=True)
-    return BuildResult(load_scenario_dir(out), False, time.perf_counter() - t0)
-
-
-def _work_dir(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    work.chmod(0o777 & ~umask)  # mkdtemp makes it private; a scenario folder is as shared as any other
-    return work
-
-
-def _check_target(out: Path) -> None:
-    """Refuse a target that exists but is not a scenario folder (or an empty folder)."""
-    if out.is_symlink() or (out.exists() and not out.is_dir()):
-        raise UserInputError(f"{out} exists and is not a scenario folder; choose another --name")
-    if out.is_dir() and not (out / MANIFEST).is_file() and any(out.iterdir()):
-        raise UserInputError(f"{out} exists, is not empty and is not a scenario folder (no {MANIFEST}); "
-                             "refusing to touch it; choose another --name")
-
-
-def _check_replace(out: Path, key: str, replace: bool) -> None:
-    """A rebuild with other inputs would change a scenario that runs may depend on: refuse it."""
-    if replace or not (out / MANIFEST).is_file():
-        return
-    try:
-        old = load_scenario_dir(out)
-        if old.manifest.get("build_key") == key:
-            return  # same inputs: the rebuild reproduces the same scenario
-        what = f"scenario '{old.name}' (hash {old.scenario_hash}) was built from other inputs"
-    except (ScenarioError, KeyError, TypeError) as exc:
-        what = f"{out} holds an unreadable scenario ({exc})"
-    raise UserInputError(f"{what}; runs trained on it could no longer resume. Build under another name "
-                         "with --name NEW, or replace it with --replace")
-
-
-def _install(work: Path, out: Path) -> None:
-    """Rename ``work`` to ``out``; an old scenario there loses only the files a build writes."""
-    if not out.exists():
-        work.rename(out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.replaced-", dir=out.parent))
-    out.rename(old / "old")
-    work.rename(out)
-    ours = {p.relative_to(out) for p in out.rglob("*")} | {Path(MANIFEST)}
-    for rel in sorted(ours, key=lambda r: len(r.parts), reverse=True):
-        p = old / "old" / rel
-        if p.is_file() and not p.is_symlink():
-            p.unlink()
-        elif p.is_dir() and not p.is_symlink() and not any(p.iterdir()):
-            p.rmdir()
-    for d in (old / "old", old):
-        if d.is_dir() and not any(d.iterdir()):
-            d.rmdir()
-    if old.exists():
-        log.warning("the replaced scenario held files the builder did not write; kept them in %s", old / "old")
+    return BuildResult(sc, hit, time.perf_counter() - t0)
 
 
 def _build_into(req: BuildRequest, src: Path, src_sha: str, key: str, work: Path, progress: Progress) -> Scenario:

@@ -59,6 +59,13 @@ def parse_agents(value: object, option: str = "--agents") -> tuple[int | None, b
     raise DemandError(f"{option} must be a positive integer or 'all', got {value!r}")
 
 
+# Upper limits of a demand: beyond them randomTrips/duarouter run for hours and SUMO cannot insert the
+# vehicles anyway (the largest bundled demand is about 1 vehicle per second).
+MAX_VEHICLES_PER_S = 10.0
+MAX_VEHICLES = 200_000
+MAX_DURATION_S = 86_400
+
+
 @dataclass(frozen=True)
 class DemandOptions:
     agents: int
@@ -90,6 +97,22 @@ class DemandOptions:
                 raise DemandError(f"{name} must be a finite number > 0, got {getattr(self, name)!r}")
         if not isinstance(self.all_agents, bool):
             raise DemandError(f"all_agents must be True or False, got {self.all_agents!r}")
+        self._check_size()
+
+    def _check_size(self) -> None:
+        """Refuse a demand that cannot fit (it would run for hours or exhaust memory), naming what fits."""
+        if self.duration > MAX_DURATION_S:
+            raise DemandError(f"--duration {self.duration:g} s is too long: at most {MAX_DURATION_S} s (one day)")
+        fit = min(MAX_VEHICLES, int(self.duration * MAX_VEHICLES_PER_S))
+        if self.agents > fit:
+            raise DemandError(f"--agents {self.agents} cannot fit in a {self.duration:g} s scenario: at most {fit} "
+                              f"vehicles in all ({MAX_VEHICLES_PER_S:g} per simulated second, at most "
+                              f"{MAX_VEHICLES}); use --agents {fit} or fewer")
+        if self.agents + self.background_vehicles > fit:
+            raise DemandError(f"--background-vehicles {self.background_vehicles} with {self.agents} agents cannot fit "
+                              f"in a {self.duration:g} s scenario: at most {fit} vehicles in all "
+                              f"({MAX_VEHICLES_PER_S:g} per simulated second, at most {MAX_VEHICLES}); use "
+                              f"--background-vehicles {fit - self.agents} or fewer, or a longer --duration")
 
     def key(self) -> dict:
         """The options that define the demand (for cache keys): ``all_agents`` only when set,

@@ -25,6 +25,7 @@ import logging
 import shutil
 import time
 import xml.etree.ElementTree as ET
+import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,15 +33,16 @@ from typing import Callable
 
 import numpy as np
 
-from reled_sumo.errors import ScenarioError, ScenarioImportError
+from reled_sumo.errors import ScenarioError, ScenarioImportError, UserInputError
 from reled_sumo.scenario import sumo_files as sf
-from reled_sumo.scenario.build import BuildResult, _cached
+from reled_sumo.scenario.build import BuildResult
 from reled_sumo.scenario.graph import RoadGraph
+from reled_sumo.scenario.install import check_target, publish
 from reled_sumo.scenario.manifest import (
-    FORMAT_VERSION, AgentSpec, agent_specs_as_dicts, file_entry, load_scenario_dir, sha256_file, write_manifest,
+    FORMAT_VERSION, AgentSpec, agent_specs_as_dicts, file_entry, sha256_file, write_manifest,
 )
 from reled_sumo.scenario.network import net_stats
-from reled_sumo.scenario.registry import built_dir
+from reled_sumo.scenario.registry import built_dir, check_name
 from reled_sumo.scenario.tools import run_tool, sumo_version
 
 log = logging.getLogger(__name__)
@@ -80,8 +82,10 @@ class ImportRequest:
     licence: str = DEFAULT_LICENCE
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or "/" in self.name:
-            raise ScenarioImportError(f"invalid scenario name {self.name!r}")
+        try:
+            check_name(self.name)
+        except UserInputError as exc:
+            raise ScenarioImportError(str(exc)) from None
         if (self.sumocfg is None) == (self.net is None):
             raise ScenarioImportError("give either --sumocfg or --net with --routes")
         if self.sumocfg is not None and (self.routes or self.additional):
@@ -147,32 +151,31 @@ def _build_key(req: ImportRequest, inp: _Inputs) -> tuple[str, dict[str, str]]:
     return hashlib.sha256(blob.encode()).hexdigest()[:16], hashes
 
 
-def import_scenario(req: ImportRequest, force: bool = False, progress: Progress | None = None) -> BuildResult:
-    """Import a SUMO scenario into ``$RELED_HOME/scenarios/<name>``; a cache hit when inputs are unchanged."""
+def import_scenario(req: ImportRequest, force: bool = False, progress: Progress | None = None,
+                    replace: bool = False) -> BuildResult:
+    """Import a SUMO scenario into ``$RELED_HOME/scenarios/<name>``; a cache hit when inputs are unchanged.
+
+    Through the same safe-write path as ``reled scenario build``
+    (:func:`reled_sumo.scenario.install.publish`): a target that is not a scenario is refused, one
+    made from other inputs is only replaced with ``replace=True``, one writer per name."""
     progress = progress or (lambda msg: log.info(msg))
     t0 = time.perf_counter()
+    out = built_dir(req.name)
+    check_target(out)
     inp = _inputs(req)
     key, hashes = _build_key(req, inp)
-    out = built_dir(req.name)
-    if not force and (hit := _cached(out, key)) is not None:
-        return BuildResult(hit, True, time.perf_counter() - t0)
-    work = out.with_name(out.name + ".building")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    try:
-        _import_into(req, inp, key, hashes, work, progress)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    shutil.rmtree(out, ignore_errors=True)
-    work.replace(out)
-    return BuildResult(load_scenario_dir(out), False, time.perf_counter() - t0)
+    sc, hit = publish(out, key, lambda work: _import_into(req, inp, key, hashes, work, progress), force=force,
+                      replace=replace)
+    return BuildResult(sc, hit, time.perf_counter() - t0)
 
 
 def _copy_net(src: Path, dst: Path) -> RoadGraph:
     if src.name.endswith(".gz"):
-        with gzip.open(src, "rb") as fi, open(dst, "wb") as fo:
-            shutil.copyfileobj(fi, fo)
+        try:
+            with gzip.open(src, "rb") as fi, open(dst, "wb") as fo:
+                shutil.copyfileobj(fi, fo)
+        except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # a bad file, not an OS failure: exit 2
+            raise ScenarioImportError(f"{src.name} is not a readable gzip file: {exc}") from exc
     else:
         shutil.copyfile(src, dst)
     try:

@@ -153,9 +153,47 @@ def load_scenario_dir(path: str | Path) -> Scenario:
         manifest = json.loads(mf.read_text())
     except json.JSONDecodeError as exc:
         raise ScenarioError(f"{mf} is not valid JSON: {exc}") from exc
+    check_manifest(mf, manifest)
+    return Scenario(name=manifest["name"], path=p.resolve(), manifest=manifest)
+
+
+REQUIRED_FILES = ("net", "agents", "background", "sumocfg")
+AGENT_KEYS = {"id": str, "origin": str, "destination": str, "depart": (int, float)}
+
+
+def check_manifest(mf: Path, manifest: Any) -> None:
+    """ScenarioError (one line naming the file and the key) unless ``manifest`` has the fields a
+    scenario is read by, and every file it names is a plain file name inside its folder."""
+    def bad(what: str) -> ScenarioError:
+        return ScenarioError(f"{mf} is not a valid scenario manifest: {what}; rebuild the scenario")
+
+    if not isinstance(manifest, dict):
+        raise bad(f"it holds a {type(manifest).__name__}, not an object")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ScenarioError(f"{mf}: unsupported format_version {manifest.get('format_version')}")
-    return Scenario(name=manifest["name"], path=p.resolve(), manifest=manifest)
+    if not isinstance(manifest.get("name"), str) or not manifest["name"]:
+        raise bad("'name' is missing or not a string")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(k in files for k in REQUIRED_FILES):
+        raise bad(f"'files' must name {', '.join(REQUIRED_FILES)}")
+    for key, info in files.items():
+        if not (isinstance(info, dict) and isinstance(info.get("name"), str) and isinstance(info.get("sha256"), str)):
+            raise bad(f"files.{key} needs a 'name' and a 'sha256'")
+        name = info["name"]
+        if name in ("", ".", "..") or "/" in name or "\\" in name or "\0" in name:
+            raise bad(f"files.{key}.name {name!r} is not a plain file name inside the scenario folder")
+    for key in ("options", "counts", "source", "tools"):
+        if not isinstance(manifest.get(key, {}), dict):
+            raise bad(f"'{key}' must be an object")
+    opts = manifest.get("options")
+    if not isinstance(opts, dict) or not all(isinstance(opts.get(k), (int, float)) and not isinstance(opts.get(k), bool)
+                                             for k in ("duration", "seed")):
+        raise bad("options.duration and options.seed must be numbers")
+    agents = manifest.get("agents")
+    if not isinstance(agents, list) or not all(
+            isinstance(a, dict) and set(a) == set(AGENT_KEYS) and all(isinstance(a[k], t) for k, t in AGENT_KEYS.items())
+            for a in agents):
+        raise bad("'agents' must be a list of {id, origin, destination, depart}")
 
 
 def agent_specs_as_dicts(agents: list[AgentSpec]) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """Bundled city recipes (``scenarios/*.yaml``) and where built scenarios live."""
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -24,8 +25,13 @@ def recipes_dir() -> Path:
 
 
 def reled_home() -> Path:
-    """Root of built scenarios and caches: $RELED_HOME, default ./.reled in the working directory."""
-    return Path(os.environ.get(HOME_ENV, Path.cwd() / ".reled"))
+    """Root of built scenarios and caches: $RELED_HOME, default (also when it is empty) ./.reled in the
+    working directory. A $RELED_HOME that exists but is not a folder is an OSError (ENOTDIR)."""
+    env = os.environ.get(HOME_ENV, "").strip()
+    home = Path(env) if env else Path.cwd() / ".reled"
+    if home.exists() and not home.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, f"not a folder (${HOME_ENV})", str(home))
+    return home
 
 
 def check_name(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import subprocess
 import tempfile
 import time as _time
@@ -13,7 +14,7 @@ import traci
 from traci import constants as tc
 from traci.exceptions import FatalTraCIError, TraCIException
 
-from reled_sumo.errors import ConfigError, SimulationError
+from reled_sumo.errors import ConfigError, SimulationDiedError, SimulationError
 
 log = logging.getLogger("reled_sumo.sim.session")
 
@@ -40,6 +41,15 @@ def _libsumo_module():
     except ImportError as exc:  # pragma: no cover - libsumo is a hard dependency
         raise ConfigError("backend 'libsumo' needs the libsumo package (pip install libsumo)") from exc
     return libsumo
+
+
+def killed_by(returncode: int) -> str:
+    """``"killed by signal SIGKILL"`` for a negative return code (the process got a signal)."""
+    try:
+        name = signal.Signals(-returncode).name
+    except ValueError:
+        name = str(-returncode)
+    return f"killed by signal {name}"
 
 
 def _tail(path: Path | None, n: int = 15) -> str:
@@ -106,7 +116,11 @@ class BackendLifecycle:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure to start is reported the same way
             tail = _tail(self._tmpdir / "error.log") or _tail(self._tmpdir / "stderr.log")
+            rc = self._proc.poll() if self._proc is not None else None
             self._cleanup()
+            if rc is not None and rc < 0:
+                raise SimulationDiedError(f"SUMO ({self.backend}) was {killed_by(rc)} while starting with "
+                                          f"{self.sumocfg}") from exc
             raise SimulationError(
                 f"SUMO ({self.backend}) failed to start with {self.sumocfg}: {exc}" + (f"\n{tail}" if tail else "")
             ) from exc
@@ -152,6 +166,9 @@ class BackendLifecycle:
             wait = 0.005
             while True:
                 if proc.poll() is not None:
+                    if proc.returncode < 0:  # killed from outside, not a failure of the scenario
+                        raise SimulationDiedError(f"SUMO (traci) was {killed_by(proc.returncode)} while starting "
+                                                  f"with {self.sumocfg}")
                     last_exc = SimulationError(
                         f"SUMO exited with code {proc.returncode} while starting"
                     )

@@ -58,7 +58,7 @@ from traci import constants as tc
 from traci.exceptions import FatalTraCIError
 
 from reled_sumo.errors import ConfigError, SimulationDiedError, SimulationError
-from reled_sumo.sim.backend import BackendLifecycle, LibsumoBusyError, _tail
+from reled_sumo.sim.backend import BackendLifecycle, LibsumoBusyError, _tail, killed_by
 from reled_sumo.sim.config import SessionConfig
 from reled_sumo.sim.io import EDGE_VARS, VehicleEdgeIO
 
@@ -198,7 +198,7 @@ class SumoSession(VehicleEdgeIO, BackendLifecycle):
         self._cleanup()
         msg = f"SUMO ({self.backend}, session {self.label}) died during {what} at t={self.time:g} s: {exc}"
         if rc is not None:
-            msg += f" (exit code {rc})"
+            msg += f" ({killed_by(rc)})" if rc < 0 else f" (exit code {rc})"
         if tail:
             msg += f"\nSUMO's last messages:\n{tail}"
         return SimulationDiedError(msg)

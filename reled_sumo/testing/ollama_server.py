@@ -12,6 +12,10 @@ It listens on 127.0.0.1 on a free port, in a background thread, and answers
   ``prompt_eval_duration``, ``eval_count``, ``eval_duration``), so that the
   official ``ollama`` client parses them.
 
+``drip_s`` > 0 (per server or per :class:`Reply`) makes a dripping server: it sends its headers
+at once, then the body one byte every ``drip_s`` seconds (a whole-request deadline test: every
+single read is quick, the request never completes in time).
+
 Replies are scripted per test: a queue (:meth:`FakeOllamaServer.script`) or a
 callable ``(request_json) -> str | Reply``. An unknown model gets Ollama's 404
 ``{"error": "model \\"x\\" not found, try pulling it first"}``.
@@ -45,6 +49,7 @@ class Reply:
     error: str | None = None
     delay_s: float = 0.0
     raw_body: str | None = None  # sent verbatim with ``status`` (protocol-breaking tests)
+    drip_s: float = 0.0  # > 0: headers at once, then one byte of the body every drip_s seconds
 
 
 @dataclass(frozen=True)
@@ -85,12 +90,14 @@ class FakeOllamaServer:
         delay_s: float = 0.0,
         chunk_chars: int = 7,
         version: str = "0.6.5",
+        drip_s: float = 0.0,
     ) -> None:
         self.models = tuple(models)
         self.responder = responder
         self.delay_s = delay_s
         self.chunk_chars = max(1, chunk_chars)
         self.version = version
+        self.drip_s = drip_s  # every answer (GET too) drips, unless a Reply sets its own
         self.requests: list[RecordedRequest] = []
         self._queue: collections.deque[str | Reply] = collections.deque()
         self._lock = threading.Lock()
@@ -171,15 +178,28 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("fake-ollama: " + fmt, *args)
 
     # ------------------------------------------------------------- writing
-    def _send(self, status: int, body: str, ctype: str = "application/json; charset=utf-8") -> None:
+    def _send(self, status: int, body: str, ctype: str = "application/json; charset=utf-8",
+              drip_s: float | None = None) -> None:
         data = body.encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
         self.close_connection = True
+        drip = self.fake.drip_s if drip_s is None else drip_s
+        if drip <= 0:
+            self.wfile.write(data)
+            return
+        self.wfile.flush()
+        for i in range(len(data)):  # one byte at a time: each read is quick, the whole never is
+            if self.fake._stopping.wait(drip):
+                return
+            try:
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+            except OSError:  # the client gave up
+                return
 
     def _send_json(self, status: int, obj: Any) -> None:
         self._send(status, json.dumps(obj))
@@ -230,7 +250,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, body: dict, model: str) -> None:
         reply = self.fake._next_reply(body)
         self.fake._wait(self.fake.delay_s + reply.delay_s)
-        if reply.raw_body is not None:
+        drip = reply.drip_s or self.fake.drip_s
+        if drip > 0:  # the whole answer as one JSON body, dripped
+            self._send(200, json.dumps(_final(self.path, model, reply.text)), drip_s=drip)
+        elif reply.raw_body is not None:
             self._send(reply.status, reply.raw_body)
         elif reply.status != 200 or reply.error is not None:
             self._send_json(reply.status if reply.status != 200 else 500, {"error": reply.error or "error"})

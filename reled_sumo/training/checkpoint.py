@@ -12,11 +12,12 @@ loadable with ``weights_only=True``) holds::
                   measured edge travel times, SED bound, wall seconds
     expert        the demonstrations in optimizer form (or None)
 
-It is written to ``checkpoint.pt.tmp`` and then ``os.replace``d, so a crash mid-write
-never leaves a torn file.
+It is written to a temporary file beside it and then renamed (:func:`atomic_save`), so a crash
+or a full disk mid-write never leaves a torn file.
 """
 from __future__ import annotations
 
+import errno
 import os
 import random
 from dataclasses import asdict
@@ -25,20 +26,30 @@ from typing import Any
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.logger import CSVOutputFormat, HumanOutputFormat, Logger, configure
+from stable_baselines3.common.logger import (
+    CSVOutputFormat, HumanOutputFormat, Logger, configure, make_output_format,
+)
 
-from reled_sumo.errors import UserInputError
+from reled_sumo.errors import UserInputError, first_line
 from reled_sumo.optim.policy import MultiAgentPolicy, PolicyConfig, build_policy
+from reled_sumo.safe_write import atomic_file, atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file, renamed into place; a full disk is an ``OSError`` (ENOSPC)
+    and leaves neither the temporary file nor a damaged ``path``."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    th.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        try:
+            th.save(obj, tmp)
+        except RuntimeError as exc:  # torch's writer reports a failed write (full disk) as RuntimeError
+            if "unexpected pos" in str(exc) or "write" in str(exc).lower():
+                why = f"{os.strerror(errno.ENOSPC)}? torch could not write the checkpoint ({first_line(exc)})"
+                raise OSError(errno.ENOSPC, why, str(path)) from exc
+            raise
     return path
 
 
@@ -138,27 +149,32 @@ def scenario_label(scenario: str | Path) -> str:
 def open_logger(folder: str | Path, resume_updates: int | None = None) -> Logger:
     """SB3 logger writing progress.csv, log.txt and TensorBoard event files into ``folder``.
 
-    On resume SB3 would truncate the files: their earlier content is written back, with
-    the CSV rows of updates after the checkpoint's (``resume_updates``) dropped.
+    On resume the logs keep their earlier content, with the CSV rows of updates after the
+    checkpoint's (``resume_updates``) dropped. Both files are rewritten atomically (temporary
+    file + rename) before the logger appends to them, so a full disk leaves them whole.
     """
     folder = Path(folder)
-    old = {name: (folder / name).read_text() for name in ("progress.csv", "log.txt")
-           if resume_updates is not None and (folder / name).is_file()}
-    formats = ["csv", "log", "tensorboard"]  # tensorboard is a dependency: `tensorboard --logdir runs`
-    logger = configure(str(folder), formats)
-    for fmt in logger.output_formats:
-        if isinstance(fmt, CSVOutputFormat) and old.get("progress.csv"):
-            lines = old["progress.csv"].splitlines()
+    if resume_updates is None:
+        return configure(str(folder), ["csv", "log", "tensorboard"])  # `tensorboard --logdir runs`
+    csv, txt = folder / "progress.csv", folder / "log.txt"
+    header: list[str] = []
+    if csv.is_file():
+        lines = csv.read_text().splitlines()
+        if lines:
             header = lines[0].split(",")
             col = header.index("time/updates") if "time/updates" in header else None
             rows = [r for r in lines[1:] if col is None or _num(r.split(",")[col]) <= resume_updates]
-            fmt.keys = header
-            fmt.file.write("\n".join([lines[0], *rows]) + "\n")
-            fmt.file.flush()
-        elif isinstance(fmt, HumanOutputFormat) and old.get("log.txt"):
-            fmt.file.write(old["log.txt"] + f"--- resumed after update {resume_updates} ---\n")
-            fmt.file.flush()
-    return logger
+            atomic_write(csv, "\n".join([lines[0], *rows]) + "\n")
+    old_log = txt.read_text() if txt.is_file() else ""
+    atomic_write(txt, old_log + f"--- resumed after update {resume_updates} ---\n")
+    human = HumanOutputFormat(open(txt, "a"))  # noqa: SIM115 - the logger owns it from here on
+    human.own_file = True
+    fmt = CSVOutputFormat(os.devnull)
+    fmt.file.close()
+    fmt.file = open(csv, "a+" if not header else "r+")  # noqa: SIM115 - r+ keeps SB3's header rewrite working
+    fmt.file.seek(0, os.SEEK_END)
+    fmt.keys = header
+    return Logger(str(folder), [fmt, human, make_output_format("tensorboard", str(folder))])
 
 
 def _num(text: str) -> float:

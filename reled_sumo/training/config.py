@@ -18,6 +18,7 @@ import yaml
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.factory import ExpertOptions
+from reled_sumo.safe_write import atomic_write
 from reled_sumo.validation import check_field_types
 from reled_sumo.experts.sed import SEDConfig
 from reled_sumo.optim.hpo import HPOConfig
@@ -72,6 +73,8 @@ class TrainConfig:
                               f"got {self.ray_address!r} with rollout_workers={self.rollout_workers}")
         if self.env.render_mode is not None:
             raise ConfigError("training runs headless: env.render_mode must be null")
+        for name in ("pi_hidden", "vf_hidden"):
+            check_network_size(f"hpo.{name}", getattr(self.hpo, name))
 
     @property
     def uses_demos(self) -> bool:
@@ -183,5 +186,24 @@ def config_from_dict(data: Mapping[str, Any]) -> TrainConfig:
     return build_dataclass(TrainConfig, data)
 
 
+# Upper limits of the policy networks: beyond them building the policy exhausts memory (a weight
+# is 4 bytes, and Adam keeps 3 more per weight).
+MAX_LAYER_WIDTH = 65_536
+MAX_HIDDEN_WEIGHTS = 50_000_000
+
+
+def check_network_size(name: str, hidden: tuple[int, ...]) -> None:
+    """Refuse hidden layer sizes that cannot fit in memory, naming sizes that would."""
+    sizes = [int(h) for h in hidden]
+    weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    if weights > MAX_HIDDEN_WEIGHTS:
+        width = int((MAX_HIDDEN_WEIGHTS / (len(sizes) - 1)) ** 0.5)
+        raise ConfigError(f"{name} {sizes} is too large: {weights:,} weights between its layers "
+                          f"({weights * 16 / 2**30:,.0f} GiB with Adam's state); at most {MAX_HIDDEN_WEIGHTS:,} "
+                          f"fit, e.g. {[width] * len(sizes)}")
+    if sizes and max(sizes) > MAX_LAYER_WIDTH:
+        raise ConfigError(f"{name} {sizes} is too large: a layer is at most {MAX_LAYER_WIDTH} wide")
+
+
 def dump_config(cfg: TrainConfig, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    atomic_write(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # a full disk leaves the old file whole

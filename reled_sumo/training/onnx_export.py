@@ -20,6 +20,7 @@ from torch import nn
 from reled_sumo.deploy.onnx_policy import FORMAT, INPUTS, META_KEY, OUTPUTS
 from reled_sumo.errors import ConfigError
 from reled_sumo.optim.losses import MASKED_LOGIT
+from reled_sumo.safe_write import check_output, output_file
 from reled_sumo.training.checkpoint import load_policy
 
 log = logging.getLogger(__name__)
@@ -52,33 +53,35 @@ def export_meta(meta: dict[str, Any]) -> dict[str, Any]:
             "env": dict(meta.get("env") or {}), "updates": meta.get("updates"), "decisions": meta.get("decisions")}
 
 
-def export_onnx(run: str | Path, out: str | Path | None = None) -> Path:
-    """Write the actor of ``run`` as ONNX (default ``<run>/policy.onnx``); return the path."""
+def export_onnx(run: str | Path, out: str | Path | None = None, force: bool = False) -> Path:
+    """Write the actor of ``run`` as ONNX (default ``<run>/policy.onnx``); return the path.
+
+    A file at the destination that this tool did not write is only replaced with ``force``
+    (:func:`reled_sumo.safe_write.output_file`)."""
     import onnx
 
     run = Path(run)
     if not run.exists():
         raise ConfigError(f"run folder {run} does not exist")
-    policy, meta = load_policy(run)
     dest = Path(out) if out is not None else (run if run.is_dir() else run.parent) / "policy.onnx"
+    check_output(dest, force)
+    policy, meta = load_policy(run)
     dest.parent.mkdir(parents=True, exist_ok=True)
     actor = GreedyActor(policy).eval()
     b, d, k = 2, int(meta["obs_dim"]), int(meta["n_actions"])
     example = (th.zeros(b, d), th.zeros(b, dtype=th.long), th.ones(b, k, dtype=th.bool))
     axes = {"obs": {0: "batch"}, "agent_index": {0: "batch"}, "mask": {0: "batch"},
             "action": {0: "batch"}, "logits": {0: "batch"}}
-    tmp = dest.with_name(dest.name + ".tmp")
-    with th.no_grad(), warnings.catch_warnings():
+    with output_file(dest, force) as tmp, th.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter is deprecated, not removed
         th.onnx.export(actor, example, str(tmp), input_names=list(INPUTS), output_names=list(OUTPUTS),
                        dynamic_axes=axes, opset_version=OPSET, dynamo=False)
-    model = onnx.load(str(tmp))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = META_KEY, json.dumps(export_meta(meta))
-    model.doc_string = "reled-sumo actor: (obs[B,D], agent_index[B], mask[B,K]) -> (action[B], logits[B,K])"
-    onnx.checker.check_model(model)
-    onnx.save(model, str(tmp))
-    tmp.replace(dest)
+        model = onnx.load(str(tmp))
+        entry = model.metadata_props.add()
+        entry.key, entry.value = META_KEY, json.dumps(export_meta(meta))
+        model.doc_string = "reled-sumo actor: (obs[B,D], agent_index[B], mask[B,K]) -> (action[B], logits[B,K])"
+        onnx.checker.check_model(model)
+        onnx.save(model, str(tmp))
     log.info("exported %s (%s policy, %d agents) to %s", run, meta.get("policy_config", {}).get("kind"),
              meta["n_agents"], dest)
     return dest

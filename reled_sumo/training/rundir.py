@@ -6,8 +6,9 @@
 * ``.reled-run.lock`` is held with an exclusive ``fcntl.flock`` for the run's lifetime: a second
   process on the same folder is refused at once with the holder's pid. The kernel drops the lock
   when the holder dies (also on ``kill -9``), so a stale lock file never blocks a resume.
-* A fresh run that stops before its first checkpoint removes the files it created (``config.yaml``,
-  ``scenario.json``, logs, the marker; the folder too if it made it), so nothing half-made is left.
+* A fresh run that stops before its first checkpoint removes the files it created, by name
+  (``RUN_FILES``, TensorBoard event files, ``demos/``'s files; the folder too if it made it and it is
+  then empty), so nothing half-made is left, and nothing someone else put there is touched.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 
 from reled_sumo.errors import UserInputError
@@ -25,6 +25,12 @@ log = logging.getLogger(__name__)
 
 MARKER = ".reled-run"
 LOCK = ".reled-run.lock"
+# What a run writes into its folder, by name: a failed start removes these and nothing else.
+RUN_FILES = frozenset({MARKER, "config.yaml", "scenario.json", "progress.csv", "log.txt", "checkpoint.pt",
+                       "checkpoint.pt.tmp", "config.yaml.tmp"})
+TB_PREFIX = "events.out.tfevents."  # TensorBoard event files (SB3's logger)
+DEMOS = "demos"
+DEMO_FILES = ("demos.npz", "demos.tmp.npz", "manifest.json", "manifest.tmp.json")
 
 
 class RunInUseError(UserInputError):
@@ -66,8 +72,7 @@ class RunDir:
                                     f"{f' (pid {holder})' if holder else ''}; wait for it to finish or "
                                     "choose another --out") from None
             raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        _write_pid(fd)
         if not (path / MARKER).is_file():
             (path / MARKER).write_text(json.dumps({"kind": "reled-sumo training run", "format": 1}) + "\n")
         return cls(path, fd, created, before, resume)
@@ -83,20 +88,43 @@ class RunDir:
                 self._fd = -1
 
     def _remove_created(self) -> None:
-        for p in self.path.iterdir():
-            if p.name in self._before or p.name == LOCK:
+        """Remove, by name, the files a run writes that were not there before; nothing else."""
+        for p in sorted(self.path.iterdir()):
+            if p.name in self._before or p.name == LOCK or p.is_symlink():
                 continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p, ignore_errors=True)  # created by this run, under its lock
-            else:
+            if p.name == DEMOS and p.is_dir():
+                for f in DEMO_FILES:
+                    (p / f).unlink(missing_ok=True)
+                _rmdir_if_empty(p)
+            elif p.is_file() and (p.name in RUN_FILES or p.name.startswith(TB_PREFIX) or _our_temp(p.name)):
                 p.unlink(missing_ok=True)
         if self.created:
-            (self.path / LOCK).unlink(missing_ok=True)
-            try:
-                self.path.rmdir()
-            except OSError:
-                log.debug("left %s in place", self.path)
+            if not any(p.name != LOCK for p in self.path.iterdir()):
+                (self.path / LOCK).unlink(missing_ok=True)
+            _rmdir_if_empty(self.path)
         log.info("the run stopped before its first checkpoint; removed the files it had created in %s", self.path)
+
+
+def _our_temp(name: str) -> bool:
+    """A temporary file of :mod:`reled_sumo.safe_write` for one of the run's files."""
+    return name.endswith(".tmp") and any(name.startswith(f".{f}.") for f in RUN_FILES)
+
+
+def _rmdir_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        log.warning("kept %s: it holds files this run did not write", path)
+
+
+def _write_pid(fd: int) -> None:
+    """The holder's pid in the lock file, for the message of a refused second process (best effort:
+    on a full disk the lock still holds, and the first real write says what is wrong)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError as exc:
+        log.debug("could not write the pid into the lock file: %s", exc)
 
 
 def _read_pid(fd: int) -> int | None:

@@ -38,13 +38,15 @@ from reled_sumo.training.checkpoint import open_logger, scenario_label
 from reled_sumo.training.config import TrainConfig, dump_config, read_yaml
 from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, global_state_dim
 from reled_sumo.env.episode import EpisodeStats, run_episode
+from reled_sumo.safe_write import atomic_write
 from reled_sumo.training.rundir import RunDir
 from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
 # config keys a --resume may change
-RESUMABLE_CHANGES = ("total_decisions", "total_updates", "rollout_workers", "ray_address", "expert.timeout_s", "expert.retries")
+RESUMABLE_CHANGES = ("total_decisions", "total_updates", "rollout_workers", "ray_address", "expert.timeout_s",
+                     "expert.retries", "expert.round_timeout_s")
 
 
 class TrainCallback:
@@ -209,6 +211,14 @@ class Trainer:
                 raise UserInputError(f"cannot resume: no checkpoint at {ckpt}")
             self._check_same_config(read_yaml(self.run_dir / "config.yaml"))
             saved = ck.load_checkpoint(ckpt)
+            done, updates = int(saved["run"]["decisions"]), int(saved["run"]["updates"])
+            if self.cfg.total_updates is not None and self.cfg.total_updates < updates:
+                raise UserInputError(f"cannot resume {self.run_dir} with --updates {self.cfg.total_updates}: the run "
+                                     f"has already made {updates} updates; give --updates {updates} or more")
+            if self.cfg.total_updates is None and self.cfg.total_decisions < done:
+                raise UserInputError(f"cannot resume {self.run_dir} with --steps {self.cfg.total_decisions}: the run "
+                                     f"has already made {done} decisions; give --steps {done} or more")
+            return saved  # config.yaml is rewritten once the resume can proceed (_setup)
         else:
             if ckpt.exists():
                 raise UserInputError(f"{self.run_dir} already holds a run; use --resume or another --out")
@@ -249,6 +259,7 @@ class Trainer:
         self._open_pool(scenario)
         if saved is not None:
             self._restore(saved)
+            dump_config(self.cfg, self.run_dir / "config.yaml")  # atomic; --steps may have changed
         elif self.spec.uses_demos:
             self._generate_demos(0, None)
         self._snapshot = self._capture()
@@ -283,7 +294,7 @@ class Trainer:
             if old.get("scenario_hash") != info["scenario_hash"]:
                 raise ConfigError(f"scenario {scenario.name} changed since this run started "
                                   f"(hash {old.get('scenario_hash')} -> {info['scenario_hash']}); cannot resume")
-        path.write_text(json.dumps(info, indent=2) + "\n")
+        atomic_write(path, json.dumps(info, indent=2) + "\n")
         self._scenario_info = info
 
     def _expert_instance(self):

@@ -153,3 +153,26 @@ def test_out_under_a_read_only_folder_is_one_line_exit_74(tmp_path):
     finally:
         ro.chmod(0o755)
         shutil.rmtree(ro, ignore_errors=True)
+
+
+def test_a_failed_start_removes_only_what_the_run_wrote_by_name(tmp_path):
+    """Issue 23, item 2: files someone else wrote into the folder while the run started are kept."""
+    out = tmp_path / "emptyout"
+    out.mkdir()
+    claim = RunDir.claim(out)
+    (out / "config.yaml").write_text("algo: ippo\n")  # what the run writes
+    (out / "log.txt").write_text("started\n")
+    (out / "demos").mkdir()
+    (out / "demos" / "manifest.json").write_text("{}")
+    (out / "my-notes.txt").write_text("mine")  # what the user writes meanwhile
+    (out / "my-data").mkdir()
+    (out / "my-data" / "a.csv").write_text("1,2\n")
+    (out / "demos" / "my-plot.png").write_bytes(b"png")
+    claim.release(keep=False)
+    kept = {k: v for k, v in _tree(out).items() if k != LOCK}
+    assert kept == {"my-notes.txt": b"mine", "my-data/a.csv": b"1,2\n", "demos/my-plot.png": b"png"}
+    fresh = tmp_path / "fresh"  # a folder the run made, with only its own files: removed entirely
+    claim = RunDir.claim(fresh)
+    (fresh / "config.yaml").write_text("algo: ippo\n")
+    claim.release(keep=False)
+    assert not fresh.exists()
