@@ -91,11 +91,11 @@ def test_resume_on_a_full_disk_loses_nothing(trained, tmp_path, monkeypatch, nam
     before = _tree(run)
     with monkeypatch.context() as m:
         _fill_disk(m, run, names)
-        res = _train("--out", str(run), "--steps", "80", "--resume")
+        res = _train("--out", str(run), "--steps", "200", "--resume")
     assert res.exit_code == 74, res.output
     assert "No space left on device" in res.output and "Traceback" not in res.output
     assert _tree(run) == before  # log.txt, progress.csv and config.yaml whole; no temporary file left
-    res = _train("--out", str(run), "--steps", "80", "--resume")  # with space again, the resume works
+    res = _train("--out", str(run), "--steps", "200", "--resume")  # with space again, the resume works
     assert res.exit_code == 0, res.output
     log = (run / "log.txt").read_bytes()
     assert log.startswith(before["log.txt"]) and b"resumed after update" in log
