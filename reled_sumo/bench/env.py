@@ -43,7 +43,7 @@ from reled_sumo.errors import ConfigError
 from reled_sumo.sim.session import SumoSession
 
 
-def _open_xml(path: Path) -> ET.ElementTree:
+def _open_xml(path: Path) -> ET.ElementTree[ET.Element]:
     if path.suffix == ".gz":
         with gzip.open(path, "rb") as fh:
             return ET.parse(fh)

@@ -24,13 +24,16 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.base import AgentTrip
 from reled_sumo.experts.instructions import InvalidAnswerError, extract_json, parse_instructions
+
+if TYPE_CHECKING:  # the ollama package is imported only when an LLM bench runs
+    from reled_sumo.experts.ollama_client import OllamaClient, ServerInfo
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +140,7 @@ def answer_quality(graph, group: Sequence[AgentTrip], text: str | None,
 class TimedClient:
     """Wraps an OllamaClient: seconds and token counts of every chat answer (ChatClient protocol)."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner: OllamaClient) -> None:
         self.inner = inner
         self.calls: list[dict[str, float]] = []
         self._lock = threading.Lock()
@@ -146,7 +149,7 @@ class TimedClient:
     def model(self) -> str:
         return self.inner.model
 
-    def check(self):
+    def check(self) -> ServerInfo:
         return self.inner.check()
 
     def close(self) -> None:
@@ -204,7 +207,7 @@ def _llm_expert(cfg: LLMBenchConfig, model: str, mode: str, cache_dir: str):
     client = TimedClient(OllamaClient(ocfg))
     client.check()
     cls = RouteChoiceExpert if mode == "routes" else OllamaExpert
-    expert = cls(lcfg, client=client)
+    expert = cls(lcfg, client=client)  # type: ignore[arg-type]  # TimedClient is a ChatClient
     expert.answer_log = []
     return expert, client
 

@@ -114,7 +114,7 @@ def suite_from_dict(raw: Mapping[str, Any]) -> SuiteSpec:
             d[key] = tuple(d.get(key, ()))
         if d.get("generalization"):
             g = dict(d["generalization"])
-            d["generalization"] = GeneralizationSpec(**{k: tuple(v) if isinstance(v, list) else v
+            d["generalization"] = GeneralizationSpec(**{k: tuple(v) if isinstance(v, list) else v  # type: ignore[arg-type]
                                                         for k, v in g.items()})
         spec = SuiteSpec(**d)
     except TypeError as exc:
@@ -290,7 +290,7 @@ def _train_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
     from reled_sumo.evaluation.evaluate import evaluate_run
     from reled_sumo.training.trainer import Trainer
 
-    rd = run_dir(out, task.city, task.agents, task.method, task.seed)
+    rd = run_dir(out, task.city, task.agents, task.method, task.seed)  # type: ignore[arg-type]  # train tasks have seeds
     resume = (rd / "checkpoint.pt").is_file()
     res = Trainer(run_config(spec, task), run_dir=rd, resume=resume).run()
     ev = evaluate_run(rd, spec.eval_seeds)
@@ -300,8 +300,7 @@ def _train_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
 
 
 def _ref_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
-    from reled_sumo.evaluation.references import evaluate_reference
-    from reled_sumo.evaluation.references import ReferenceConfig
+    from reled_sumo.evaluation.references import ReferenceConfig, evaluate_reference
 
     cfg = ReferenceConfig(**dict(spec.reference_options))
     return {"eval": evaluate_reference(task.method, task.city, spec.eval_seeds, env_options(spec, task.agents),
@@ -309,10 +308,10 @@ def _ref_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
 
 
 def _gen_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
-    from reled_sumo.training.checkpoint import load_policy
     from reled_sumo.evaluation.evaluate import evaluate_policy
+    from reled_sumo.training.checkpoint import load_policy
 
-    rd = run_dir(out, task.city, task.agents, task.method, task.seed)
+    rd = run_dir(out, task.city, task.agents, task.method, task.seed)  # type: ignore[arg-type]  # so do theirs
     policy, meta = load_policy(rd)
     opts = {**dict(meta.get("env") or {}), "max_agents": task.agents}
     ev = evaluate_policy(task.target, transfer_act(policy, meta), spec.eval_seeds, opts, method=task.method,
@@ -372,7 +371,10 @@ def _execute(spec: SuiteSpec, out: Path, tasks: Sequence[Task], ex, on_done: Cal
     new submissions; the running ones finish (their results count for a rerun), then a
     :class:`SuiteTaskError` names the failed task(s).
     """
-    todo, finished, running, failed = list(tasks), set(), {}, []
+    todo = list(tasks)
+    finished: set[Task] = set()
+    running: dict[Any, Task] = {}
+    failed: list[tuple[Task, BaseException]] = []
     while todo or running:
         while not failed and len(running) < ex.slots:
             nxt = next((t for t in todo if _ready(out, t, finished)), None)

@@ -12,9 +12,9 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from reled_sumo.evaluation.report import save_figure
 from reled_sumo.bench.suite import RESULTS, SuiteOutcome, SuiteSpec, gen_targets, plan, run_dir, run_suite
-from reled_sumo.evaluation.results import rolling_mean
+from reled_sumo.evaluation.report import save_figure
+from reled_sumo.metrics.results import rolling_mean
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _nanmean(x) -> float:
 
 
 def record_samples(rec: Mapping[str, Any]) -> list[Sample]:
-    from reled_sumo.evaluation.results import EvalResult
+    from reled_sumo.metrics.results import EvalResult
 
     t, ev = rec["task"], EvalResult.from_dict(rec["eval"])
     base = (t["kind"], t["city"], int(t["agents"]), t["method"])
@@ -64,7 +64,7 @@ def load_samples(out: Path) -> list[Sample]:
 def aggregate(samples: Sequence[Sample], metric: str, keys: Sequence[str] = ("city", "agents", "method"),
               kinds: Sequence[str] = ("train", "ref"), confidence: float = 0.95) -> dict[tuple, Any]:
     """Group samples by ``keys`` -> :func:`mean_ci` of ``metric`` (NaN samples dropped by mean_ci)."""
-    from reled_sumo.evaluation.stats import mean_ci
+    from reled_sumo.metrics.stats import mean_ci
 
     groups: dict[tuple, list[float]] = {}
     for s in samples:
@@ -79,11 +79,11 @@ def steps_to_threshold(x: Sequence[float], y: Sequence[float], threshold: float,
     return float(np.asarray(x, dtype=np.float64)[hit[0]]) if hit.size else float("nan")
 
 
-def final_level(y: Sequence[float], window: int) -> float:
+def final_level(y: Sequence[float] | np.ndarray, window: int) -> float:
     """Mean of the last ``window`` finite values (fewer if the run logged fewer)."""
-    y = np.asarray(y, dtype=np.float64)
-    y = y[np.isfinite(y)]
-    return float(y[-window:].mean()) if y.size else float("nan")
+    a = np.asarray(y, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    return float(a[-window:].mean()) if a.size else float("nan")
 
 
 def load_curves(spec: SuiteSpec, out: Path) -> dict[tuple, dict[str, np.ndarray]]:
@@ -118,7 +118,7 @@ def steps_table(spec: SuiteSpec, curves) -> dict[tuple, list[float]]:
 
 
 def _main_rows(spec: SuiteSpec, samples, steps, city: str, n: int) -> list[tuple[str, ...]]:
-    from reled_sumo.evaluation.stats import mean_ci
+    from reled_sumo.metrics.stats import mean_ci
 
     c = spec.confidence
     agg = {m: aggregate(samples, m, confidence=c) for m in (*METRICS, "train_wall_s", "decisions_per_s")}
@@ -151,6 +151,7 @@ def _gen_rows(spec: SuiteSpec, samples) -> tuple[tuple[str, ...], list[tuple[str
     def cell(e, a) -> str:
         return "" if e is None else f"{e.format(1)} ({a.mean:.2f})"
 
+    assert g is not None  # only called for a suite with a generalization block
     rows = []
     for m in g.methods:
         own = (g.train_city, g.agents, m)
@@ -272,7 +273,8 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
             gen.setdefault((smp.target, smp.method), []).append(tt)
     eff = C.efficiency_samples(curves, thresholds(spec, curves), spec.threshold_window, (COL_X, COL_WALL, COL_Y))
     role = {method: r for r, method in spec.claims_roles.items()}  # the claims name methods by their role
-    final, eff = ({(c, n, role.get(m, m)): v for (c, n, m), v in d.items()} for d in (final, eff))
+    final = {(c, n, role.get(m, m)): v for (c, n, m), v in final.items()}
+    eff = {(c, n, role.get(m, m)): v for (c, n, m), v in eff.items()}
     gen = {(t, role.get(m, m)): v for (t, m), v in gen.items()}
     checks = C.check_claims([c.name for c in spec.cities], spec.agents, [role.get(m.name, m.name) for m in spec.methods],
                             final, eff, gen, spec.confidence, refs)
@@ -321,8 +323,8 @@ def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
                 if p := plot_curves(spec, curves, c.name, n, out / f"curves_{c.name}_n{n}.png", ref_tt):
                     md += [f"![curves]({p.name})", ""]
         if len(spec.agents) > 1:
-            p = plot_vs_agents(spec, samples, c.name, out / f"tt_vs_agents_{c.name}.png")
-            md += [f"![travel time vs agents]({p.name})", ""]
+            if p := plot_vs_agents(spec, samples, c.name, out / f"tt_vs_agents_{c.name}.png"):
+                md += [f"![travel time vs agents]({p.name})", ""]
     if spec.generalization is not None:
         head, rows = _gen_rows(spec, samples)
         md += ["## Generalization (no further training)", "", "Travel time (s) mean ± CI (arrival rate), "

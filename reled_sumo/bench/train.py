@@ -25,15 +25,16 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch as th
 
+from reled_sumo.env.episode import run_episode, shortest_act
 from reled_sumo.errors import ConfigError
 from reled_sumo.training.algos import episode_seed
 from reled_sumo.training.config import TrainConfig, load_config
-from reled_sumo.env.episode import run_episode, shortest_act
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def train_rows(cfg: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
 
     cb = _Collect()
     t0 = time.perf_counter()
-    res = Trainer(cfg, run_dir=run_dir, callback=cb).run()
+    res = Trainer(cfg, run_dir=run_dir, callback=cb).run()  # type: ignore[arg-type]  # a duck-typed TrainCallback
     total = time.perf_counter() - t0
     agents = cfg.env.max_agents or 0
     dec, secs = rollout_rate(cb.reports)
@@ -264,8 +265,8 @@ def bench_ensemble(agents: Sequence[int] = (10, 50, 100), batch: int | None = No
                 pc = PolicyConfig(kind, hidden, hidden, candidate_layout=(N_OWN, N_CAND))
                 pol = build_policy(pc, n, obs_size(k), k)
                 key = kind.replace("-", "_")
-                us[f"{key}_fwd_us"] = 1e6 * time_call(lambda: _rollout_step(pol, obs, idx, mask), min_run_time)
-                us[f"{key}_train_us"] = 1e6 * time_call(lambda: _train_step(pol, obs, idx, mask, actions),
+                us[f"{key}_fwd_us"] = 1e6 * time_call(partial(_rollout_step, pol, obs, idx, mask), min_run_time)
+                us[f"{key}_train_us"] = 1e6 * time_call(partial(_train_step, pol, obs, idx, mask, actions),
                                                         min_run_time)
             rows.append({"agents": int(n), "batch": b, **us,
                          "fwd_ratio": us["per_agent_fwd_us"] / us["shared_fwd_us"],

@@ -41,10 +41,9 @@ def eval_cmd(
             raise UserInputError("--policy-file is evaluated alone (no --run or --references)")
         return eval_onnx(policy_file, scenario, seeds)
     from reled_sumo.evaluation.evaluate import evaluate_run
-    from reled_sumo.evaluation.references import evaluate_reference
-    from reled_sumo.evaluation.results import RESULTS_FILE, save_results
-    from reled_sumo.evaluation.references import REFERENCES, ReferenceConfig, parse_references
+    from reled_sumo.evaluation.references import REFERENCES, ReferenceConfig, evaluate_reference, parse_references
     from reled_sumo.evaluation.report import find_progress, write_report
+    from reled_sumo.metrics.results import RESULTS_FILE, save_results
 
     runs = list(run or [])
     if not runs and not scenario:

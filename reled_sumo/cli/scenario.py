@@ -70,10 +70,10 @@ def import_cmd(
     count, every = parse_agents(agents)
     if every and agent_share is not None:
         raise UserInputError("give exactly one of --agents N|all or --agent-share F")
-    agents, agent_share = (None, 1.0) if every else (count, agent_share)
+    n_agents, agent_share = (None, 1.0) if every else (count, agent_share)
     req = ImportRequest(
         name=name.lower(), sumocfg=sumocfg, net=net, routes=_paths(routes), additional=_paths(additional),
-        agents=agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
+        agents=n_agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
         licence=licence or DEFAULT_LICENCE)
     with console.status("importing scenario...") as status:
         result = import_scenario(req, force=force, progress=lambda m: status.update(m))

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from reled_sumo.cli.common import console, err_console, guarded
+from reled_sumo.cli.common import console, err_console, guarded, scenario_option
 from reled_sumo.errors import UserInputError
 
 
@@ -42,7 +42,7 @@ def _latest_run(root: Path, prefix: str) -> Path:
 
 @guarded
 def train_cmd(
-    scenario: Optional[str] = typer.Option(None, "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: Optional[str] = scenario_option(False),
     algo: Optional[str] = typer.Option(None, "--algo", help="reled | ippo | mappo | bc (default reled)."),
     agents: Optional[str] = typer.Option(None, "--agents", help="Control the first N agents (env max_agents), "
                                          "or 'all': every agent vehicle of the scenario."),
@@ -74,14 +74,13 @@ def train_cmd(
     retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
+    from reled_sumo.scenario.demand import parse_agents
     from reled_sumo.training.config import load_config
     from reled_sumo.training.trainer import Trainer, default_run_id
 
-    from reled_sumo.scenario.demand import parse_agents
-
     no_ray = ray_address is not None and ray_address.strip().lower() == "none"
-    agents, every = parse_agents(agents)
-    ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
+    n_agents, every = parse_agents(agents)
+    ov = _overrides(scenario, algo, n_agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                     workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address)
     if resume:
         base = load_config(config, ov)
@@ -94,7 +93,7 @@ def train_cmd(
     if every:  # no cap, no share, no window: every agent vehicle of the scenario is controlled
         cfg = dataclasses.replace(cfg, env=cfg.env.replace(max_agents=None, agent_share=None, depart_window=None))
     bar = RichProgress(cfg.total_decisions)
-    trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)
+    trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)  # type: ignore[arg-type]  # a duck-typed TrainCallback
     try:
         with bar:
             result = trainer.run()

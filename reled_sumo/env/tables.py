@@ -59,8 +59,9 @@ class RoutingTables:
         self.succ = graph.succ
         self.real = graph.succ >= 0
         self.succ0 = np.where(self.real, graph.succ, 0)
-        self.turn = graph.turn
-        self.signal = graph.signal
+        assert graph.turn is not None and graph.signal is not None  # filled by RoadGraph.__post_init__
+        self.turn: np.ndarray = graph.turn
+        self.signal: np.ndarray = graph.signal
         self.length = graph.length.astype(np.float64)
         self.speed = graph.speed.astype(np.float64)
         self.ff = np.asarray(graph.freeflow_time, dtype=np.float64)

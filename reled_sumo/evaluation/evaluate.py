@@ -19,53 +19,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
-from reled_sumo.env.episode import ActFn, EpisodeStats, run_episode
+from reled_sumo.env.episode import ActFn, run_episode
 from reled_sumo.errors import ConfigError
-from reled_sumo.evaluation.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
+from reled_sumo.metrics.episodes import run_env_episodes
+from reled_sumo.metrics.results import EvalResult, eval_seeds
 from reled_sumo.optim.threads import torch_threads
 from reled_sumo.training.checkpoint import load_policy
 
 log = logging.getLogger(__name__)
-
-# ------------------------------------------------------------- env episodes
-EpisodeFn = Callable[[Any, int], EpisodeStats]  # (env, seed) -> plays one episode, returns its stats
-
-
-def outcome(stats: EpisodeStats) -> EpisodeOutcome:
-    """The collector's per-agent statistics as an :class:`EpisodeOutcome`."""
-    return EpisodeOutcome(stats.travel_time.copy(), stats.arrived.copy(), stats.teleported.copy(),
-                          stats.departed.copy(), stats.waiting_time.copy(), stats.returns.copy(),
-                          stats.wall_seconds)
-
-
-def clean_env_options(env_options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Env options for evaluation: headless, no GUI."""
-    opts = dict(env_options or {})
-    opts.pop("gui", None)
-    opts["render_mode"] = None
-    return opts
-
-
-def run_env_episodes(scenario: Any, seeds: Sequence[int], env_options: Mapping[str, Any] | None,
-                     episode: EpisodeFn, method: str, meta: Mapping[str, Any] | None = None) -> EvalResult:
-    """Play ``episode`` once per seed in one env and collect the metrics."""
-    from reled_sumo.env import make_env
-
-    env = make_env(scenario, **clean_env_options(env_options))
-    try:
-        per_seed = []
-        for seed in seeds:
-            m = SeedMetrics.from_outcome(seed, outcome(episode(env, int(seed))))
-            log.info("%s seed %d: travel time %.1f s, arrival %.2f", method, seed, m.mean_travel_time, m.arrival_rate)
-            per_seed.append(m)
-        sc = env.scenario
-    finally:
-        env.close()
-    info = {"scenario_path": str(sc.path), "env": clean_env_options(env_options), "n_agents": len(env.possible_agents)}
-    return EvalResult(method, sc.name, sc.scenario_hash, tuple(per_seed), {**info, **dict(meta or {})})
-
 
 def evaluate_policy(scenario: Any, act_fn: ActFn, seeds: int | Iterable[int] = 3,
                     env_options: Mapping[str, Any] | None = None, method: str = "policy",

@@ -29,11 +29,12 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from reled_sumo.env.acting import batch_policy, with_zero_stats
+from reled_sumo.env.episode import run_episode
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.routing import RoutingConfig
-from reled_sumo.env.episode import run_episode
-from reled_sumo.evaluation.evaluate import clean_env_options, run_env_episodes
-from reled_sumo.evaluation.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
+from reled_sumo.metrics.episodes import clean_env_options, run_env_episodes
+from reled_sumo.metrics.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
 
 log = logging.getLogger(__name__)
 
@@ -97,25 +98,11 @@ def policy_episode(policy_name: str) -> Callable[..., Callable[[Any, int], None]
 
         def episode(env, seed: int):
             policy = get_policy(policy_name, seed=seed) if policy_name == "random" else get_policy(policy_name)
-            return run_episode(env, _act_from_policy(policy), seed=seed)
+            return run_episode(env, with_zero_stats(batch_policy(policy)), seed=seed)
 
         return episode
 
     return factory
-
-
-def _act_from_policy(policy):
-    """Adapt an env policy ``(obs dict, infos dict) -> {agent: action}`` to the batched ActFn."""
-
-    def act(obs, agent_index, mask):
-        keys = [str(j) for j in range(len(obs))]
-        acts = policy(dict(zip(keys, obs)),
-                      {k: {"needs_decision": True, "action_mask": m} for k, m in zip(keys, mask)})
-        actions = np.array([int(acts[k]) for k in keys], dtype=np.int64)
-        zeros = np.zeros(len(keys), dtype=np.float32)
-        return actions, zeros, zeros
-
-    return act
 
 
 def routing_episode(scenario, env_options, cfg: ReferenceConfig):

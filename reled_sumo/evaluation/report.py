@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from reled_sumo.evaluation.results import EvalResult
+from reled_sumo.metrics.results import EvalResult
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def find_progress(run_dir: str | Path) -> Path | None:
 # -------------------------------------------------------------------- table
 def table_rows(results: Sequence[EvalResult], confidence: float = 0.95) -> list[tuple[str, ...]]:
     """One row per result, cells formatted as in :data:`TABLE_HEADER`."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in results:
         s = r.summary(confidence)
         rows.append((

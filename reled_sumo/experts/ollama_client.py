@@ -167,7 +167,8 @@ class OllamaClient:
         return opts
 
     def _chat_once(self, client: ollama.Client, messages, schema) -> str:
-        kwargs = dict(model=self.model, messages=list(messages), format=dict(schema), options=self._options())
+        kwargs: dict[str, Any] = dict(model=self.model, messages=list(messages), format=dict(schema),
+                                      options=self._options())
         if not self.config.stream:
             resp = client.chat(**kwargs)
             self._count(resp)

@@ -45,7 +45,7 @@ def _env_class() -> type:
     import_rllib()
     from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
-    class RllibRoutingEnv(RoutingMultiAgentEnv, MultiAgentEnv):
+    class RllibRoutingEnv(RoutingMultiAgentEnv, MultiAgentEnv):  # type: ignore[misc]  # RLlib's looser spaces types
         """The routing env as an RLlib ``MultiAgentEnv``, built from RLlib's ``env_config``
         ``{"scenario": name or folder, "env_options": {EnvConfig field: value}}`` (see
         :class:`~reled_sumo.integrations.multiagent.RoutingMultiAgentEnv`)."""
@@ -146,7 +146,7 @@ def build_ppo_config(scenario: Any, agents: int | None = None, env_options: Mapp
         .environment(env=_env_class(), env_config=env_config, disable_env_checking=True)
         .env_runners(num_env_runners=opts.num_env_runners, num_envs_per_env_runner=1)
         .learners(num_learners=0)
-        .multi_agent(policies={SHARED}, policy_mapping_fn=shared_policy)
+        .multi_agent(policies={SHARED}, policy_mapping_fn=shared_policy)  # type: ignore[arg-type]
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={SHARED: module}))
         .training(lr=opts.lr, gamma=opts.gamma, lambda_=opts.lambda_, num_epochs=opts.num_epochs,
                   train_batch_size_per_learner=opts.train_batch_size, minibatch_size=opts.minibatch_size)

@@ -129,7 +129,7 @@ def build(req: BuildRequest, force: bool = False, progress: Progress | None = No
     try:
         if req.kind == "place":  # the download is needed for the cache key
             work = _work_dir(out)
-        src, src_sha = _source_osm(req, work, progress)
+        src, src_sha = _source_osm(req, work, progress)  # type: ignore[arg-type]  # None: no download
         key = _options_key(req, src_sha)
         if not force and (hit := _cached(out, key)) is not None:
             return BuildResult(hit, True, time.perf_counter() - t0)

@@ -32,7 +32,7 @@ def sumocfg_begin(sumocfg: str | Path) -> float:
     """``<time><begin value=...>`` of a SUMO config; 0 when it is missing or unreadable."""
     try:
         el = ET.parse(sumocfg).getroot().find("./time/begin")
-        return float(el.get("value")) if el is not None else 0.0
+        return float(el.get("value", 0.0)) if el is not None else 0.0
     except (ET.ParseError, OSError, TypeError, ValueError):
         return 0.0
 
@@ -126,7 +126,7 @@ class Scenario:
 
     def verify(self) -> None:
         """Raise ScenarioError if a file is missing or its hash differs from the manifest."""
-        for key, info in self.manifest["files"].items():
+        for info in self.manifest["files"].values():
             f = self.path / info["name"]
             if not f.exists():
                 raise ScenarioError(f"scenario {self.name}: file {f} is missing; rebuild with --force")

@@ -52,7 +52,8 @@ def to_osm_xml(src: Path, dst: Path) -> dict[str, int]:
     try:
         writer = osmium.SimpleWriter(str(tmp), overwrite=True)
         try:
-            for obj in osmium.FileProcessor(str(src)):
+            for obj in osmium.FileProcessor(str(src)):  # nodes, ways, relations (no changesets in an extract)
+                assert not isinstance(obj, osmium.osm.Changeset)
                 if obj.is_node():
                     counts["nodes"] += 1
                 elif obj.is_way():

@@ -9,11 +9,13 @@ import tempfile
 import time as _time
 import weakref
 from pathlib import Path
+
 import traci
 from traci import constants as tc
 from traci.exceptions import FatalTraCIError, TraCIException
 
 from reled_sumo.errors import ConfigError, SimulationError
+from reled_sumo.sim.state import SessionState
 
 log = logging.getLogger("reled_sumo.sim.session")
 
@@ -62,7 +64,7 @@ def _kill(proc: subprocess.Popen | None) -> None:
         pass
 
 
-class BackendLifecycle:
+class BackendLifecycle(SessionState):
     """Mixin: ``start()`` / ``close()`` of the session on libsumo or TraCI."""
 
     def start(self) -> "BackendLifecycle":
@@ -126,7 +128,7 @@ class BackendLifecycle:
             except Exception:  # noqa: BLE001
                 pass
             _libsumo_owner = None
-        if (owner is not None and owner.is_open) or libsumo.simulation.isLoaded():
+        if (owner is not None and owner._open) or libsumo.simulation.isLoaded():
             other = owner.label if owner is not None else "(opened outside reled-sumo)"
             raise LibsumoBusyError(
                 f"libsumo runs one simulation per process and session {other} is still open; "

@@ -181,7 +181,7 @@ def due_trips_file(scenario: Scenario, dest: Path) -> Path:
     for f in (scenario.background_file, scenario.agents_file):
         for el in ET.parse(f).getroot():
             if el.tag == "vType":
-                types.setdefault(el.get("id"), el)
+                types.setdefault(el.get("id", ""), el)
             elif el.tag == "trip":
                 trips.append(el)
             elif el.tag == "vehicle":

@@ -382,7 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
         except RequestError as exc:  # mid-stream: Ollama sends an error line
             self._chunk((json.dumps({"error": str(exc)}) + "\n").encode("utf-8"))
         finally:
-            gen.close()  # releases the generation lock when the client went away
+            gen.close()  # type: ignore[attr-defined]  # a generator: releases the generation lock when the client went away
         self.wfile.write(b"0\r\n\r\n")
 
     def _chunk(self, data: bytes) -> None:
@@ -414,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        models: dict[str, Path] | None = {canonical_name(m): find_model(m) for m in args.model}
+        models: dict[str, Path] = {canonical_name(m): find_model(m) for m in args.model}
         models.update(_parse_gguf(args.gguf))
         server = LlamaOllamaServer(models or None, args.host, args.port, args.ctx, args.threads, args.max_predict)
         server.start()

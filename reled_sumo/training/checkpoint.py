@@ -87,8 +87,9 @@ def load_checkpoint(run: str | Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ RNGs
 def capture_rng() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"torch": th.get_rng_state(), "numpy": (kind, th.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return {"torch": th.get_rng_state(), "numpy": (kind, th.from_numpy(np.asarray(keys, dtype=np.int64)), pos, has_gauss,
+                                                   gauss),
             "python": random.getstate()}
 
 
@@ -151,7 +152,7 @@ def open_logger(folder: str | Path, resume_updates: int | None = None) -> Logger
             lines = old["progress.csv"].splitlines()
             header = lines[0].split(",")
             col = header.index("time/updates") if "time/updates" in header else None
-            rows = [r for r in lines[1:] if col is None or _num(r.split(",")[col]) <= resume_updates]
+            rows = [r for r in lines[1:] if col is None or _num(r.split(",")[col]) <= resume_updates]  # type: ignore[operator]
             fmt.keys = header
             fmt.file.write("\n".join([lines[0], *rows]) + "\n")
             fmt.file.flush()

@@ -35,7 +35,7 @@ class GreedyActor(nn.Module):
         self.policy = policy
 
     def forward(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        logits = self.policy.action_logits(obs, agent_index)
+        logits = self.policy.action_logits(obs, agent_index)  # type: ignore[operator]  # nn.Module attribute
         # keep agent_index an input of the graph even when the policy ignores it (shared, no embedding)
         logits = logits + (agent_index.unsqueeze(1) * 0).to(logits.dtype)
         masked = th.where(mask, logits, th.full_like(logits, MASKED_LOGIT))

@@ -22,8 +22,8 @@ import socket
 from multiprocessing.connection import Client, Listener
 from typing import Any, Callable, Mapping
 
+from reled_sumo.env.episode import EnvWorker, StepBatch
 from reled_sumo.errors import ConfigError, first_line
-from reled_sumo.env.episode import StepBatch
 from reled_sumo.training.workers import (
     ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec,
     _error, _failure, _scenario_arg, build_worker, serve_commands,
@@ -106,7 +106,10 @@ class RayWorkerHost:
     """
 
     def __init__(self, worker_id: int, scenario: str, env_options: Mapping[str, Any], wrap: Callable | None):
-        self.worker_id, self.worker, self.failure, self._listener = worker_id, None, None, None
+        self.worker_id = worker_id
+        self.worker: EnvWorker | None = None
+        self.failure: WorkerFailure | None = None
+        self._listener: Listener | None = None
         try:
             self.worker = build_worker(scenario, env_options, wrap)
         except Exception as exc:  # noqa: BLE001 - reported by spec()
@@ -115,6 +118,7 @@ class RayWorkerHost:
     def spec(self) -> WorkerSpec | WorkerFailure:
         if self.failure is not None:
             return self.failure
+        assert self.worker is not None  # built, or failure is set
         env = self.worker.env
         return WorkerSpec(self.worker_id, os.getpid(), tuple(self.worker.names), int(getattr(env, "obs_dim", 0)),
                           int(getattr(env, "K", 0)))
@@ -123,11 +127,13 @@ class RayWorkerHost:
         """Open the command connection's listener on this node; returns its ``(host, port)``."""
         import ray
 
-        self._listener = Listener((ray.util.get_node_ip_address(), 0), authkey=authkey)
-        return self._listener.address
+        self._listener = listener = Listener((ray.util.get_node_ip_address(), 0), authkey=authkey)
+        return listener.address
 
     def serve(self) -> None:
         """Accept the learner, then answer commands until ``Close`` or a lost connection."""
+        if self._listener is None or self.worker is None:
+            raise RuntimeError("serve() needs a built worker and listen() first")
         try:
             conn = self._listener.accept()
         finally:

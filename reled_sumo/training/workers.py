@@ -24,12 +24,12 @@ import signal
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, Union
 
 import numpy as np
 
-from reled_sumo.errors import SimulationDiedError, SimulationError
 from reled_sumo.env.episode import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, StepBatch, ValueFn
+from reled_sumo.errors import SimulationDiedError, SimulationError
 
 log = logging.getLogger(__name__)
 START_METHODS = ("spawn", "forkserver")
@@ -170,6 +170,18 @@ class ExchangePool:
     worker its command, then read every reply. Subclasses own ``_conns`` (connections with ``send``),
     ``_closed``, ``reply_timeout_s``, ``_recv(worker, timeout)`` and ``_gone(worker, exc)``."""
 
+    _conns: list[Any]
+    _closed: bool
+    reply_timeout_s: float | None
+
+    if TYPE_CHECKING:  # defined by the subclasses
+
+        def _recv(self, worker: int, timeout: float | None) -> StepBatch: ...
+
+        def _gone(self, worker: int, exc: BaseException) -> RolloutWorkerError: ...
+
+        def close(self) -> None: ...
+
     def exchange(self, commands: Mapping[int, Command]) -> dict[int, StepBatch]:
         """Send every worker its command, then wait for all replies (``{worker: StepBatch}``).
 
@@ -248,7 +260,8 @@ class RolloutWorkerPool(ExchangePool):
         try:
             for w in range(n_workers):
                 parent, child = ctx.Pipe(duplex=True)
-                proc = ctx.Process(target=_serve, args=(child, w, *args), name=f"reled-rollout-{w}", daemon=True)
+                proc = ctx.Process(  # type: ignore[attr-defined]  # every start method's context has it
+                    target=_serve, args=(child, w, *args), name=f"reled-rollout-{w}", daemon=True)
                 proc.start()
                 child.close()  # so that the worker's death reads as EOF here
                 self._procs.append(proc)

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from reled_sumo.env.acting import DictPolicy, dict_policy
 from reled_sumo.errors import SimulationDiedError, UserInputError
 from reled_sumo.watch.record import Recording, assemble, check_output
 
 log = logging.getLogger(__name__)
 
-# (obs, infos) -> {agent: action} for the agents that need a decision
-DictPolicy = Callable[[dict, dict], dict]
-# env -> DictPolicy (a policy may need the env's agent order)
+# env -> DictPolicy (env/acting.py) (a policy may need the env's agent order)
 PolicyFactory = Callable[[object], DictPolicy]
 
 
@@ -50,7 +49,7 @@ def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
 
     def factory(env) -> DictPolicy:
         check_agents(policy, env)
-        return _dict_policy(env, policy.act)
+        return dict_policy(env.possible_agents, policy.act)
 
     return factory, policy.meta
 
@@ -64,26 +63,7 @@ def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
     def greedy(o, idx, m):
         return policy.act(o, idx, m, deterministic=True)[0]
 
-    return (lambda env: _dict_policy(env, greedy)), meta
-
-
-def _dict_policy(env, act_batch) -> DictPolicy:
-    """The env's dict API over a batched ``act_batch(obs[B, D], agent_index[B], mask[B, K]) -> actions[B]``,
-    called once per step for the agents that need a decision."""
-    import numpy as np
-
-    index = {a: i for i, a in enumerate(env.possible_agents)}
-
-    def act(obs: dict, infos: dict) -> dict:
-        deciders = [a for a in obs if infos[a].get("needs_decision")]
-        if not deciders:
-            return {}
-        o = np.stack([obs[a] for a in deciders])
-        m = np.stack([infos[a]["action_mask"] for a in deciders]).astype(bool)
-        actions = act_batch(o, np.array([index[a] for a in deciders]), m)
-        return {a: int(k) for a, k in zip(deciders, actions)}
-
-    return act
+    return (lambda env: dict_policy(env.possible_agents, greedy)), meta
 
 
 @dataclass(frozen=True)
@@ -138,10 +118,12 @@ def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100
     return WatchResult(*result, recording=recording)
 
 
-def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tuple:
+def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tuple[float, int, int, float, bool]:
     from reled_sumo.sim import gui
 
-    arrived, times, closed, seen, tracking = 0, [], False, set(), False
+    arrived, closed, tracking = 0, False, False
+    times: list[float] = []
+    seen: set[str] = set()
     try:
         obs, infos = env.reset(seed=seed)
         gui.fit_view(env.session, view)

@@ -17,6 +17,7 @@ from reled_sumo.training.trainer import Trainer
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_reled_beats_random_travel_time(kotka_small, tmp_path, request):
     if "slow" not in (request.config.getoption("markexpr") or "") and not os.environ.get("RELED_TEST_SLOW"):
         pytest.skip("slow: run with -m slow or RELED_TEST_SLOW=1")
