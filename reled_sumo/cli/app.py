@@ -16,7 +16,7 @@ from reled_sumo.cli.eval import eval_cmd
 from reled_sumo.cli.export import export_cmd
 from reled_sumo.cli.train import train_cmd
 from reled_sumo.cli.watch import watch_cmd
-from reled_sumo.cli.common import console, guarded, setup_logging
+from reled_sumo.cli.common import console, guarded, setup_logging, scenario_option
 
 app = typer.Typer(help="reled-sumo: multi-agent RL with expert demonstrations on real-city SUMO traffic.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -42,7 +42,7 @@ def _root(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v
 @app.command("sumo")
 @guarded
 def sumo_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     gui: bool = typer.Option(False, "--gui", help="Open sumo-gui instead of headless sumo."),
     end: Optional[float] = typer.Option(None, "--end", help="Simulated seconds (default: scenario duration)."),
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import console, guarded, scenario_option, agents_option, seed_option, json_option
 
 app = typer.Typer(help="Benchmarks (ratios against a reference measured in the same run).", no_args_is_help=True)
 
@@ -42,13 +42,13 @@ def rows_table(title: str, rows: list[dict], columns) -> Table:
 @app.command("env")
 @guarded
 def env_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     agents: str = typer.Option("10,50,100,200", "--agents", help="Comma-separated agent counts."),
     backends: str = typer.Option("libsumo,traci", "--backends", help="libsumo and/or traci."),
     horizon: Optional[float] = typer.Option(None, "--horizon", help="Simulated seconds (default: scenario)."),
     repeats: int = typer.Option(1, "--repeats", help="Keep the fastest of R runs."),
-    seed: int = typer.Option(0, "--seed"),
-    as_json: bool = typer.Option(False, "--json", help="Also print one JSON line per row."),
+    seed: int = seed_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Raw SUMO vs the env driven by `shortest`, with libsumo and TraCI, for several agent counts."""
     from reled_sumo.bench.env import bench_env
@@ -68,15 +68,15 @@ WORKER_COLUMNS = ("backend", "n_workers", "episodes", "decisions", "wall_s", "de
 @app.command("workers")
 @guarded
 def workers_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     workers: str = typer.Option("1,2,4", "--workers", help="Comma-separated pool sizes."),
     episodes: int = typer.Option(8, "--episodes", help="Episodes per pool size (same seeds)."),
-    agents: Optional[int] = typer.Option(None, "--agents", help="Control only the first N agents."),
+    agents: Optional[int] = agents_option(),
     backend: str = typer.Option("process", "--backend", help="Comma-separated: process (worker processes) "
                                 "and/or ray (Ray actors; needs pip install -e '.[ray]')."),
     ray_address: str = typer.Option("local", "--ray-address", help="With --backend ray: local (start Ray "
                                     "here), auto or a cluster address."),
-    as_json: bool = typer.Option(False, "--json", help="Also print one JSON line per row."),
+    as_json: bool = json_option(),
 ) -> None:
     """Parallel SUMO rollout workers (one libsumo env per process or Ray actor): decisions/s vs one
     worker of the same backend, and vs the process pool with as many workers."""

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from reled_sumo.cli.bench import _ints, fmt, rows_table
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import console, guarded, scenario_option, agents_option, seed_option, json_option
 
 
 def _print_rows(title: str, rows: list[dict], columns, as_json: bool) -> None:
@@ -30,17 +30,17 @@ def _print_rows(title: str, rows: list[dict], columns, as_json: bool) -> None:
 
 @guarded
 def train_bench_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
-    agents: Optional[int] = typer.Option(20, "--agents", help="Controlled agents (env max_agents)."),
+    scenario: str = scenario_option(),
+    agents: Optional[int] = agents_option(20),
     steps: int = typer.Option(5000, "--steps", help="Training budget per algo, in agent decisions."),
     algos: str = typer.Option("ippo,reled", "--algo", help="Comma-separated algos to train."),
     env_episodes: int = typer.Option(2, "--env-episodes", help="Timed env-only episodes (+1 warm-up)."),
     ensemble: str = typer.Option("10,50,100", "--ensemble-agents", help="N for shared vs per-agent ('' skips)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Decisions per policy call (default B = N)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TrainConfig YAML for the training runs."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = seed_option(),
     out: Optional[Path] = typer.Option(None, "--out", help="Keep the training runs here (default: temp)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of tables."),
+    as_json: bool = json_option("Print JSON lines instead of tables."),
     workers: str = typer.Option("0", "--workers", help="Comma-separated rollout worker counts to train with "
                                 "(0 = in-process), e.g. 0,2."),
 ) -> None:

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import console, guarded, scenario_option, agents_option
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -19,11 +19,11 @@ def _names(text: str) -> tuple[str, ...]:
 
 @guarded
 def llm_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     models: str = typer.Option("smollm2:135m", "--models", help="Comma-separated model names on the server."),
     modes: str = typer.Option("path,routes", "--modes", help="Comma-separated LLM modes: path, routes."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds (the routing expert runs on each)."),
-    agents: int = typer.Option(20, "--agents", help="Use the first N agents."),
+    agents: int = agents_option(20),
     rounds: int = typer.Option(1, "--rounds", help="SED rounds per run."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama (or local server) URL; default $OLLAMA_HOST."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for one answer."),
