@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 
 def make_env(scenario: Any, **options: Any):
     """Create the routing env (lazy import of :func:`reled_sumo.env.make_env`)."""
-    from reled_sumo.env import make_env as _make_env
+    from reled_sumo.env import make_env as _make_env  # lazy: sumo
 
     return _make_env(scenario, **options)
 

@@ -52,3 +52,25 @@ def test_ruff_is_clean():
 def test_mypy_is_clean():
     r = _run("mypy", "reled_sumo")
     assert r.returncode == 0, r.stdout[-5000:] + r.stderr[-2000:]
+
+
+def uncommented_function_imports(root: Path) -> list[str]:
+    """``path:line`` of every import inside a function without a comment on its first line (the
+    word that says why it waits: an optional or heavy package, a name clash, ...)."""
+    out = []
+    for f in sorted(root.rglob("*.py")):
+        lines = f.read_text().splitlines()
+        seen = set()
+        for node in ast.walk(ast.parse("\n".join(lines), filename=str(f))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for sub in ast.walk(node):
+                    if isinstance(sub, (ast.Import, ast.ImportFrom)) and sub.lineno not in seen:
+                        seen.add(sub.lineno)
+                        line, above = lines[sub.lineno - 1], lines[sub.lineno - 2].strip()
+                        if "#" not in line and not above.startswith("#"):
+                            out.append(f"{f.relative_to(root.parent)}:{sub.lineno}")
+    return out
+
+
+def test_every_function_level_import_says_why_it_waits():
+    assert uncommented_function_imports(PKG) == []

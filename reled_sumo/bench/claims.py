@@ -39,6 +39,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats as _st
 
+from reled_sumo.metrics.results import rolling_mean
 from reled_sumo.metrics.stats import Estimate
 
 RELED = "reled"
@@ -105,7 +106,6 @@ def to_threshold(x: np.ndarray, wall: np.ndarray, smoothed: np.ndarray, threshol
 def efficiency_samples(curves: Mapping[tuple, Mapping[str, np.ndarray]], levels: Mapping[tuple, float],
                        window: int, cols: tuple[str, str, str]) -> dict[tuple, list[tuple[float, float]]]:
     """(city, agents, method) -> per seed (decisions, wall s) to the (city, agents) threshold."""
-    from reled_sumo.metrics.results import rolling_mean
 
     cx, cw, cy = cols
     out: dict[tuple, list[tuple[float, float]]] = {}

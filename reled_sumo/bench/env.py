@@ -29,6 +29,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -157,8 +158,6 @@ def _run_env(scenario, cfg: EnvConfig, seed: int) -> dict[str, Any]:
 
 
 def _run_raw(scenario, session_cfg, t0: float, steps: int) -> tuple[float, float]:
-    from dataclasses import replace
-
     cfg = replace(session_cfg, backend="libsumo", gui=False, label=session_cfg.label + "-raw")
     with SumoSession(scenario.sumocfg, cfg, events=False) as sim:
         # the span before the env's first decision is not timed

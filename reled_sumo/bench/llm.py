@@ -31,6 +31,8 @@ import numpy as np
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.base import AgentTrip
 from reled_sumo.experts.instructions import InvalidAnswerError, extract_json, parse_instructions
+from reled_sumo.experts.prompt import PromptConfig
+from reled_sumo.experts.routing import RoutingExpert
 
 if TYPE_CHECKING:  # the ollama package is imported only when an LLM bench runs
     from reled_sumo.experts.ollama_client import OllamaClient, ServerInfo
@@ -179,9 +181,8 @@ def _demo_row(demos, history) -> dict[str, Any]:
 
 
 def _routing_run(cfg: LLMBenchConfig, seed: int) -> dict[str, Any]:
-    from reled_sumo.env import make_env
-    from reled_sumo.experts.routing import RoutingExpert
-    from reled_sumo.experts.sed import SEDConfig, refine
+    from reled_sumo.env import make_env  # lazy: sumo
+    from reled_sumo.experts.sed import SEDConfig, refine  # lazy: sumo
 
     env = make_env(cfg.scenario, seed=seed, max_agents=cfg.agents)
     t0 = time.perf_counter()
@@ -194,10 +195,9 @@ def _routing_run(cfg: LLMBenchConfig, seed: int) -> dict[str, Any]:
 
 
 def _llm_expert(cfg: LLMBenchConfig, model: str, mode: str, cache_dir: str):
-    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
-    from reled_sumo.experts.ollama_client import OllamaClient, OllamaConfig
-    from reled_sumo.experts.prompt import PromptConfig
-    from reled_sumo.experts.route_choice import RouteChoiceExpert
+    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert  # lazy: ollama
+    from reled_sumo.experts.ollama_client import OllamaClient, OllamaConfig  # lazy: ollama
+    from reled_sumo.experts.route_choice import RouteChoiceExpert  # lazy: ollama
 
     ocfg = OllamaConfig(host=cfg.host, model=model, timeout_s=cfg.timeout_s, retries=0)
     # the server is checked up front (a missing server or model stops the bench); after that a
@@ -213,8 +213,8 @@ def _llm_expert(cfg: LLMBenchConfig, model: str, mode: str, cache_dir: str):
 
 
 def _llm_run(cfg: LLMBenchConfig, model: str, mode: str, seed: int, cache_dir: str) -> dict[str, Any]:
-    from reled_sumo.env import make_env
-    from reled_sumo.experts.sed import SEDConfig, refine
+    from reled_sumo.env import make_env  # lazy: sumo
+    from reled_sumo.experts.sed import SEDConfig, refine  # lazy: sumo
 
     expert, client = _llm_expert(cfg, model, mode, cache_dir)
     env = make_env(cfg.scenario, seed=seed, max_agents=cfg.agents)

@@ -100,7 +100,7 @@ class RayTaskExecutor:
 
     def __init__(self, address: str, slots: int | None = None, cpus_per_task: float = 1.0,
                  env: Mapping[str, str] | None = None):
-        from reled_sumo.training.ray_workers import connect, import_ray
+        from reled_sumo.training.ray_workers import connect, import_ray  # lazy: sumo
 
         if isinstance(cpus_per_task, bool) or not isinstance(cpus_per_task, (int, float)) \
                 or not math.isfinite(cpus_per_task) or cpus_per_task <= 0:

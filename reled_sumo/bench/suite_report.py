@@ -11,10 +11,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from scipy import stats as st
 
+from reled_sumo.bench import claims as C
 from reled_sumo.bench.suite import RESULTS, SuiteOutcome, SuiteSpec, gen_targets, plan, run_dir, run_suite
-from reled_sumo.evaluation.report import save_figure
-from reled_sumo.metrics.results import rolling_mean
+from reled_sumo.evaluation.report import markdown_table, read_progress, save_figure
+from reled_sumo.metrics.results import EvalResult, rolling_mean
+from reled_sumo.metrics.stats import mean_ci
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,6 @@ def _nanmean(x) -> float:
 
 
 def record_samples(rec: Mapping[str, Any]) -> list[Sample]:
-    from reled_sumo.metrics.results import EvalResult
-
     t, ev = rec["task"], EvalResult.from_dict(rec["eval"])
     base = (t["kind"], t["city"], int(t["agents"]), t["method"])
     if t["kind"] == "ref":
@@ -64,7 +65,6 @@ def load_samples(out: Path) -> list[Sample]:
 def aggregate(samples: Sequence[Sample], metric: str, keys: Sequence[str] = ("city", "agents", "method"),
               kinds: Sequence[str] = ("train", "ref"), confidence: float = 0.95) -> dict[tuple, Any]:
     """Group samples by ``keys`` -> :func:`mean_ci` of ``metric`` (NaN samples dropped by mean_ci)."""
-    from reled_sumo.metrics.stats import mean_ci
 
     groups: dict[tuple, list[float]] = {}
     for s in samples:
@@ -87,8 +87,6 @@ def final_level(y: Sequence[float] | np.ndarray, window: int) -> float:
 
 
 def load_curves(spec: SuiteSpec, out: Path) -> dict[tuple, dict[str, np.ndarray]]:
-    from reled_sumo.evaluation.report import read_progress
-
     curves = {}
     for t in plan(spec):
         p = run_dir(out, t.city, t.agents, t.method, t.seed or 0) / "progress.csv"
@@ -118,8 +116,6 @@ def steps_table(spec: SuiteSpec, curves) -> dict[tuple, list[float]]:
 
 
 def _main_rows(spec: SuiteSpec, samples, steps, city: str, n: int) -> list[tuple[str, ...]]:
-    from reled_sumo.metrics.stats import mean_ci
-
     c = spec.confidence
     agg = {m: aggregate(samples, m, confidence=c) for m in (*METRICS, "train_wall_s", "decisions_per_s")}
     rows = []
@@ -164,10 +160,10 @@ def _gen_rows(spec: SuiteSpec, samples) -> tuple[tuple[str, ...], list[tuple[str
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # lazy: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib
 
     return plt
 
@@ -176,7 +172,6 @@ def band(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.ndarray,
          confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and Student-t CI across runs of curves ``(x_r, y_r)`` on a shared ``grid``: each run
     is interpolated linearly inside its own x range (NaN outside, and where its y is NaN)."""
-    from scipy import stats as st
 
     rows = []
     for x, y in zip(xs, ys):
@@ -257,8 +252,6 @@ def plot_vs_agents(spec: SuiteSpec, samples, city: str, path: Path) -> Path | No
 
 def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[str]:
     """Markdown: every claim check of :mod:`reled_sumo.bench.claims` and a verdict count."""
-    from reled_sumo.bench import claims as C
-    from reled_sumo.evaluation.report import markdown_table
 
     final: dict[tuple, list[float]] = {}
     gen: dict[tuple, list[float]] = {}
@@ -296,7 +289,6 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
 
 def write_suite_report(spec: SuiteSpec, out: str | Path) -> Path:
     """``<out>/report.md`` and its plots, from the result files and the runs' progress.csv."""
-    from reled_sumo.evaluation.report import markdown_table
 
     out = Path(out)
     samples, curves = load_samples(out), load_curves(spec, out)

@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 
 from reled_sumo.env.episode import ActFn, shortest_act
 from reled_sumo.errors import UserInputError
+from reled_sumo.training.ray_workers import RayWorkerPool, connect
 from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,6 @@ class WorkerBenchRow:
 def _open(backend: str, n: int, scenario: Any, env_options: Mapping[str, Any] | None, start_method: str,
           ray_address: str) -> Any:
     if backend == "ray":
-        from reled_sumo.training.ray_workers import RayWorkerPool  # Ray is optional
-
         return RayWorkerPool(scenario, env_options, n, address=ray_address)
     return RolloutWorkerPool(scenario, env_options, n, start_method)
 
@@ -66,15 +65,13 @@ def bench_workers(scenario: Any, n_workers_list: Sequence[int] = (1, 2, 4), epis
     seeds = [seed + e for e in range(episodes)]
     owns_ray = False
     if "ray" in backends:
-        from reled_sumo.training.ray_workers import connect
-
         owns_ray = connect(ray_address, max(n_workers_list))
     try:
         open_args = (scenario, env_options, start_method, ray_address)
         measured = [_measure(b, n, seeds, act, open_args) for n in n_workers_list for b in backends]
     finally:
         if owns_ray:
-            import ray
+            import ray  # lazy: ray
 
             ray.shutdown()
     return _rows(measured, episodes)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded, scenario_option, agents_option, seed_option, json_option
+from reled_sumo.cli.common import agents_option, console, guarded, json_option, scenario_option, seed_option
+from reled_sumo.errors import UserInputError
 
 app = typer.Typer(help="Benchmarks (ratios against a reference measured in the same run).", no_args_is_help=True)
 
@@ -16,8 +18,6 @@ ENV_COLUMNS = ("agents", "backend", "sim_s", "raw_sim_s_per_wall_s", "env_sim_s_
 
 
 def _ints(text: str) -> list[int]:
-    from reled_sumo.errors import UserInputError
-
     try:
         return [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
@@ -51,7 +51,7 @@ def env_cmd(
     as_json: bool = json_option(),
 ) -> None:
     """Raw SUMO vs the env driven by `shortest`, with libsumo and TraCI, for several agent counts."""
-    from reled_sumo.bench.env import bench_env
+    from reled_sumo.bench.env import bench_env  # lazy: sumo
 
     rows = bench_env(scenario, _ints(agents), tuple(b.strip() for b in backends.split(",")), horizon, seed, repeats)
     console.print(rows_table("env vs raw SUMO (same scenario, horizon, seed)", rows, ENV_COLUMNS))
@@ -80,10 +80,9 @@ def workers_cmd(
 ) -> None:
     """Parallel SUMO rollout workers (one libsumo env per process or Ray actor): decisions/s vs one
     worker of the same backend, and vs the process pool with as many workers."""
-    from dataclasses import asdict
 
-    from reled_sumo.scenario import resolve_scenario
-    from reled_sumo.bench.workers import bench_workers
+    from reled_sumo.bench.workers import bench_workers  # lazy: sumo
+    from reled_sumo.scenario import resolve_scenario  # lazy: startup
 
     sc = resolve_scenario(scenario)  # workers get the folder, not a name relative to this process
     options = {"max_agents": agents} if agents else None

@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 
 from reled_sumo.cli.bench import _ints, fmt, rows_table
-from reled_sumo.cli.common import console, guarded, scenario_option, agents_option, seed_option, json_option
+from reled_sumo.cli.common import (
+    agents_option, console, guarded, json_option, scenario_option, seed_option, setup_logging,
+)
 
 
 def _print_rows(title: str, rows: list[dict], columns, as_json: bool) -> None:
@@ -45,7 +47,7 @@ def train_bench_cmd(
                                 "(0 = in-process), e.g. 0,2."),
 ) -> None:
     """Training vs env-only decisions/s (same env options, same run) and shared vs per-agent policy cost."""
-    from reled_sumo.bench.train import (
+    from reled_sumo.bench.train import (  # lazy: torch
         ENSEMBLE_COLUMNS, GOAL_RATIO, THROUGHPUT_COLUMNS, TrainBench, bench_ensemble, bench_train_throughput,
     )
 
@@ -76,8 +78,8 @@ def learn_cmd(
     report_only: bool = typer.Option(False, "--report-only", help="Rewrite report.md from the finished tasks."),
 ) -> None:
     """Run a learning suite (methods x cities x agents x seeds + references + generalization); resumable."""
-    from reled_sumo.bench.suite import load_suite, pending
-    from reled_sumo.bench.suite_report import run_and_report, write_suite_report
+    from reled_sumo.bench.suite import load_suite, pending  # lazy: torch
+    from reled_sumo.bench.suite_report import run_and_report, write_suite_report  # lazy: torch
 
     spec = load_suite(suite)
     folder = out or Path("bench") / f"learn-{spec.name}"
@@ -104,8 +106,6 @@ def learn_cmd(
 
 
 def _verbosity(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug.")) -> None:
-    from reled_sumo.cli.common import setup_logging
-
     setup_logging(verbose)
 
 

@@ -10,7 +10,8 @@ from typing import Optional
 
 import typer
 
-from reled_sumo.cli.common import console, guarded, scenario_option, agents_option
+from reled_sumo.cli.bench import _ints, rows_table
+from reled_sumo.cli.common import agents_option, console, guarded, scenario_option
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -32,8 +33,7 @@ def llm_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Also append the JSON lines to this file."),
 ) -> None:
     """Ask the model(s) in each mode on the same seeds as the routing expert; JSON lines, then a table."""
-    from reled_sumo.bench.llm import LLMBenchConfig, jsonable, run_llm_bench, summary_columns
-    from reled_sumo.cli.bench import _ints, rows_table
+    from reled_sumo.bench.llm import LLMBenchConfig, jsonable, run_llm_bench, summary_columns  # lazy: scipy
 
     cfg = LLMBenchConfig(scenario=scenario, models=_names(models), modes=_names(modes), seeds=tuple(_ints(seeds)),
                          agents=agents, rounds=rounds, host=host, timeout_s=timeout, max_edges=max_edges,

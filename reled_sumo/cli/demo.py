@@ -1,6 +1,7 @@
 """`reled demo ...`: generate and inspect expert demonstrations (SED loop)."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -9,7 +10,9 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded, scenario_option, agents_option, seed_option
+from reled_sumo.cli.common import agents_option, console, guarded, scenario_option, seed_option
+from reled_sumo.demos.stationarity import BoundConfig
+from reled_sumo.demos.trajectory import DemoSet
 
 app = typer.Typer(help="Expert demonstrations: generate with the SED loop, show.", no_args_is_help=True)
 
@@ -51,12 +54,10 @@ def generate_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/demos/<scenario>-<expert>-s<seed>)."),
 ) -> None:
     """Generate demonstrations with the SED loop and save them."""
-    from dataclasses import asdict
 
-    from reled_sumo.demos.stationarity import BoundConfig
-    from reled_sumo.env import make_env
-    from reled_sumo.experts.factory import ExpertOptions, make_expert
-    from reled_sumo.experts.sed import SEDConfig, refine
+    from reled_sumo.env import make_env  # lazy: sumo
+    from reled_sumo.experts.factory import ExpertOptions, make_expert  # lazy: scipy
+    from reled_sumo.experts.sed import SEDConfig, refine  # lazy: sumo
 
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
     limits = {k: v for k, v in (("timeout_s", timeout), ("retries", retries)) if v is not None}
@@ -88,7 +89,6 @@ def generate_cmd(
 @guarded
 def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -> None:
     """Show a demonstration set: provenance, per-round metrics, per-agent summary."""
-    from reled_sumo.demos.trajectory import DemoSet
 
     ds = DemoSet.load(path)
     meta = dict(ds.meta)

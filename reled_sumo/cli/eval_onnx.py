@@ -11,7 +11,7 @@ from reled_sumo.cli.common import console
 
 
 def eval_onnx(policy_file: Path, scenario: Optional[str], seeds: int) -> None:
-    from reled_sumo.deploy.onnx_eval import evaluate_onnx
+    from reled_sumo.deploy.onnx_eval import evaluate_onnx  # lazy: sumo
 
     with console.status(f"evaluating {policy_file} on {seeds} seed(s) with onnxruntime..."):
         res = evaluate_onnx(policy_file, seeds, scenario)

@@ -74,9 +74,9 @@ def train_cmd(
     retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
-    from reled_sumo.scenario.demand import parse_agents
-    from reled_sumo.training.config import load_config
-    from reled_sumo.training.trainer import Trainer, default_run_id
+    from reled_sumo.scenario.demand import parse_agents  # lazy: scipy
+    from reled_sumo.training.config import load_config  # lazy: torch
+    from reled_sumo.training.trainer import Trainer, default_run_id  # lazy: torch
 
     no_ray = ray_address is not None and ray_address.strip().lower() == "none"
     n_agents, every = parse_agents(agents)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from reled_sumo.cli.common import console, guarded, scenario_option, agents_option, seed_option
+from reled_sumo.cli.common import agents_option, console, guarded, scenario_option, seed_option
 from reled_sumo.errors import UserInputError
 
 
@@ -28,7 +28,7 @@ def watch_cmd(
     fps: float = typer.Option(10.0, "--fps", help="Frames per second of the recording."),
 ) -> None:
     """Open sumo-gui and watch the agent vehicles (red, ringed) route themselves."""
-    from reled_sumo.watch.gui import WatchOptions, onnx_policy, reference_policy, run_policy, watch
+    from reled_sumo.watch.gui import WatchOptions, onnx_policy, reference_policy, run_policy, watch  # lazy: sumo
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise UserInputError("no display: sumo-gui needs a screen (set DISPLAY, or run under `xvfb-run`)")

@@ -31,7 +31,7 @@ class OnnxPolicy:
     """``act(obs[B, D], agent_index[B], mask[B, K]) -> actions[B]`` with onnxruntime on the CPU."""
 
     def __init__(self, path: str | Path, threads: int = 1):
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: onnxruntime
 
         p = Path(path)
         if not p.is_file():

@@ -29,12 +29,18 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from reled_sumo.env import EnvConfig, get_policy, load_scenario
 from reled_sumo.env.acting import batch_policy, with_zero_stats
+from reled_sumo.env.config import select_agents
 from reled_sumo.env.episode import run_episode
 from reled_sumo.errors import ConfigError
-from reled_sumo.experts.routing import RoutingConfig
+from reled_sumo.evaluation.equilibrium import agents_equilibrium
+from reled_sumo.experts.base import agent_trips
+from reled_sumo.experts.execute import execute_routes
+from reled_sumo.experts.routing import RoutingConfig, RoutingExpert
 from reled_sumo.metrics.episodes import clean_env_options, run_env_episodes
 from reled_sumo.metrics.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
+from reled_sumo.sim import reference_runs as rr
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +100,6 @@ def policy_episode(policy_name: str) -> Callable[..., Callable[[Any, int], None]
     """An episode function playing an env reference policy (``random`` / ``shortest`` / ``live``)."""
 
     def factory(scenario, env_options, cfg):
-        from reled_sumo.env import get_policy
-
         def episode(env, seed: int):
             policy = get_policy(policy_name, seed=seed) if policy_name == "random" else get_policy(policy_name)
             return run_episode(env, with_zero_stats(batch_policy(policy)), seed=seed)
@@ -107,9 +111,6 @@ def policy_episode(policy_name: str) -> Callable[..., Callable[[Any, int], None]
 
 def routing_episode(scenario, env_options, cfg: ReferenceConfig):
     """An episode function that executes the routing expert's routes (planned once, lazily)."""
-    from reled_sumo.experts.base import agent_trips
-    from reled_sumo.experts.execute import execute_routes
-    from reled_sumo.experts.routing import RoutingExpert
 
     routes: dict[str, list[int]] = {}
 
@@ -128,8 +129,6 @@ def routing_episode(scenario, env_options, cfg: ReferenceConfig):
 
 def equilibrium_episode(scenario, env_options, cfg: ReferenceConfig):
     """An episode function that executes the agents-only equilibrium routes (computed once, cached)."""
-    from reled_sumo.evaluation.equilibrium import agents_equilibrium
-    from reled_sumo.experts.execute import execute_routes
 
     routes: dict[str, list[int]] = {}
 
@@ -147,10 +146,6 @@ _ENV_EPISODES = {"random": policy_episode("random"), "shortest": policy_episode(
 
 # ----------------------------------------------------------- plain references
 def _plain_reference(name: str, scenario: Any, seeds: Sequence[int], env_options, cfg: ReferenceConfig) -> EvalResult:
-    from reled_sumo.env import EnvConfig, load_scenario
-    from reled_sumo.env.config import select_agents
-    from reled_sumo.sim import reference_runs as rr
-
     sc = load_scenario(scenario)
     env_cfg = EnvConfig.from_options(**clean_env_options(env_options))
     agent_ids = [a.id for a in select_agents(sc.agents, env_cfg)]

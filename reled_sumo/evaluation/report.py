@@ -118,10 +118,10 @@ def _seed_rows(results: Sequence[EvalResult]) -> list[tuple[str, ...]]:
 
 # -------------------------------------------------------------------- plots
 def _pyplot():
-    import matplotlib
+    import matplotlib  # lazy: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib
 
     return plt
 

@@ -40,15 +40,15 @@ def make_expert(opts: ExpertOptions, cache_dir: str | None = None) -> Expert:
     checked now (LLMUnavailableError with the client's explanation) unless it may fall back."""
     if opts.kind == "routing":
         return RoutingExpert()
-    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
-    from reled_sumo.experts.ollama_client import OllamaConfig
+    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert  # lazy: ollama
+    from reled_sumo.experts.ollama_client import OllamaConfig  # lazy: ollama
 
     given = {"host": opts.host, "model": opts.model, "timeout_s": opts.timeout_s, "retries": opts.retries}
     ollama = OllamaConfig(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
     llm_cfg = LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable,
                               cache_dir=cache_dir)
     if opts.mode == "routes":  # the model picks one of a few named candidate routes per agent
-        from reled_sumo.experts.route_choice import RouteChoiceExpert
+        from reled_sumo.experts.route_choice import RouteChoiceExpert  # lazy: ollama
 
         expert: OllamaExpert = RouteChoiceExpert(llm_cfg)
     else:

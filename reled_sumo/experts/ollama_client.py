@@ -22,6 +22,7 @@ import httpx
 import ollama
 
 from reled_sumo.errors import ConfigError, LLMUnavailableError
+from reled_sumo.experts.instructions import extract_json
 from reled_sumo.validation import check_field_types
 
 log = logging.getLogger(__name__)
@@ -155,8 +156,6 @@ class OllamaClient:
 
     def chat_json(self, messages: Sequence[Mapping[str, str]], schema: Mapping[str, Any]) -> Any:
         """Like :meth:`chat_text`, then extract the JSON value (raises InvalidAnswerError)."""
-        from reled_sumo.experts.instructions import extract_json
-
         return extract_json(self.chat_text(messages, schema))
 
     # ------------------------------------------------------------ helpers

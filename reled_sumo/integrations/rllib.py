@@ -21,6 +21,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from reled_sumo.env.make import load_scenario
 from reled_sumo.errors import ConfigError
 from reled_sumo.integrations.multiagent import RoutingMultiAgentEnv, env_from_config
 from reled_sumo.validation import check_field_types
@@ -32,7 +33,7 @@ SHARED = "shared"  # the one policy (RLModule) every agent maps to
 def import_rllib() -> Any:
     """The ``ray.rllib`` package, or a :class:`ConfigError` saying how to install it."""
     try:
-        import ray.rllib
+        import ray.rllib  # lazy: ray
         from ray.rllib.algorithms.ppo import PPOConfig  # noqa: F401  (pulls RLlib's own dependencies)
     except ImportError as exc:
         raise ConfigError(f"the RLlib integration needs RLlib, which is not installed: pip install -e \".[rllib]\" "
@@ -43,7 +44,7 @@ def import_rllib() -> Any:
 @functools.cache
 def _env_class() -> type:
     import_rllib()
-    from ray.rllib.env.multi_agent_env import MultiAgentEnv
+    from ray.rllib.env.multi_agent_env import MultiAgentEnv  # lazy: ray
 
     class RllibRoutingEnv(RoutingMultiAgentEnv, MultiAgentEnv):  # type: ignore[misc]  # RLlib's looser spaces types
         """The routing env as an RLlib ``MultiAgentEnv``, built from RLlib's ``env_config``
@@ -111,7 +112,6 @@ def env_config_for(scenario: Any, agents: int | None = None,
     """The RLlib ``env_config`` (the scenario as an absolute folder, so EnvRunners on any node
     need no ``RELED_HOME``) and the adapter built from it here once, which checks the options
     and gives the spaces (no simulation starts)."""
-    from reled_sumo.env.make import load_scenario
 
     options = dict(env_options or {})
     if agents is not None:
@@ -128,9 +128,9 @@ def build_ppo_config(scenario: Any, agents: int | None = None, env_options: Mapp
     are :class:`RllibPPOOptions` fields. ``config.build_algo()`` then needs Ray: it joins the
     Ray instance of this process or starts a local one."""
     import_rllib()
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.core.rl_module import MultiRLModuleSpec, RLModuleSpec
-    from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaskingTorchRLModule
+    from ray.rllib.algorithms.ppo import PPOConfig  # lazy: ray
+    from ray.rllib.core.rl_module import MultiRLModuleSpec, RLModuleSpec  # lazy: ray
+    from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaskingTorchRLModule  # lazy: ray
 
     opts = RllibPPOOptions(**ppo_options)
     env_config, probe = env_config_for(scenario, agents, env_options)

@@ -120,7 +120,7 @@ class Scenario:
 
     @functools.cached_property
     def graph(self):
-        from reled_sumo.scenario.graph import RoadGraph
+        from reled_sumo.scenario.graph import RoadGraph  # lazy: scipy
 
         return RoadGraph.from_net_file(self.net_file)
 

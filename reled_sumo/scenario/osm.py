@@ -42,7 +42,7 @@ def to_osm_xml(src: Path, dst: Path) -> dict[str, int]:
 
     Returns counts of nodes/ways/relations. Raises OsmInputError on corrupt input.
     """
-    import osmium
+    import osmium  # lazy: osm
 
     check_osm_file(src)
     counts = {"nodes": 0, "ways": 0, "relations": 0}
@@ -77,8 +77,8 @@ def download_place(place: str, dst: Path) -> None:
 
     Raises NetworkUnreachableError when OpenStreetMap/Nominatim cannot be reached.
     """
-    import osmnx as ox
-    import requests
+    import osmnx as ox  # lazy: osm
+    import requests  # lazy: requests
 
     ox.settings.all_oneway = True  # required by save_graph_xml for a netconvert-readable file
     ox.settings.log_console = False

@@ -38,7 +38,7 @@ _libsumo_owner: "weakref.ref[BackendLifecycle] | None" = None
 
 def _libsumo_module():
     try:
-        import libsumo
+        import libsumo  # lazy: sumo
     except ImportError as exc:  # pragma: no cover - libsumo is a hard dependency
         raise ConfigError("backend 'libsumo' needs the libsumo package (pip install libsumo)") from exc
     return libsumo

@@ -23,6 +23,7 @@ Runs:
 """
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import re
@@ -238,8 +239,6 @@ def dua_routes(scenario: Scenario, iterations: int = 5, horizon: float | None = 
         if final.suffix == ".gz":
             shutil.copyfile(final, part)
         else:
-            import gzip
-
             with open(final, "rb") as src, gzip.open(part, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         part.replace(cached)

@@ -29,6 +29,7 @@ from stable_baselines3.common.logger import CSVOutputFormat, HumanOutputFormat, 
 
 from reled_sumo.errors import UserInputError
 from reled_sumo.optim.policy import MultiAgentPolicy, PolicyConfig, build_policy
+from reled_sumo.training.mappo import CentralCriticPolicy
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -181,8 +182,6 @@ def build_run_policy(meta: dict[str, Any]) -> MultiAgentPolicy:
     """An untrained policy of the architecture ``meta`` describes."""
     cfg = PolicyConfig(**meta["policy_config"])
     if meta.get("central_critic"):
-        from reled_sumo.training.mappo import CentralCriticPolicy
-
         return CentralCriticPolicy(cfg, meta["n_agents"], meta["obs_dim"], meta["n_actions"], meta["state_dim"])
     return build_policy(cfg, meta["n_agents"], meta["obs_dim"], meta["n_actions"])
 

@@ -54,7 +54,7 @@ def export_meta(meta: dict[str, Any]) -> dict[str, Any]:
 
 def export_onnx(run: str | Path, out: str | Path | None = None) -> Path:
     """Write the actor of ``run`` as ONNX (default ``<run>/policy.onnx``); return the path."""
-    import onnx
+    import onnx  # lazy: onnx
 
     run = Path(run)
     if not run.exists():

@@ -25,8 +25,8 @@ from typing import Any, Callable, Mapping
 from reled_sumo.env.episode import EnvWorker, StepBatch
 from reled_sumo.errors import ConfigError, first_line
 from reled_sumo.training.workers import (
-    ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec,
-    _error, _failure, _scenario_arg, build_worker, serve_commands,
+    ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec, _error, _failure,
+    _scenario_arg, build_worker, serve_commands,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ HEARTBEAT_S = 2.0  # while waiting for a reply, ask Ray this often whether the a
 def import_ray() -> Any:
     """The ``ray`` module, or a :class:`ConfigError` saying how to install it."""
     try:
-        import ray
+        import ray  # lazy: ray
     except ImportError as exc:
         raise ConfigError(f"--ray-address / ray_address needs Ray, which is not installed: "
                           f"pip install -e \".[ray]\" ({RAY_REQUIREMENT}) ({exc})") from None
@@ -125,7 +125,7 @@ class RayWorkerHost:
 
     def listen(self, authkey: bytes) -> tuple[str, int]:
         """Open the command connection's listener on this node; returns its ``(host, port)``."""
-        import ray
+        import ray  # lazy: ray
 
         self._listener = listener = Listener((ray.util.get_node_ip_address(), 0), authkey=authkey)
         return listener.address

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Se
 
 import numpy as np
 
+from reled_sumo.env import make_env
 from reled_sumo.env.episode import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, StepBatch, ValueFn
 from reled_sumo.errors import SimulationDiedError, SimulationError
 
@@ -118,8 +119,6 @@ def _error(f: WorkerFailure) -> RolloutWorkerError:
 
 
 def build_worker(scenario: Any, env_options: Mapping[str, Any], wrap: Callable | None = None) -> EnvWorker:
-    from reled_sumo.env import make_env
-
     env = make_env(scenario, **dict(env_options))
     return EnvWorker(wrap(env) if wrap is not None else env)
 

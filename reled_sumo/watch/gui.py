@@ -9,12 +9,20 @@ closes it (unless ``quit_on_end``); closing it earlier ends the episode cleanly.
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from reled_sumo.deploy.onnx_eval import check_agents
+from reled_sumo.deploy.onnx_policy import OnnxPolicy
+from reled_sumo.env import make_env
 from reled_sumo.env.acting import DictPolicy, dict_policy
+from reled_sumo.env.make import load_scenario
+from reled_sumo.env.policies import get_policy
 from reled_sumo.errors import SimulationDiedError, UserInputError
+from reled_sumo.scenario.sumo_files import net_boundary, read_sumocfg
+from reled_sumo.sim import gui
 from reled_sumo.watch.record import Recording, assemble, check_output
 
 log = logging.getLogger(__name__)
@@ -34,16 +42,12 @@ class WatchResult:
 
 
 def reference_policy(name: str, seed: int = 0) -> PolicyFactory:
-    from reled_sumo.env.policies import get_policy
-
     pol = get_policy(name, seed=seed) if name == "random" else get_policy(name)
     return lambda env: pol
 
 
 def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
     """An exported ONNX policy (greedy actions, onnxruntime, no torch) and its metadata."""
-    from reled_sumo.deploy.onnx_eval import check_agents
-    from reled_sumo.deploy.onnx_policy import OnnxPolicy
 
     policy = OnnxPolicy(policy_file)
 
@@ -56,7 +60,7 @@ def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
 
 def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
     """A trained run's policy (deterministic actions) as a policy factory, and the run's metadata."""
-    from reled_sumo.training.checkpoint import load_policy
+    from reled_sumo.training.checkpoint import load_policy  # lazy: torch
 
     policy, meta = load_policy(Path(run_dir))
 
@@ -84,20 +88,13 @@ class WatchOptions:
 
 
 def _begin(scenario) -> float:
-    from reled_sumo.scenario.sumo_files import read_sumocfg
-
     return float(read_sumocfg(Path(scenario.sumocfg)).begin or 0.0)
 
 
 def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100.0,
           options: WatchOptions | None = None, **env_options) -> WatchResult:
     """Drive one episode in sumo-gui with the policy ``factory(env)`` builds."""
-    import tempfile
 
-    from reled_sumo.env import make_env
-    from reled_sumo.env.make import load_scenario
-    from reled_sumo.scenario.sumo_files import net_boundary
-    from reled_sumo.sim import gui
 
     opts = options or WatchOptions()
     sc = load_scenario(scenario)
@@ -119,8 +116,6 @@ def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100
 
 
 def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tuple[float, int, int, float, bool]:
-    from reled_sumo.sim import gui
-
     arrived, closed, tracking = 0, False, False
     times: list[float] = []
     seen: set[str] = set()

@@ -33,7 +33,7 @@ class Recording:
 
 
 def _frames(folder: Path) -> list[np.ndarray]:
-    import imageio.v3 as iio
+    import imageio.v3 as iio  # lazy: imageio
 
     out = []
     for f in sorted(folder.glob("frame_*.png")):
@@ -44,7 +44,7 @@ def _frames(folder: Path) -> list[np.ndarray]:
 
 def assemble(folder: Path, out: Path, fps: float = 10.0) -> Recording:
     """Write every ``frame_*.png`` of ``folder`` (in order) to ``out`` (.gif or .mp4)."""
-    import imageio.v2 as iio2
+    import imageio.v2 as iio2  # lazy: imageio
 
     frames = _frames(folder)
     if not frames:
