@@ -35,6 +35,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.env.make import load_scenario
 from reled_sumo.env.policies import get_policy
@@ -168,7 +169,7 @@ def _run_raw(scenario, session_cfg, t0: float, steps: int) -> tuple[float, float
 
 
 def bench_env(
-    scenario: Any,
+    scenario: ScenarioLike,
     agents_list: Sequence[int] = (30,),
     backends: Sequence[str] = ("libsumo",),
     horizon: float | None = None,

@@ -306,7 +306,9 @@ def _ref_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
 
 
 def _gen_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
-    rd = run_dir(out, task.city, task.agents, task.method, task.seed)  # type: ignore[arg-type]  # so do theirs
+    if task.target is None or task.seed is None:
+        raise ConfigError(f"generalization task {task} needs a target city and a training seed")
+    rd = run_dir(out, task.city, task.agents, task.method, task.seed)
     policy, meta = load_policy(rd)
     opts = {**dict(meta.get("env") or {}), "max_agents": task.agents}
     ev = evaluate_policy(task.target, transfer_act(policy, meta), spec.eval_seeds, opts, method=task.method,

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env.episode import ActFn, shortest_act
 from reled_sumo.errors import UserInputError
 from reled_sumo.training.ray_workers import RayWorkerPool, connect
@@ -31,7 +32,7 @@ class WorkerBenchRow:
     ratio_to_process: float = float("nan")  # decisions_per_s / that of the process pool with as many workers
 
 
-def _open(backend: str, n: int, scenario: Any, env_options: Mapping[str, Any] | None, start_method: str,
+def _open(backend: str, n: int, scenario: ScenarioLike, env_options: Mapping[str, Any] | None, start_method: str,
           ray_address: str) -> Any:
     if backend == "ray":
         return RayWorkerPool(scenario, env_options, n, address=ray_address)
@@ -49,7 +50,7 @@ def _measure(backend: str, n: int, seeds: list[int], act: ActFn, open_args: tupl
     return backend, n, decisions, t1 - t0, wall, sum(s.sim_seconds for s in stats)
 
 
-def bench_workers(scenario: Any, n_workers_list: Sequence[int] = (1, 2, 4), episodes: int = 8,
+def bench_workers(scenario: ScenarioLike, n_workers_list: Sequence[int] = (1, 2, 4), episodes: int = 8,
                   env_options: Mapping[str, Any] | None = None, act: ActFn | None = None,
                   start_method: str = "spawn", seed: int = 0, backends: Sequence[str] = ("process",),
                   ray_address: str = "local") -> list[WorkerBenchRow]:

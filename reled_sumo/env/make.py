@@ -8,10 +8,9 @@ from reled_sumo.env.config import EnvConfig
 from reled_sumo.env.routing_env import RoutingParallelEnv
 from reled_sumo.errors import ConfigError, ScenarioError
 from reled_sumo.scenario import resolve_scenario
-from reled_sumo.scenario.manifest import Scenario
+from reled_sumo.scenario.manifest import Scenario, ScenarioLike
 
-#: what the env's entry points accept as a scenario: a built Scenario, its name or its folder
-ScenarioLike = Scenario | str | Path
+__all__ = ["ScenarioLike", "load_scenario", "make_env"]
 
 
 def load_scenario(scenario: ScenarioLike) -> Scenario:

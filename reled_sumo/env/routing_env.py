@@ -30,6 +30,7 @@ from reled_sumo.env.packing import Packing, StepDicts, collect
 from reled_sumo.env.rewards import get_reward
 from reled_sumo.env.tables import RoutingTables
 from reled_sumo.errors import ConfigError, SimulationError
+from reled_sumo.scenario.manifest import Scenario
 from reled_sumo.sim.config import SessionConfig
 from reled_sumo.sim.session import SumoSession
 
@@ -60,7 +61,7 @@ class RoutingParallelEnv(ParallelEnv):
     #: test hook: poll every live agent every step instead of predicting edge exits
     poll_every_step: bool = False
 
-    def __init__(self, scenario, config: EnvConfig | None = None):
+    def __init__(self, scenario: Scenario, config: EnvConfig | None = None):
         self.scenario = scenario
         self.config = config = config or EnvConfig()
         self.render_mode = config.render_mode

@@ -24,6 +24,7 @@ import numpy as np
 
 from reled_sumo.errors import ScenarioError
 from reled_sumo.scenario.graph import RoadGraph
+from reled_sumo.scenario.manifest import Scenario
 
 _GRAPH_CACHE: "OrderedDict[tuple[str, str], RoadGraph]" = OrderedDict()
 _TABLE_CACHE: "OrderedDict[tuple, RoutingTables]" = OrderedDict()
@@ -114,7 +115,7 @@ class RoutingTables:
         return p
 
     @classmethod
-    def for_scenario(cls, scenario, destinations: Sequence[str]) -> "RoutingTables":
+    def for_scenario(cls, scenario: Scenario, destinations: Sequence[str]) -> "RoutingTables":
         """Cached by (scenario path, scenario hash, destinations)."""
         key = (str(Path(scenario.path).resolve()), scenario.scenario_hash, tuple(destinations))
         with _LOCK:

@@ -21,6 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env.episode import ActFn, run_episode
 from reled_sumo.errors import ConfigError
 from reled_sumo.metrics.episodes import run_env_episodes
@@ -30,7 +31,7 @@ from reled_sumo.training.checkpoint import load_policy
 
 log = logging.getLogger(__name__)
 
-def evaluate_policy(scenario: Any, act_fn: ActFn, seeds: int | Iterable[int] = 3,
+def evaluate_policy(scenario: ScenarioLike, act_fn: ActFn, seeds: int | Iterable[int] = 3,
                     env_options: Mapping[str, Any] | None = None, method: str = "policy",
                     meta: Mapping[str, Any] | None = None) -> EvalResult:
     """Evaluate ``act_fn(obs[B,D], agent_index[B], mask[B,K]) -> (actions, values, log_probs)``."""

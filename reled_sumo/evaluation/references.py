@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env import EnvConfig, get_policy, load_scenario
 from reled_sumo.env.acting import batch_policy, with_zero_stats
 from reled_sumo.env.config import select_agents
@@ -80,7 +81,7 @@ def parse_references(text: str | Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
-def run_reference(name: str, scenario: Any, seeds: Sequence[int], env_options: Mapping[str, Any] | None = None,
+def run_reference(name: str, scenario: ScenarioLike, seeds: Sequence[int], env_options: Mapping[str, Any] | None = None,
                   config: ReferenceConfig | None = None) -> EvalResult:
     """Evaluate reference ``name`` once per seed."""
     names = parse_references([name])
@@ -145,7 +146,7 @@ _ENV_EPISODES = {"random": policy_episode("random"), "shortest": policy_episode(
 
 
 # ----------------------------------------------------------- plain references
-def _plain_reference(name: str, scenario: Any, seeds: Sequence[int], env_options, cfg: ReferenceConfig) -> EvalResult:
+def _plain_reference(name: str, scenario: ScenarioLike, seeds: Sequence[int], env_options, cfg: ReferenceConfig) -> EvalResult:
     sc = load_scenario(scenario)
     env_cfg = EnvConfig.from_options(**clean_env_options(env_options))
     agent_ids = [a.id for a in select_agents(sc.agents, env_cfg)]
@@ -195,7 +196,7 @@ def plain_outcome(run, env_cfg) -> EpisodeOutcome:
     return EpisodeOutcome(tt, arrived, tele, departed, wait, ret, run.wall_seconds)
 
 
-def evaluate_reference(name: str, scenario: Any, seeds: int | Sequence[int] = 3,
+def evaluate_reference(name: str, scenario: ScenarioLike, seeds: int | Sequence[int] = 3,
                        env_options: Mapping[str, Any] | None = None, config: ReferenceConfig | None = None) -> EvalResult:
     """Evaluate reference ``name`` on ``seeds`` (a count from the evaluation seed base, or the seeds)."""
     return run_reference(name, scenario, eval_seeds(seeds), env_options, config)

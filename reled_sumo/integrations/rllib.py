@@ -21,6 +21,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env.make import load_scenario
 from reled_sumo.errors import ConfigError
 from reled_sumo.integrations.multiagent import RoutingMultiAgentEnv, env_from_config
@@ -107,7 +108,7 @@ class RllibPPOOptions:
             raise ConfigError(f"seed must be in [0, 2**31 - 1024), got {self.seed}")
 
 
-def env_config_for(scenario: Any, agents: int | None = None,
+def env_config_for(scenario: ScenarioLike, agents: int | None = None,
                    env_options: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], RoutingMultiAgentEnv]:
     """The RLlib ``env_config`` (the scenario as an absolute folder, so EnvRunners on any node
     need no ``RELED_HOME``) and the adapter built from it here once, which checks the options
@@ -120,7 +121,7 @@ def env_config_for(scenario: Any, agents: int | None = None,
     return env_config, RoutingMultiAgentEnv(env_from_config(env_config))
 
 
-def build_ppo_config(scenario: Any, agents: int | None = None, env_options: Mapping[str, Any] | None = None,
+def build_ppo_config(scenario: ScenarioLike, agents: int | None = None, env_options: Mapping[str, Any] | None = None,
                      **ppo_options: Any) -> Any:
     """A ``PPOConfig`` (new API stack) training one shared, action-masked policy on ``scenario``
     (a built scenario's name or folder) with ``agents`` controlled vehicles (None: all of the

@@ -134,6 +134,10 @@ class Scenario:
                 raise ScenarioError(f"scenario {self.name}: {f.name} changed since it was built; rebuild with --force")
 
 
+#: what entry points accept as a scenario: a built Scenario, its name or its folder
+ScenarioLike = Scenario | str | Path
+
+
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
     tmp = path / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")

@@ -22,6 +22,7 @@ import socket
 from multiprocessing.connection import Client, Listener
 from typing import Any, Callable, Mapping
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env.episode import EnvWorker, StepBatch
 from reled_sumo.errors import ConfigError, first_line
 from reled_sumo.training.workers import (
@@ -157,7 +158,7 @@ class RayWorkerPool(ExchangePool):
     and shuts Ray down if this pool started it.
     """
 
-    def __init__(self, scenario: Any, env_options: Mapping[str, Any] | None = None, n_workers: int = 2,
+    def __init__(self, scenario: ScenarioLike, env_options: Mapping[str, Any] | None = None, n_workers: int = 2,
                  address: str = LOCAL, wrap: Callable | None = None, num_cpus_per_worker: float = 1.0,
                  num_cpus: int | None = None, start_timeout_s: float = 300.0,
                  reply_timeout_s: float | None = None, close_timeout_s: float = 10.0):

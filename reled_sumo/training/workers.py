@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Se
 
 import numpy as np
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env import make_env
 from reled_sumo.env.episode import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, StepBatch, ValueFn
 from reled_sumo.errors import SimulationDiedError, SimulationError
@@ -118,12 +119,12 @@ def _error(f: WorkerFailure) -> RolloutWorkerError:
     return cls(f.worker, f"{f.error_type}: {f.message}", f.traceback)
 
 
-def build_worker(scenario: Any, env_options: Mapping[str, Any], wrap: Callable | None = None) -> EnvWorker:
+def build_worker(scenario: ScenarioLike, env_options: Mapping[str, Any], wrap: Callable | None = None) -> EnvWorker:
     env = make_env(scenario, **dict(env_options))
     return EnvWorker(wrap(env) if wrap is not None else env)
 
 
-def _serve(conn, worker_id: int, scenario: Any, env_options: Mapping[str, Any], wrap: Callable | None) -> None:
+def _serve(conn, worker_id: int, scenario: ScenarioLike, env_options: Mapping[str, Any], wrap: Callable | None) -> None:
     """Worker process main: build the env, then answer commands until Close or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the learner's to handle
     try:
@@ -158,7 +159,7 @@ def serve_commands(conn, worker: EnvWorker, worker_id: int) -> None:
 
 
 # --------------------------------------------------------------------------- pool
-def _scenario_arg(scenario: Any) -> str:
+def _scenario_arg(scenario: ScenarioLike) -> str:
     """Workers get a folder path (or a name): a Scenario object is replaced by its folder."""
     path = getattr(scenario, "path", None)
     return str(path if path is not None else scenario)
@@ -242,7 +243,7 @@ class RolloutWorkerPool(ExchangePool):
     optional picklable env wrapper applied in the workers (e.g. MAPPO's ``GlobalStateEnv``).
     """
 
-    def __init__(self, scenario: Any, env_options: Mapping[str, Any] | None = None, n_workers: int = 2,
+    def __init__(self, scenario: ScenarioLike, env_options: Mapping[str, Any] | None = None, n_workers: int = 2,
                  start_method: str = "spawn", wrap: Callable | None = None,
                  start_timeout_s: float = 300.0, reply_timeout_s: float | None = None,
                  close_timeout_s: float = 10.0):
