@@ -6,7 +6,8 @@ A policy acts on a *batch* of deciding agents:
   greedy policy is (the reference policies, an ONNX policy, a trained policy's greedy actions).
 * :data:`ActFn` ``(obs, agent_index, mask) -> (actions, values,
   log_probs)``: what the episode recorder calls; a learner's policy gives values and
-  log-probs, every other policy is an ActionsFn under :func:`with_zero_stats`.
+  log-probs (:func:`learner_act`), every other policy is an ActionsFn under :func:`with_zero_stats`
+  (a learner's greedy actions alone: :func:`greedy_actions`).
 * :class:`~reled_sumo.env.episode.BatchPolicy` (``act_batch(StepBatch)``): a policy that
   needs more of the step than the observations (a route follower reads the deciders' edges).
 
@@ -16,7 +17,7 @@ used by :mod:`reled_sumo.env.policies` and the GUI) is a :data:`DictPolicy`;
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -40,6 +41,32 @@ def with_zero_stats(act: ActionsFn) -> ActFn:
         return zero_stats(np.asarray(act(obs, agent_index, mask), dtype=np.int64))
 
     return act_fn
+
+
+class LearnerPolicy(Protocol):
+    """A learner's policy (``optim.MultiAgentPolicy``): ``act(obs, agent_index, mask, deterministic)
+    -> (actions, values, log_probs)`` (the protocol only; no torch here)."""
+
+    def act(self, obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray | None,
+            deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+def learner_act(policy: LearnerPolicy, deterministic: bool = True) -> ActFn:
+    """An :data:`ActFn` from a learner's policy (greedy actions by default)."""
+
+    def act(obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray):
+        return policy.act(obs, agent_index, mask, deterministic)
+
+    return act
+
+
+def greedy_actions(policy: LearnerPolicy) -> ActionsFn:
+    """A learner's deterministic actions as an :data:`ActionsFn` (values and log-probs dropped)."""
+
+    def act(obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return policy.act(obs, agent_index, mask, True)[0]
+
+    return act
 
 
 def dict_policy(possible_agents: Sequence[str], act: ActionsFn) -> DictPolicy:

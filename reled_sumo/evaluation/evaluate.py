@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from reled_sumo.scenario.manifest import ScenarioLike
+from reled_sumo.env.acting import learner_act
 from reled_sumo.env.episode import ActFn, run_episode
 from reled_sumo.errors import ConfigError
 from reled_sumo.metrics.episodes import run_env_episodes
@@ -42,15 +43,6 @@ def evaluate_policy(scenario: ScenarioLike, act_fn: ActFn, seeds: int | Iterable
     return run_env_episodes(scenario, eval_seeds(seeds), env_options, episode, method, meta)
 
 
-def policy_act_fn(policy, deterministic: bool = True) -> ActFn:
-    """An :data:`ActFn` from an ``optim.MultiAgentPolicy`` (greedy actions by default)."""
-
-    def act(obs, agent_index, mask):
-        return policy.act(obs, agent_index, mask, deterministic)
-
-    return act
-
-
 def evaluate_loaded(policy, meta: Mapping[str, Any], seeds: int | Iterable[int] = 3, label: str | None = None,
                     env_overrides: Mapping[str, Any] | None = None) -> EvalResult:
     """Evaluate a loaded policy on the scenario and env options recorded in its run ``meta``."""
@@ -61,7 +53,7 @@ def evaluate_loaded(policy, meta: Mapping[str, Any], seeds: int | Iterable[int] 
     algo = str(meta.get("algo", "policy"))
     info = {"algo": algo, "train_seed": meta.get("seed"), "kind": "run"}
     with torch_threads(1):  # tiny networks beside SUMO: more threads only add overhead
-        return evaluate_policy(scenario, policy_act_fn(policy, True), seeds, env_opts,
+        return evaluate_policy(scenario, learner_act(policy, True), seeds, env_opts,
                                method=label or algo, meta=info)
 
 

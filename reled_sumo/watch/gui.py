@@ -17,7 +17,7 @@ from typing import Callable
 from reled_sumo.deploy.onnx_eval import check_agents
 from reled_sumo.deploy.onnx_policy import OnnxPolicy
 from reled_sumo.env import make_env
-from reled_sumo.env.acting import DictPolicy, dict_policy
+from reled_sumo.env.acting import DictPolicy, dict_policy, greedy_actions
 from reled_sumo.env.make import load_scenario
 from reled_sumo.env.policies import get_policy
 from reled_sumo.errors import SimulationDiedError, UserInputError
@@ -64,10 +64,7 @@ def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
 
     policy, meta = load_policy(Path(run_dir))
 
-    def greedy(o, idx, m):
-        return policy.act(o, idx, m, deterministic=True)[0]
-
-    return (lambda env: dict_policy(env.possible_agents, greedy)), meta
+    return (lambda env: dict_policy(env.possible_agents, greedy_actions(policy))), meta
 
 
 @dataclass(frozen=True)
