@@ -60,7 +60,7 @@ def _problem(value: Any, tp: Any) -> str | None:
 
 def check_field_types(obj: Any, prefix: str = "") -> None:
     """Raise ConfigError for the first field of dataclass ``obj`` whose value does not fit its annotation."""
-    hints = _hints(type(obj))
+    hints = _hints(type(obj))  # type: ignore[arg-type]  # a class is hashable
     for f in dataclasses.fields(obj):
         tp = hints.get(f.name)
         if tp is None:

@@ -39,7 +39,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats as _st
 
-from reled_sumo.evaluation.stats import Estimate
+from reled_sumo.metrics.results import rolling_mean
+from reled_sumo.metrics.stats import Estimate
 
 RELED = "reled"
 TT = "travel time incl. non-arrived (s)"
@@ -105,7 +106,6 @@ def to_threshold(x: np.ndarray, wall: np.ndarray, smoothed: np.ndarray, threshol
 def efficiency_samples(curves: Mapping[tuple, Mapping[str, np.ndarray]], levels: Mapping[tuple, float],
                        window: int, cols: tuple[str, str, str]) -> dict[tuple, list[tuple[float, float]]]:
     """(city, agents, method) -> per seed (decisions, wall s) to the (city, agents) threshold."""
-    from reled_sumo.evaluation.results import rolling_mean
 
     cx, cw, cy = cols
     out: dict[tuple, list[tuple[float, float]]] = {}
@@ -130,8 +130,8 @@ def check_claims(cities: Sequence[str], agents: Sequence[int], methods: Sequence
     checks: list[Check] = []
     if RELED not in methods:
         return checks
-    def add(*args) -> None:
-        if (c := _check(*args, confidence=confidence)) is not None:
+    def add(claim: str, scope: str, other: str, metric: str, reled: Sequence[float], others: Sequence[float]) -> None:
+        if (c := _check(claim, scope, other, metric, reled, others, confidence)) is not None:
             checks.append(c)
 
     cells = [(c, n) for c in cities for n in agents]

@@ -29,84 +29,53 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.env.make import load_scenario
 from reled_sumo.env.policies import get_policy
 from reled_sumo.env.routing_env import RoutingParallelEnv
 from reled_sumo.env.tables import scenario_graph
 from reled_sumo.errors import ConfigError
+from reled_sumo.scenario.manifest import Scenario, file_entry, load_scenario_dir, write_manifest
 from reled_sumo.sim.session import SumoSession
 
 
-def _open_xml(path: Path) -> ET.ElementTree:
+def _open_xml(path: Path) -> ET.ElementTree[ET.Element]:
     if path.suffix == ".gz":
         with gzip.open(path, "rb") as fh:
             return ET.parse(fh)
     return ET.parse(path)
 
 
-def derive_scenario(scenario, n_agents: int, out_dir: str | Path, spacing_s: float = 10.0):
+def derive_scenario(scenario: Scenario, n_agents: int, out_dir: str | Path, spacing_s: float = 10.0) -> Scenario:
     """Copy ``scenario`` to ``out_dir`` with ``n_agents`` agents (see module docstring)."""
-    from reled_sumo.scenario.manifest import file_entry, load_scenario_dir, write_manifest
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base = list(scenario.agents)
     if n_agents <= len(base):
         raise ConfigError("derive_scenario is for more agents than the scenario has")
-    g = scenario_graph(scenario)
     bg_tree = _open_xml(scenario.background_file)
-    bg_root = bg_tree.getroot()
-    extra: list[tuple[str, str]] = []
-    used_vehicles = []
-    for veh in bg_root.findall("vehicle"):
-        route = veh.find("route")
-        if route is None:
-            continue
-        edges = route.get("edges", "").split()
-        if len(edges) < 4 or edges[0] not in g.index or edges[-1] not in g.index or edges[0] == edges[-1]:
-            continue
-        if not np.isfinite(g.cost_to(g.index[edges[-1]])[g.index[edges[0]]]):
-            continue
-        extra.append((edges[0], edges[-1]))
-        used_vehicles.append(veh)
-        if len(base) + len(extra) >= n_agents:
-            break
-    if len(base) + len(extra) < n_agents:
-        raise ConfigError(f"scenario {scenario.name} has too few background trips to derive {n_agents} agents")
-    for veh in used_vehicles:
-        bg_root.remove(veh)
+    extra = _take_background_trips(scenario, bg_tree.getroot(), n_agents - len(base))
     last = max((a.depart for a in base), default=-spacing_s)
     agents = [{"id": a.id, "origin": a.origin, "destination": a.destination, "depart": a.depart} for a in base]
     for k, (o, d) in enumerate(extra):
         agents.append({"id": f"agent_{len(base) + k}", "origin": o, "destination": d,
                        "depart": float(last + spacing_s * (k + 1))})
-    # agent trips: same attributes as the scenario's own
-    src = _open_xml(scenario.agents_file).getroot()
-    vtype = src.find("vType")
-    proto = src.find("trip")
-    root = ET.Element("routes")
-    if vtype is not None:
-        root.append(vtype)
-    for a in agents:
-        attrs = dict(proto.attrib) if proto is not None else {}
-        attrs.update({"id": a["id"], "depart": f"{a['depart']:.2f}", "from": a["origin"], "to": a["destination"]})
-        ET.SubElement(root, "trip", attrs)
-    ET.ElementTree(root).write(out / "agents.rou.xml", encoding="UTF-8", xml_declaration=True)
+    _write_agent_trips(scenario, agents, out / "agents.rou.xml")
     bg_tree.write(out / "background.rou.xml", encoding="UTF-8", xml_declaration=True)
     net_name = scenario.net_file.name
     shutil.copy(scenario.net_file, out / net_name)
-    end = scenario.duration
     (out / "scenario.sumocfg").write_text(
         "<configuration>\n"
         f'  <input><net-file value="{net_name}"/>'
         '<route-files value="background.rou.xml,agents.rou.xml"/></input>\n'
-        f'  <time><begin value="0"/><end value="{end:g}"/></time>\n'
+        f'  <time><begin value="0"/><end value="{scenario.duration:g}"/></time>\n'
         "</configuration>\n"
     )
     manifest = json.loads(json.dumps(scenario.manifest))
@@ -121,6 +90,48 @@ def derive_scenario(scenario, n_agents: int, out_dir: str | Path, spacing_s: flo
     }
     write_manifest(out, manifest)
     return load_scenario_dir(out)
+
+
+def _take_background_trips(scenario: Scenario, bg_root: ET.Element, n: int) -> list[tuple[str, str]]:
+    """(origin, destination) of the first ``n`` background vehicles usable as agents (a route of
+    >= 4 car edges whose destination is reachable); they are removed from ``bg_root``."""
+    g = scenario_graph(scenario)
+    extra: list[tuple[str, str]] = []
+    used_vehicles = []
+    for veh in bg_root.findall("vehicle"):
+        route = veh.find("route")
+        if route is None:
+            continue
+        edges = route.get("edges", "").split()
+        if len(edges) < 4 or edges[0] not in g.index or edges[-1] not in g.index or edges[0] == edges[-1]:
+            continue
+        if not np.isfinite(g.cost_to(g.index[edges[-1]])[g.index[edges[0]]]):
+            continue
+        extra.append((edges[0], edges[-1]))
+        used_vehicles.append(veh)
+        if len(extra) >= n:
+            break
+    if len(extra) < n:
+        raise ConfigError(f"scenario {scenario.name} has too few background trips to derive "
+                          f"{len(scenario.agents) + n} agents")
+    for veh in used_vehicles:
+        bg_root.remove(veh)
+    return extra
+
+
+def _write_agent_trips(scenario: Scenario, agents: list[dict[str, Any]], path: Path) -> None:
+    """The agents' trips, with the same vType and trip attributes as the scenario's own."""
+    src = _open_xml(scenario.agents_file).getroot()
+    vtype = src.find("vType")
+    proto = src.find("trip")
+    root = ET.Element("routes")
+    if vtype is not None:
+        root.append(vtype)
+    for a in agents:
+        attrs = dict(proto.attrib) if proto is not None else {}
+        attrs.update({"id": a["id"], "depart": f"{a['depart']:.2f}", "from": a["origin"], "to": a["destination"]})
+        ET.SubElement(root, "trip", attrs)
+    ET.ElementTree(root).write(path, encoding="UTF-8", xml_declaration=True)
 
 
 def _run_env(scenario, cfg: EnvConfig, seed: int) -> dict[str, Any]:
@@ -148,8 +159,6 @@ def _run_env(scenario, cfg: EnvConfig, seed: int) -> dict[str, Any]:
 
 
 def _run_raw(scenario, session_cfg, t0: float, steps: int) -> tuple[float, float]:
-    from dataclasses import replace
-
     cfg = replace(session_cfg, backend="libsumo", gui=False, label=session_cfg.label + "-raw")
     with SumoSession(scenario.sumocfg, cfg, events=False) as sim:
         # the span before the env's first decision is not timed
@@ -160,7 +169,7 @@ def _run_raw(scenario, session_cfg, t0: float, steps: int) -> tuple[float, float
 
 
 def bench_env(
-    scenario: Any,
+    scenario: ScenarioLike,
     agents_list: Sequence[int] = (30,),
     backends: Sequence[str] = ("libsumo",),
     horizon: float | None = None,
@@ -200,31 +209,35 @@ def bench_env(
                     r = _run_env(sc, cfg, seed)
                     env_runs.append(r)
                     raw_runs.append(_run_raw(sc, r["session_cfg"], r["t0"], r["steps"]))
-                r = min(env_runs, key=lambda x: x["wall"])
-                raw_wall = min(w for w, _ in raw_runs)
-                cpu_ratio = min(c for _, c in raw_runs) / max(min(x["cpu"] for x in env_runs), 1e-9)
-                raw_rate = r["sim_span"] / raw_wall if raw_wall > 0 else float("inf")
-                env_rate = r["sim_span"] / r["wall"] if r["wall"] > 0 else float("inf")
-                dec = max(r["decisions"], 1)
-                rows.append({
-                    **{k: v for k, v in env_options.items()},
-                    "agents": n,
-                    "controlled_agents": r["controlled"],
-                    "backend": backend,
-                    "sim_s": r["sim_span"],
-                    "raw_wall_s": raw_wall,
-                    "env_wall_s": r["wall"],
-                    "raw_sim_s_per_wall_s": raw_rate,
-                    "env_sim_s_per_wall_s": env_rate,
-                    "ratio_env_to_raw": env_rate / raw_rate,
-                    "decisions": r["decisions"],
-                    "decisions_per_s": r["decisions"] / r["wall"],
-                    "us_per_decision": r["wall"] / dec * 1e6,
-                    "overhead_us_per_decision": (r["wall"] - raw_wall) / dec * 1e6,
-                    "arrival_rate": r["arrived"] / n,
-                    "cpu_ratio_env_to_raw": cpu_ratio if backend == "libsumo" else None,
-                })
+                rows.append({**env_options, **_row(n, backend, env_runs, raw_runs)})
     return rows
+
+
+def _row(n: int, backend: str, env_runs: list[dict[str, Any]], raw_runs: list[tuple[float, float]]) -> dict[str, Any]:
+    """One bench row from the repeats of one (agents, backend): the fastest env and raw runs."""
+    r = min(env_runs, key=lambda x: x["wall"])
+    raw_wall = min(w for w, _ in raw_runs)
+    cpu_ratio = min(c for _, c in raw_runs) / max(min(x["cpu"] for x in env_runs), 1e-9)
+    raw_rate = r["sim_span"] / raw_wall if raw_wall > 0 else float("inf")
+    env_rate = r["sim_span"] / r["wall"] if r["wall"] > 0 else float("inf")
+    dec = max(r["decisions"], 1)
+    return {
+        "agents": n,
+        "controlled_agents": r["controlled"],
+        "backend": backend,
+        "sim_s": r["sim_span"],
+        "raw_wall_s": raw_wall,
+        "env_wall_s": r["wall"],
+        "raw_sim_s_per_wall_s": raw_rate,
+        "env_sim_s_per_wall_s": env_rate,
+        "ratio_env_to_raw": env_rate / raw_rate,
+        "decisions": r["decisions"],
+        "decisions_per_s": r["decisions"] / r["wall"],
+        "us_per_decision": r["wall"] / dec * 1e6,
+        "overhead_us_per_decision": (r["wall"] - raw_wall) / dec * 1e6,
+        "arrival_rate": r["arrived"] / n,
+        "cpu_ratio_env_to_raw": cpu_ratio if backend == "libsumo" else None,
+    }
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:

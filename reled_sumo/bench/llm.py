@@ -24,13 +24,18 @@ import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.base import AgentTrip
 from reled_sumo.experts.instructions import InvalidAnswerError, extract_json, parse_instructions
+from reled_sumo.experts.prompt import PromptConfig
+from reled_sumo.experts.routing import RoutingExpert
+
+if TYPE_CHECKING:  # the ollama package is imported only when an LLM bench runs
+    from reled_sumo.experts.ollama_client import OllamaClient, ServerInfo
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +142,7 @@ def answer_quality(graph, group: Sequence[AgentTrip], text: str | None,
 class TimedClient:
     """Wraps an OllamaClient: seconds and token counts of every chat answer (ChatClient protocol)."""
 
-    def __init__(self, inner) -> None:
+    def __init__(self, inner: OllamaClient) -> None:
         self.inner = inner
         self.calls: list[dict[str, float]] = []
         self._lock = threading.Lock()
@@ -146,7 +151,7 @@ class TimedClient:
     def model(self) -> str:
         return self.inner.model
 
-    def check(self):
+    def check(self) -> ServerInfo:
         return self.inner.check()
 
     def close(self) -> None:
@@ -176,9 +181,8 @@ def _demo_row(demos, history) -> dict[str, Any]:
 
 
 def _routing_run(cfg: LLMBenchConfig, seed: int) -> dict[str, Any]:
-    from reled_sumo.env import make_env
-    from reled_sumo.experts.routing import RoutingExpert
-    from reled_sumo.experts.sed import SEDConfig, refine
+    from reled_sumo.env import make_env  # lazy: sumo
+    from reled_sumo.experts.sed import SEDConfig, refine  # lazy: sumo
 
     env = make_env(cfg.scenario, seed=seed, max_agents=cfg.agents)
     t0 = time.perf_counter()
@@ -191,10 +195,9 @@ def _routing_run(cfg: LLMBenchConfig, seed: int) -> dict[str, Any]:
 
 
 def _llm_expert(cfg: LLMBenchConfig, model: str, mode: str, cache_dir: str):
-    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
-    from reled_sumo.experts.ollama_client import OllamaClient, OllamaConfig
-    from reled_sumo.experts.prompt import PromptConfig
-    from reled_sumo.experts.route_choice import RouteChoiceExpert
+    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert  # lazy: ollama
+    from reled_sumo.experts.ollama_client import OllamaClient, OllamaConfig  # lazy: ollama
+    from reled_sumo.experts.route_choice import RouteChoiceExpert  # lazy: ollama
 
     ocfg = OllamaConfig(host=cfg.host, model=model, timeout_s=cfg.timeout_s, retries=0)
     # the server is checked up front (a missing server or model stops the bench); after that a
@@ -204,14 +207,14 @@ def _llm_expert(cfg: LLMBenchConfig, model: str, mode: str, cache_dir: str):
     client = TimedClient(OllamaClient(ocfg))
     client.check()
     cls = RouteChoiceExpert if mode == "routes" else OllamaExpert
-    expert = cls(lcfg, client=client)
+    expert = cls(lcfg, client=client)  # type: ignore[arg-type]  # TimedClient is a ChatClient
     expert.answer_log = []
     return expert, client
 
 
 def _llm_run(cfg: LLMBenchConfig, model: str, mode: str, seed: int, cache_dir: str) -> dict[str, Any]:
-    from reled_sumo.env import make_env
-    from reled_sumo.experts.sed import SEDConfig, refine
+    from reled_sumo.env import make_env  # lazy: sumo
+    from reled_sumo.experts.sed import SEDConfig, refine  # lazy: sumo
 
     expert, client = _llm_expert(cfg, model, mode, cache_dir)
     env = make_env(cfg.scenario, seed=seed, max_agents=cfg.agents)

@@ -26,8 +26,16 @@ import numpy as np
 import yaml
 
 from reled_sumo.bench import suite_exec
+from reled_sumo.env.observation import N_CAND, N_OWN
 from reled_sumo.errors import ConfigError, RelEdError, SuiteTaskError, first_line
+from reled_sumo.evaluation.evaluate import evaluate_policy, evaluate_run
+from reled_sumo.evaluation.references import ReferenceConfig, evaluate_reference, parse_references
+from reled_sumo.optim.threads import torch_threads
+from reled_sumo.scenario.build import BuildRequest, build
+from reled_sumo.scenario.registry import HOME_ENV, get_recipe, reled_home
+from reled_sumo.training.checkpoint import load_policy
 from reled_sumo.training.config import ALGOS, TrainConfig, config_from_dict, set_dotted
+from reled_sumo.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +123,7 @@ def suite_from_dict(raw: Mapping[str, Any]) -> SuiteSpec:
             d[key] = tuple(d.get(key, ()))
         if d.get("generalization"):
             g = dict(d["generalization"])
-            d["generalization"] = GeneralizationSpec(**{k: tuple(v) if isinstance(v, list) else v
+            d["generalization"] = GeneralizationSpec(**{k: tuple(v) if isinstance(v, list) else v  # type: ignore[arg-type]
                                                         for k, v in g.items()})
         spec = SuiteSpec(**d)
     except TypeError as exc:
@@ -125,8 +133,6 @@ def suite_from_dict(raw: Mapping[str, Any]) -> SuiteSpec:
 
 
 def validate(spec: SuiteSpec) -> None:
-    from reled_sumo.evaluation.references import parse_references
-
     names = [m.name for m in spec.methods]
     if not names or len(set(names)) != len(names):
         raise ConfigError("a suite needs methods with unique names")
@@ -241,8 +247,6 @@ def env_options(spec: SuiteSpec, agents: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ scenarios
 def build_scenarios(spec: SuiteSpec) -> list[str]:
     """Build (or reuse, cache hit) every city and the demand-scaled copies of the generalization city."""
-    from reled_sumo.scenario.build import BuildRequest, build
-    from reled_sumo.scenario.registry import get_recipe
 
     requests = []
     for c in spec.cities:
@@ -270,7 +274,6 @@ def transfer_act(policy, meta: Mapping[str, Any]):
     Agent indices beyond the policy's agents wrap around (``index mod N_policy``; only matters for
     per-agent policies and agent embeddings).
     """
-    from reled_sumo.env.observation import N_CAND, N_OWN
 
     k_pol, n_pol = int(meta["n_actions"]), len(meta["possible_agents"])
 
@@ -291,10 +294,7 @@ def transfer_act(policy, meta: Mapping[str, Any]):
 
 
 def _train_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
-    from reled_sumo.evaluation.evaluate import evaluate_run
-    from reled_sumo.training.trainer import Trainer
-
-    rd = run_dir(out, task.city, task.agents, task.method, task.seed)
+    rd = run_dir(out, task.city, task.agents, task.method, task.seed)  # type: ignore[arg-type]  # train tasks have seeds
     resume = (rd / "checkpoint.pt").is_file()
     res = Trainer(run_config(spec, task), run_dir=rd, resume=resume).run()
     ev = evaluate_run(rd, spec.eval_seeds)
@@ -304,18 +304,14 @@ def _train_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
 
 
 def _ref_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
-    from reled_sumo.evaluation.references import evaluate_reference
-    from reled_sumo.evaluation.references import ReferenceConfig
-
     cfg = ReferenceConfig(**dict(spec.reference_options))
     return {"eval": evaluate_reference(task.method, task.city, spec.eval_seeds, env_options(spec, task.agents),
                                        cfg).to_dict()}
 
 
 def _gen_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
-    from reled_sumo.training.checkpoint import load_policy
-    from reled_sumo.evaluation.evaluate import evaluate_policy
-
+    if task.target is None or task.seed is None:
+        raise ConfigError(f"generalization task {task} needs a target city and a training seed")
     rd = run_dir(out, task.city, task.agents, task.method, task.seed)
     policy, meta = load_policy(rd)
     opts = {**dict(meta.get("env") or {}), "max_agents": task.agents}
@@ -334,7 +330,6 @@ def run_task(spec: SuiteSpec, out: Path, task: Task) -> Path:
     Torch runs on ``train.torch_threads`` (default 1) threads for evaluations too: tiny networks
     next to SUMO are several times slower with more threads on a small machine.
     """
-    from reled_sumo.optim.threads import torch_threads
 
     t0 = time.perf_counter()
     with torch_threads(int(dict(spec.train).get("torch_threads", 1))):
@@ -357,7 +352,6 @@ def _ready(out: Path, task: Task, finished: set[Task]) -> bool:
 def executor(jobs: int | None = 1, ray_address: str | None = None, ray_task_cpus: float = 1.0):
     """Where the tasks run: ``ray_address`` set -> Ray tasks (``jobs`` at a time, default the
     cluster's CPUs // ``ray_task_cpus``); else ``jobs`` spawned processes, or this process for 1."""
-    from reled_sumo.scenario.registry import HOME_ENV, reled_home
 
     if ray_address is not None:
         env = {HOME_ENV: str(reled_home().resolve())}  # a Ray worker's cwd and environment are not ours
@@ -376,7 +370,10 @@ def _execute(spec: SuiteSpec, out: Path, tasks: Sequence[Task], ex, on_done: Cal
     new submissions; the running ones finish (their results count for a rerun), then a
     :class:`SuiteTaskError` names the failed task(s).
     """
-    todo, finished, running, failed = list(tasks), set(), {}, []
+    todo = list(tasks)
+    finished: set[Task] = set()
+    running: dict[Any, Task] = {}
+    failed: list[tuple[Task, BaseException]] = []
     while todo or running:
         while not failed and len(running) < ex.slots:
             nxt = next((t for t in todo if _ready(out, t, finished)), None)

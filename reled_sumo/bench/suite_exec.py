@@ -100,7 +100,7 @@ class RayTaskExecutor:
 
     def __init__(self, address: str, slots: int | None = None, cpus_per_task: float = 1.0,
                  env: Mapping[str, str] | None = None):
-        from reled_sumo.training.ray_workers import connect, import_ray
+        from reled_sumo.training.ray_workers import connect, import_ray  # lazy: sumo
 
         if isinstance(cpus_per_task, bool) or not isinstance(cpus_per_task, (int, float)) \
                 or not math.isfinite(cpus_per_task) or cpus_per_task <= 0:
@@ -108,7 +108,8 @@ class RayTaskExecutor:
         if slots is not None and (isinstance(slots, bool) or not isinstance(slots, int) or slots < 1):
             raise ConfigError(f"jobs must be an integer >= 1, got {slots!r}")
         local_cpus = math.ceil(slots * cpus_per_task) if slots else (os.cpu_count() or 1)
-        self.address, self.cpus_per_task, self._running = address, float(cpus_per_task), set()
+        self.address, self.cpus_per_task = address, float(cpus_per_task)
+        self._running: set[Any] = set()
         self._owns_ray = connect(address, local_cpus)
         self._ray = ray = import_ray()
         try:

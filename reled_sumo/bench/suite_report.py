@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+from scipy import stats as st
 
-from reled_sumo.evaluation.report import save_figure
-from reled_sumo.bench.suite_paired import paired_section
+from reled_sumo.bench import claims as C
 from reled_sumo.bench.suite import RESULTS, SuiteOutcome, SuiteSpec, gen_targets, plan, run_dir, run_suite
-from reled_sumo.evaluation.results import rolling_mean
+from reled_sumo.evaluation.report import markdown_table, read_progress, save_figure
+from reled_sumo.metrics.results import EvalResult, rolling_mean
+from reled_sumo.metrics.stats import mean_ci
+from reled_sumo.bench.suite_paired import paired_section
 from reled_sumo.safe_write import check_output, write_output
 
 log = logging.getLogger(__name__)
@@ -45,8 +48,6 @@ def _nanmean(x) -> float:
 
 
 def record_samples(rec: Mapping[str, Any]) -> list[Sample]:
-    from reled_sumo.evaluation.results import EvalResult
-
     t, ev = rec["task"], EvalResult.from_dict(rec["eval"])
     base = (t["kind"], t["city"], int(t["agents"]), t["method"])
     if t["kind"] == "ref":
@@ -66,7 +67,6 @@ def load_samples(out: Path) -> list[Sample]:
 def aggregate(samples: Sequence[Sample], metric: str, keys: Sequence[str] = ("city", "agents", "method"),
               kinds: Sequence[str] = ("train", "ref"), confidence: float = 0.95) -> dict[tuple, Any]:
     """Group samples by ``keys`` -> :func:`mean_ci` of ``metric`` (NaN samples dropped by mean_ci)."""
-    from reled_sumo.evaluation.stats import mean_ci
 
     groups: dict[tuple, list[float]] = {}
     for s in samples:
@@ -81,16 +81,14 @@ def steps_to_threshold(x: Sequence[float], y: Sequence[float], threshold: float,
     return float(np.asarray(x, dtype=np.float64)[hit[0]]) if hit.size else float("nan")
 
 
-def final_level(y: Sequence[float], window: int) -> float:
+def final_level(y: Sequence[float] | np.ndarray, window: int) -> float:
     """Mean of the last ``window`` finite values (fewer if the run logged fewer)."""
-    y = np.asarray(y, dtype=np.float64)
-    y = y[np.isfinite(y)]
-    return float(y[-window:].mean()) if y.size else float("nan")
+    a = np.asarray(y, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    return float(a[-window:].mean()) if a.size else float("nan")
 
 
 def load_curves(spec: SuiteSpec, out: Path) -> dict[tuple, dict[str, np.ndarray]]:
-    from reled_sumo.evaluation.report import read_progress
-
     curves = {}
     for t in plan(spec):
         p = run_dir(out, t.city, t.agents, t.method, t.seed or 0) / "progress.csv"
@@ -120,8 +118,6 @@ def steps_table(spec: SuiteSpec, curves) -> dict[tuple, list[float]]:
 
 
 def _main_rows(spec: SuiteSpec, samples, steps, city: str, n: int) -> list[tuple[str, ...]]:
-    from reled_sumo.evaluation.stats import mean_ci
-
     c = spec.confidence
     agg = {m: aggregate(samples, m, confidence=c) for m in (*METRICS, "train_wall_s", "decisions_per_s")}
     rows = []
@@ -153,6 +149,7 @@ def _gen_rows(spec: SuiteSpec, samples) -> tuple[tuple[str, ...], list[tuple[str
     def cell(e, a) -> str:
         return "" if e is None else f"{e.format(1)} ({a.mean:.2f})"
 
+    assert g is not None  # only called for a suite with a generalization block
     rows = []
     for m in g.methods:
         own = (g.train_city, g.agents, m)
@@ -165,10 +162,10 @@ def _gen_rows(spec: SuiteSpec, samples) -> tuple[tuple[str, ...], list[tuple[str
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # lazy: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib
 
     return plt
 
@@ -177,7 +174,6 @@ def band(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], grid: np.ndarray,
          confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and Student-t CI across runs of curves ``(x_r, y_r)`` on a shared ``grid``: each run
     is interpolated linearly inside its own x range (NaN outside, and where its y is NaN)."""
-    from scipy import stats as st
 
     rows = []
     for x, y in zip(xs, ys):
@@ -258,8 +254,6 @@ def plot_vs_agents(spec: SuiteSpec, samples, city: str, path: Path) -> Path | No
 
 def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[str]:
     """Markdown: every claim check of :mod:`reled_sumo.bench.claims` and a verdict count."""
-    from reled_sumo.bench import claims as C
-    from reled_sumo.evaluation.report import markdown_table
 
     final: dict[tuple, list[float]] = {}
     gen: dict[tuple, list[float]] = {}
@@ -274,7 +268,8 @@ def claims_section(spec: SuiteSpec, samples: Sequence[Sample], curves) -> list[s
             gen.setdefault((smp.target, smp.method), []).append(tt)
     eff = C.efficiency_samples(curves, thresholds(spec, curves), spec.threshold_window, (COL_X, COL_WALL, COL_Y))
     role = {method: r for r, method in spec.claims_roles.items()}  # the claims name methods by their role
-    final, eff = ({(c, n, role.get(m, m)): v for (c, n, m), v in d.items()} for d in (final, eff))
+    final = {(c, n, role.get(m, m)): v for (c, n, m), v in final.items()}
+    eff = {(c, n, role.get(m, m)): v for (c, n, m), v in eff.items()}
     gen = {(t, role.get(m, m)): v for (t, m), v in gen.items()}
     checks = C.check_claims([c.name for c in spec.cities], spec.agents, [role.get(m.name, m.name) for m in spec.methods],
                             final, eff, gen, spec.confidence, refs)
@@ -298,7 +293,6 @@ def write_suite_report(spec: SuiteSpec, out: str | Path, force: bool = False) ->
     """``<out>/report.md`` and its plots, from the result files and the runs' progress.csv.
 
     A ``report.md`` there that this tool did not write is only overwritten with ``force``."""
-    from reled_sumo.evaluation.report import markdown_table
 
     out = Path(out)
     check_output(out / "report.md", force)
@@ -328,8 +322,8 @@ def write_suite_report(spec: SuiteSpec, out: str | Path, force: bool = False) ->
                 if p := plot_curves(spec, curves, c.name, n, out / f"curves_{c.name}_n{n}.png", ref_tt):
                     md += [f"![curves]({p.name})", ""]
         if len(spec.agents) > 1:
-            p = plot_vs_agents(spec, samples, c.name, out / f"tt_vs_agents_{c.name}.png")
-            md += [f"![travel time vs agents]({p.name})", ""]
+            if p := plot_vs_agents(spec, samples, c.name, out / f"tt_vs_agents_{c.name}.png"):
+                md += [f"![travel time vs agents]({p.name})", ""]
     if spec.generalization is not None:
         head, rows = _gen_rows(spec, samples)
         md += ["## Generalization (no further training)", "", "Travel time (s) mean ± CI (arrival rate), "

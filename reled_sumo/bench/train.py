@@ -25,15 +25,22 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch as th
+from torch.utils import benchmark
 
+from reled_sumo.env import make_env
+from reled_sumo.env.episode import run_episode, shortest_act
+from reled_sumo.env.make import load_scenario
+from reled_sumo.env.observation import N_CAND, N_OWN, obs_size
 from reled_sumo.errors import ConfigError
+from reled_sumo.optim.policy import PolicyConfig, build_policy
 from reled_sumo.training.algos import episode_seed
 from reled_sumo.training.config import TrainConfig, load_config
-from reled_sumo.env.episode import run_episode, shortest_act
+from reled_sumo.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +89,6 @@ def train_config(b: TrainBench, algo: str, workers: int = 0) -> TrainConfig:
 
 # ---------------------------------------------------------------- env only
 def _fixed_policy(cfg: TrainConfig, env):
-    from reled_sumo.optim.policy import build_policy
-
     th.manual_seed(cfg.seed)
     pc = cfg.hpo.policy_config(env.candidate_layout)
     return build_policy(pc, len(env.possible_agents), int(env.obs_dim), int(env.K)).eval()
@@ -99,8 +104,6 @@ def _timed_episodes(env, act, cfg: TrainConfig, episodes: int) -> tuple[int, flo
 
 def env_only_rows(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
     """Env driven by a fixed (untrained) policy of the run's architecture, then by ``shortest``."""
-    from reled_sumo.env import make_env
-    from reled_sumo.env.make import load_scenario
 
     env = make_env(load_scenario(cfg.scenario), config=cfg.env)
     try:
@@ -154,11 +157,9 @@ def rollout_rate(reports: Sequence[Any]) -> tuple[int, float]:
 
 
 def train_rows(cfg: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
-    from reled_sumo.training.trainer import Trainer
-
     cb = _Collect()
     t0 = time.perf_counter()
-    res = Trainer(cfg, run_dir=run_dir, callback=cb).run()
+    res = Trainer(cfg, run_dir=run_dir, callback=cb).run()  # type: ignore[arg-type]  # a duck-typed TrainCallback
     total = time.perf_counter() - t0
     agents = cfg.env.max_agents or 0
     dec, secs = rollout_rate(cb.reports)
@@ -211,8 +212,6 @@ def bench_train_throughput(b: TrainBench, out: str | Path | None = None) -> list
 
 # ---------------------------------------------------------------- ensemble cost
 def _inputs(n: int, batch: int, k: int, seed: int = 0):
-    from reled_sumo.env.observation import obs_size
-
     g = th.Generator().manual_seed(seed)
     obs = th.randn(batch, obs_size(k), generator=g)
     idx = th.randint(0, n, (batch,), generator=g)
@@ -237,7 +236,6 @@ def _rollout_step(policy, obs, idx, mask) -> None:
 
 def time_call(fn, min_run_time: float = 0.5) -> float:
     """Median seconds of one ``fn()`` (torch.utils.benchmark, 1 thread, warm-up included)."""
-    from torch.utils import benchmark
 
     for _ in range(5):  # warm-up (lazy init, allocator)
         fn()
@@ -248,8 +246,6 @@ def time_call(fn, min_run_time: float = 0.5) -> float:
 def bench_ensemble(agents: Sequence[int] = (10, 50, 100), batch: int | None = None, k: int = 4,
                    hidden: tuple[int, ...] = (64, 64), min_run_time: float = 0.5) -> list[dict[str, Any]]:
     """One row per N: µs per call of shared vs per-agent, rollout forward and training step (B = N if None)."""
-    from reled_sumo.env.observation import N_CAND, N_OWN, obs_size
-    from reled_sumo.optim.policy import PolicyConfig, build_policy
 
     rows = []
     threads = th.get_num_threads()
@@ -264,8 +260,8 @@ def bench_ensemble(agents: Sequence[int] = (10, 50, 100), batch: int | None = No
                 pc = PolicyConfig(kind, hidden, hidden, candidate_layout=(N_OWN, N_CAND))
                 pol = build_policy(pc, n, obs_size(k), k)
                 key = kind.replace("-", "_")
-                us[f"{key}_fwd_us"] = 1e6 * time_call(lambda: _rollout_step(pol, obs, idx, mask), min_run_time)
-                us[f"{key}_train_us"] = 1e6 * time_call(lambda: _train_step(pol, obs, idx, mask, actions),
+                us[f"{key}_fwd_us"] = 1e6 * time_call(partial(_rollout_step, pol, obs, idx, mask), min_run_time)
+                us[f"{key}_train_us"] = 1e6 * time_call(partial(_train_step, pol, obs, idx, mask, actions),
                                                         min_run_time)
             rows.append({"agents": int(n), "batch": b, **us,
                          "fwd_ratio": us["per_agent_fwd_us"] / us["shared_fwd_us"],

@@ -7,8 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env.episode import ActFn, shortest_act
 from reled_sumo.errors import UserInputError
+from reled_sumo.training.ray_workers import RayWorkerPool, connect
 from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 
 log = logging.getLogger(__name__)
@@ -30,11 +32,9 @@ class WorkerBenchRow:
     ratio_to_process: float = float("nan")  # decisions_per_s / that of the process pool with as many workers
 
 
-def _open(backend: str, n: int, scenario: Any, env_options: Mapping[str, Any] | None, start_method: str,
+def _open(backend: str, n: int, scenario: ScenarioLike, env_options: Mapping[str, Any] | None, start_method: str,
           ray_address: str) -> Any:
     if backend == "ray":
-        from reled_sumo.training.ray_workers import RayWorkerPool  # Ray is optional
-
         return RayWorkerPool(scenario, env_options, n, address=ray_address)
     return RolloutWorkerPool(scenario, env_options, n, start_method)
 
@@ -50,7 +50,7 @@ def _measure(backend: str, n: int, seeds: list[int], act: ActFn, open_args: tupl
     return backend, n, decisions, t1 - t0, wall, sum(s.sim_seconds for s in stats)
 
 
-def bench_workers(scenario: Any, n_workers_list: Sequence[int] = (1, 2, 4), episodes: int = 8,
+def bench_workers(scenario: ScenarioLike, n_workers_list: Sequence[int] = (1, 2, 4), episodes: int = 8,
                   env_options: Mapping[str, Any] | None = None, act: ActFn | None = None,
                   start_method: str = "spawn", seed: int = 0, backends: Sequence[str] = ("process",),
                   ray_address: str = "local") -> list[WorkerBenchRow]:
@@ -66,15 +66,13 @@ def bench_workers(scenario: Any, n_workers_list: Sequence[int] = (1, 2, 4), epis
     seeds = [seed + e for e in range(episodes)]
     owns_ray = False
     if "ray" in backends:
-        from reled_sumo.training.ray_workers import connect
-
         owns_ray = connect(ray_address, max(n_workers_list))
     try:
         open_args = (scenario, env_options, start_method, ray_address)
         measured = [_measure(b, n, seeds, act, open_args) for n in n_workers_list for b in backends]
     finally:
         if owns_ray:
-            import ray
+            import ray  # lazy: ray
 
             ray.shutdown()
     return _rows(measured, episodes)

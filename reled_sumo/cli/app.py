@@ -11,12 +11,12 @@ from reled_sumo.cli import llm as llm_cli
 from reled_sumo.cli import scenario as scenario_cli
 from reled_sumo.cli.bench_learn import learn_cmd, train_bench_cmd
 from reled_sumo.cli.bench_llm import llm_cmd
+from reled_sumo.cli.common import console, guarded, scenario_option, setup_logging
 from reled_sumo.cli.doctor import doctor_cmd
 from reled_sumo.cli.eval import eval_cmd
 from reled_sumo.cli.export import export_cmd
 from reled_sumo.cli.train import train_cmd
 from reled_sumo.cli.watch import watch_cmd
-from reled_sumo.cli.common import console, guarded, setup_logging
 
 app = typer.Typer(help="reled-sumo: multi-agent RL with expert demonstrations on real-city SUMO traffic.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -42,13 +42,13 @@ def _root(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v
 @app.command("sumo")
 @guarded
 def sumo_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     gui: bool = typer.Option(False, "--gui", help="Open sumo-gui instead of headless sumo."),
     end: Optional[float] = typer.Option(None, "--end", help="Simulated seconds (default: scenario duration)."),
 ) -> None:
     """Run the scenario plainly in SUMO with no control (the speed and travel-time baseline)."""
-    from reled_sumo.scenario import resolve_scenario
-    from reled_sumo.sim.plain import run_plain
+    from reled_sumo.scenario import resolve_scenario  # lazy: startup
+    from reled_sumo.sim.plain import run_plain  # lazy: sumo
 
     r = run_plain(resolve_scenario(scenario), end=end, gui=gui)
     console.print(f"simulated {r.sim_seconds:g} s in {r.wall_seconds:.2f} s wall ({r.speedup:.0f}x real time); "

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import agents_option, console, guarded, json_option, scenario_option, seed_option
+from reled_sumo.errors import UserInputError
 
 app = typer.Typer(help="Benchmarks (ratios against a reference measured in the same run).", no_args_is_help=True)
 
@@ -17,8 +19,6 @@ ENV_COLUMNS = ("agents", "backend", "sim_s", "raw_sim_s_per_wall_s", "env_sim_s_
 
 def _ints(text: str, option: str = "", minimum: int | None = None) -> list[int]:
     """A comma-separated list of integers, each at least ``minimum``; UserInputError otherwise."""
-    from reled_sumo.errors import UserInputError
-
     what = f"{option} " if option else ""
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
@@ -30,8 +30,6 @@ def _ints(text: str, option: str = "", minimum: int | None = None) -> list[int]:
 
 
 def _at_least(option: str, value: int | None, minimum: int = 1) -> None:
-    from reled_sumo.errors import UserInputError
-
     if value is not None and value < minimum:
         raise UserInputError(f"{option} must be an integer >= {minimum}, got {value}")
 
@@ -54,16 +52,16 @@ def rows_table(title: str, rows: list[dict], columns) -> Table:
 @app.command("env")
 @guarded
 def env_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     agents: str = typer.Option("10,50,100,200", "--agents", help="Comma-separated agent counts."),
     backends: str = typer.Option("libsumo,traci", "--backends", help="libsumo and/or traci."),
     horizon: Optional[float] = typer.Option(None, "--horizon", help="Simulated seconds (default: scenario)."),
     repeats: int = typer.Option(1, "--repeats", help="Keep the fastest of R runs."),
-    seed: int = typer.Option(0, "--seed"),
-    as_json: bool = typer.Option(False, "--json", help="Also print one JSON line per row."),
+    seed: int = seed_option(),
+    as_json: bool = json_option(),
 ) -> None:
     """Raw SUMO vs the env driven by `shortest`, with libsumo and TraCI, for several agent counts."""
-    from reled_sumo.bench.env import bench_env
+    from reled_sumo.bench.env import bench_env  # lazy: sumo
 
     _at_least("--repeats", repeats)
     rows = bench_env(scenario, _ints(agents, "--agents", 1), tuple(b.strip() for b in backends.split(",")), horizon,
@@ -82,22 +80,21 @@ WORKER_COLUMNS = ("backend", "n_workers", "episodes", "decisions", "wall_s", "de
 @app.command("workers")
 @guarded
 def workers_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     workers: str = typer.Option("1,2,4", "--workers", help="Comma-separated pool sizes."),
     episodes: int = typer.Option(8, "--episodes", help="Episodes per pool size (same seeds)."),
-    agents: Optional[int] = typer.Option(None, "--agents", help="Control only the first N agents."),
+    agents: Optional[int] = agents_option(),
     backend: str = typer.Option("process", "--backend", help="Comma-separated: process (worker processes) "
                                 "and/or ray (Ray actors; needs pip install -e '.[ray]')."),
     ray_address: str = typer.Option("local", "--ray-address", help="With --backend ray: local (start Ray "
                                     "here), auto or a cluster address."),
-    as_json: bool = typer.Option(False, "--json", help="Also print one JSON line per row."),
+    as_json: bool = json_option(),
 ) -> None:
     """Parallel SUMO rollout workers (one libsumo env per process or Ray actor): decisions/s vs one
     worker of the same backend, and vs the process pool with as many workers."""
-    from dataclasses import asdict
 
-    from reled_sumo.scenario import resolve_scenario
-    from reled_sumo.bench.workers import bench_workers
+    from reled_sumo.bench.workers import bench_workers  # lazy: sumo
+    from reled_sumo.scenario import resolve_scenario  # lazy: startup
 
     counts = _ints(workers, "--workers", 1)
     _at_least("--episodes", episodes)

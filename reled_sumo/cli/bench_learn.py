@@ -15,7 +15,9 @@ import typer
 from rich.console import Console
 
 from reled_sumo.cli.bench import _ints, fmt, rows_table
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import (
+    agents_option, console, guarded, json_option, scenario_option, seed_option, setup_logging,
+)
 
 
 def _print_rows(title: str, rows: list[dict], columns, as_json: bool) -> None:
@@ -30,22 +32,22 @@ def _print_rows(title: str, rows: list[dict], columns, as_json: bool) -> None:
 
 @guarded
 def train_bench_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
-    agents: Optional[int] = typer.Option(20, "--agents", help="Controlled agents (env max_agents)."),
+    scenario: str = scenario_option(),
+    agents: Optional[int] = agents_option(20),
     steps: int = typer.Option(5000, "--steps", help="Training budget per algo, in agent decisions."),
     algos: str = typer.Option("ippo,reled", "--algo", help="Comma-separated algos to train."),
     env_episodes: int = typer.Option(2, "--env-episodes", help="Timed env-only episodes (+1 warm-up)."),
     ensemble: str = typer.Option("10,50,100", "--ensemble-agents", help="N for shared vs per-agent ('' skips)."),
     batch: Optional[int] = typer.Option(None, "--batch", help="Decisions per policy call (default B = N)."),
     config: Optional[Path] = typer.Option(None, "--config", help="TrainConfig YAML for the training runs."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = seed_option(),
     out: Optional[Path] = typer.Option(None, "--out", help="Keep the training runs here (default: temp)."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON lines instead of tables."),
+    as_json: bool = json_option("Print JSON lines instead of tables."),
     workers: str = typer.Option("0", "--workers", help="Comma-separated rollout worker counts to train with "
                                 "(0 = in-process), e.g. 0,2."),
 ) -> None:
     """Training vs env-only decisions/s (same env options, same run) and shared vs per-agent policy cost."""
-    from reled_sumo.bench.train import (
+    from reled_sumo.bench.train import (  # lazy: torch
         ENSEMBLE_COLUMNS, GOAL_RATIO, THROUGHPUT_COLUMNS, TrainBench, bench_ensemble, bench_train_throughput,
     )
 
@@ -77,8 +79,8 @@ def learn_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite a report.md in --out that reled did not write."),
 ) -> None:
     """Run a learning suite (methods x cities x agents x seeds + references + generalization); resumable."""
-    from reled_sumo.bench.suite import load_suite, pending
-    from reled_sumo.bench.suite_report import run_and_report, write_suite_report
+    from reled_sumo.bench.suite import load_suite, pending  # lazy: torch
+    from reled_sumo.bench.suite_report import run_and_report, write_suite_report  # lazy: torch
 
     spec = load_suite(suite)
     folder = out or Path("bench") / f"learn-{spec.name}"
@@ -105,8 +107,6 @@ def learn_cmd(
 
 
 def _verbosity(verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="-v info, -vv debug.")) -> None:
-    from reled_sumo.cli.common import setup_logging
-
     setup_logging(verbose)
 
 

@@ -10,7 +10,8 @@ from typing import Optional
 
 import typer
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.bench import _ints, rows_table
+from reled_sumo.cli.common import agents_option, console, guarded, scenario_option
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -19,11 +20,11 @@ def _names(text: str) -> tuple[str, ...]:
 
 @guarded
 def llm_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     models: str = typer.Option("smollm2:135m", "--models", help="Comma-separated model names on the server."),
     modes: str = typer.Option("path,routes", "--modes", help="Comma-separated LLM modes: path, routes."),
     seeds: str = typer.Option("0", "--seeds", help="Comma-separated seeds (the routing expert runs on each)."),
-    agents: int = typer.Option(20, "--agents", help="Use the first N agents."),
+    agents: int = agents_option(20),
     rounds: int = typer.Option(1, "--rounds", help="SED rounds per run."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama (or local server) URL; default $OLLAMA_HOST."),
     timeout: float = typer.Option(600.0, "--timeout", help="Seconds to wait for one answer."),
@@ -32,8 +33,7 @@ def llm_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Also append the JSON lines to this file."),
 ) -> None:
     """Ask the model(s) in each mode on the same seeds as the routing expert; JSON lines, then a table."""
-    from reled_sumo.bench.llm import LLMBenchConfig, jsonable, run_llm_bench, summary_columns
-    from reled_sumo.cli.bench import _ints, rows_table
+    from reled_sumo.bench.llm import LLMBenchConfig, jsonable, run_llm_bench, summary_columns  # lazy: scipy
 
     cfg = LLMBenchConfig(scenario=scenario, models=_names(models), modes=_names(modes), seeds=tuple(_ints(seeds)),
                          agents=agents, rounds=rounds, host=host, timeout_s=timeout, max_edges=max_edges,

@@ -22,6 +22,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 OS_ERROR_EXIT = 74  # sysexits' EX_IOERR: a file system or other operating-system error
 
 
+# ------------------------------------------------------------ shared options (one definition each)
+def scenario_option(required: bool = True, help: str = "Built scenario name or folder.") -> Any:
+    """``--scenario/-s``: a built scenario's name or folder."""
+    return typer.Option(... if required else None, "--scenario", "-s", help=help)
+
+
+def agents_option(default: int | None = None) -> Any:
+    """``--agents N``: control only the first N agents of the scenario (the env's ``max_agents``)."""
+    return typer.Option(default, "--agents", min=1, help="Control only the first N agents (the env's max_agents).")
+
+
+def seed_option(default: int = 0, help: str = "Seed (SUMO, policies).") -> Any:
+    return typer.Option(default, "--seed", help=help)
+
+
+def json_option(help: str = "Also print one JSON line per row.") -> Any:
+    return typer.Option(False, "--json", help=help)
+
+
 def os_error_message(exc: OSError) -> str:
     """One line for an OSError: what failed, on which path, and why."""
     why = exc.strerror or type(exc).__name__

@@ -1,15 +1,18 @@
 """`reled demo ...`: generate and inspect expert demonstrations (SED loop)."""
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich import box
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import agents_option, console, guarded, scenario_option, seed_option
+from reled_sumo.demos.stationarity import BoundConfig
+from reled_sumo.demos.trajectory import DemoSet
 
 app = typer.Typer(help="Expert demonstrations: generate with the SED loop, show.", no_args_is_help=True)
 
@@ -33,7 +36,7 @@ def rounds_table(metrics: list[dict]) -> Table:
 @app.command("generate")
 @guarded
 def generate_cmd(
-    scenario: str = typer.Option(..., "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: str = scenario_option(),
     expert: str = typer.Option("routing", "--expert", help="routing (no LLM) or ollama."),
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model (default qwen2.5:7b-instruct)."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama host (default $OLLAMA_HOST or 127.0.0.1:11434)."),
@@ -42,8 +45,8 @@ def generate_cmd(
     rounds: int = typer.Option(3, "--rounds", help="SED refinement rounds."),
     divergence: str = typer.Option("jaccard", "--divergence", help="Subset divergence in the SED bound: "
                                    "jaccard (route edge sets) or js (junction-choice distributions)."),
-    agents: Optional[int] = typer.Option(None, "--agents", help="Use only the first N agents."),
-    seed: int = typer.Option(0, "--seed"),
+    agents: Optional[int] = agents_option(),
+    seed: int = seed_option(),
     fallback: bool = typer.Option(False, "--fallback/--no-fallback", help="Route with the routing expert if Ollama is down."),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds for one whole LLM answer "
                                             "(default 120; the health check has its own 5 s)."),
@@ -53,18 +56,16 @@ def generate_cmd(
     out: Optional[Path] = typer.Option(None, "--out", help="Output folder (default runs/demos/<scenario>-<expert>-s<seed>)."),
 ) -> None:
     """Generate demonstrations with the SED loop and save them."""
-    from dataclasses import asdict
 
-    from reled_sumo.env import make_env
-    from reled_sumo.experts.factory import ExpertOptions, make_expert
-    from reled_sumo.demos.stationarity import BoundConfig
-    from reled_sumo.experts.sed import SEDConfig, refine
+    from reled_sumo.env import make_env  # lazy: sumo
+    from reled_sumo.experts.factory import ExpertOptions, make_expert  # lazy: scipy
+    from reled_sumo.experts.sed import SEDConfig, refine  # lazy: sumo
 
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
     limits = {k: v for k, v in (("timeout_s", timeout), ("retries", retries), ("round_timeout_s", round_timeout))
               if v is not None}
-    exp = make_expert(ExpertOptions(kind=expert, model=model, host=host, fallback_on_unavailable=fallback,
-                                    mode=llm_mode, **limits))
+    exp = make_expert(ExpertOptions(kind=expert, model=model, host=host,  # type: ignore[arg-type]  # validated
+                                    fallback_on_unavailable=fallback, mode=llm_mode, **limits))  # type: ignore[arg-type]
     env = make_env(scenario, seed=seed, max_agents=agents)
     try:
         with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),
@@ -76,7 +77,8 @@ def generate_cmd(
     dest = out or Path("runs") / "demos" / f"{env.scenario.name}-{expert}-s{seed}"
     written = demos.meta.get("written_by", {})
     llm_wrote = written.get("llm", 0) + written.get("repaired", 0) > 0
-    model = getattr(getattr(exp, "config", None), "ollama", None) and exp.config.ollama.model
+    ollama = getattr(getattr(exp, "config", None), "ollama", None)
+    model = ollama and ollama.model
     demos = demos.with_meta(scenario=env.scenario.name, scenario_hash=env.scenario.scenario_hash,
                             llm_mode=llm_mode if expert == "ollama" else None,
                             model=model if llm_wrote else None, requested_model=model)
@@ -90,21 +92,20 @@ def generate_cmd(
 @guarded
 def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -> None:
     """Show a demonstration set: provenance, per-round metrics, per-agent summary."""
-    from reled_sumo.demos.trajectory import DemoSet
 
     ds = DemoSet.load(path)
     meta = dict(ds.meta)
     console.print(f"expert: {meta.get('expert')}  scenario: {meta.get('scenario')} "
                   f"({meta.get('scenario_hash')})  rounds: {meta.get('rounds')}  model: {meta.get('model')}")
-    if meta.get("written_by"):
-        console.print("written by: " + ", ".join(f"{k} {v}" for k, v in meta["written_by"].items()))
+    written = meta.get("written_by") or {}
+    if not written and meta.get("sources"):  # sets saved before written_by was recorded
+        values = list(meta["sources"].values())
+        written = {s: values.count(s) for s in sorted(set(values))}
+    if written:
+        console.print("written by: " + ", ".join(f"{k} {v}" for k, v in written.items()))
     if meta.get("metrics"):
         console.print(rounds_table(meta["metrics"]))
-    if meta.get("sources"):
-        counts = {s: list(meta["sources"].values()).count(s) for s in sorted(set(meta["sources"].values()))}
-        console.print("written by: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
     t = Table(title=f"{len(ds)} trajectories")
-    sources = meta.get("sources", {})
     for c in ("agent", "written by", "decisions", "edges", "travel time (s)", "arrived", "return", "bound"):
         t.add_column(c, justify="right")
     bound, sources = meta.get("bound", {}), meta.get("sources", {})

@@ -22,7 +22,7 @@ def _try(name: str, fn: Callable[[], str], required: bool = True) -> Check:
 
 
 def _sumo_tools() -> str:
-    from reled_sumo.scenario.tools import binary, sumo_version, tool_script
+    from reled_sumo.scenario.tools import binary, sumo_version, tool_script  # lazy: startup
 
     for b in ("sumo", "netconvert", "duarouter", "sumo-gui"):
         binary(b)
@@ -31,14 +31,14 @@ def _sumo_tools() -> str:
 
 
 def _libsumo() -> str:
-    from reled_sumo.sim.config import check_libsumo
+    from reled_sumo.sim.config import check_libsumo  # lazy: sumo
 
     return f"libsumo loads (in-process SUMO): {check_libsumo()}"
 
 
 def _data() -> str:
-    from reled_sumo.scenario.osm import package_resource
-    from reled_sumo.scenario.registry import bundled
+    from reled_sumo.scenario.osm import package_resource  # lazy: startup
+    from reled_sumo.scenario.registry import bundled  # lazy: startup
 
     names = []
     for r in bundled().values():
@@ -64,7 +64,7 @@ def _writable(path: Path) -> str:
 
 
 def _ollama(host: Optional[str], model: Optional[str]) -> str:
-    from reled_sumo.experts.ollama_client import DEFAULT_MODEL, OllamaClient, OllamaConfig
+    from reled_sumo.experts.ollama_client import DEFAULT_MODEL, OllamaClient, OllamaConfig  # lazy: ollama
 
     info = OllamaClient(OllamaConfig(host=host, model=model or DEFAULT_MODEL, timeout_s=5, retries=0,
                                      check_timeout_s=5, check_retries=0)).check()
@@ -77,7 +77,7 @@ def doctor_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model to check."),
 ) -> None:
     """Check the installation; each failure comes with what to do about it."""
-    from reled_sumo.scenario.registry import reled_home
+    from reled_sumo.scenario.registry import reled_home  # lazy: startup
 
     cache = Path(os.environ.get("RELED_CACHE_DIR", Path.home() / ".cache" / "reled-sumo" / "llm"))
     checks = [

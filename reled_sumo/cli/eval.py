@@ -12,6 +12,7 @@ from rich import box
 from rich.table import Table
 
 from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.eval_onnx import eval_onnx
 from reled_sumo.errors import UserInputError
 
 
@@ -38,17 +39,16 @@ def eval_cmd(
 ) -> None:
     """Evaluate trained runs and non-learning references on the same agents and seeds."""
     if policy_file is not None:
-        from reled_sumo.cli.eval_onnx import eval_onnx
-
         if run or references:
             raise UserInputError("--policy-file is evaluated alone (no --run or --references)")
         return eval_onnx(policy_file, scenario, seeds)
-    from reled_sumo.evaluation.evaluate import evaluate_run
-    from reled_sumo.evaluation.references import evaluate_reference
-    from reled_sumo.evaluation.results import RESULTS_FILE, save_results
-    from reled_sumo.evaluation.references import REFERENCES, ReferenceConfig, parse_references
-    from reled_sumo.evaluation.paired import learned_vs_references
-    from reled_sumo.evaluation.report import find_progress, write_report
+    from reled_sumo.evaluation.evaluate import evaluate_run  # lazy: torch
+
+    # lazy: sumo
+    from reled_sumo.evaluation.references import REFERENCES, ReferenceConfig, evaluate_reference, parse_references
+    from reled_sumo.evaluation.paired import learned_vs_references  # lazy: scipy
+    from reled_sumo.evaluation.report import find_progress, write_report  # lazy: scipy
+    from reled_sumo.metrics.results import RESULTS_FILE, save_results  # lazy: scipy
 
     runs = list(run or [])
     if not runs and not scenario:

@@ -11,15 +11,14 @@ from reled_sumo.cli.common import console
 
 
 def eval_onnx(policy_file: Path, scenario: Optional[str], seeds: int) -> None:
-    from reled_sumo.deploy.onnx_eval import evaluate_onnx
+    from reled_sumo.deploy.onnx_eval import evaluate_onnx  # lazy: sumo
 
     with console.status(f"evaluating {policy_file} on {seeds} seed(s) with onnxruntime..."):
         res = evaluate_onnx(policy_file, seeds, scenario)
-    t = Table(title=f"{Path(res.policy_file).name} on {res.scenario} (onnxruntime)", box=box.SIMPLE_HEAD,
-              pad_edge=False)
-    for i, h in enumerate(("seed", "travel s", "P95 s", "arrival", "telep.", "decisions")):
+    t = Table(title=f"{res.method} on {res.scenario} (onnxruntime)", box=box.SIMPLE_HEAD, pad_edge=False)
+    for h in ("seed", "travel s", "P95 s", "incl. non-arrived s", "arrival", "telep."):
         t.add_column(h, justify="right")
-    for e in res.episodes:
-        t.add_row(str(e.seed), f"{e.mean_travel_time:.1f}", f"{e.p95_travel_time:.1f}", f"{e.arrival_rate:.2f}",
-                  str(e.teleported), str(e.decisions))
+    for m in res.per_seed:
+        t.add_row(str(m.seed), f"{m.mean_travel_time:.1f}", f"{m.p95_travel_time:.1f}", f"{m.censored_travel_time:.1f}",
+                  f"{m.arrival_rate:.2f}", str(m.teleports))
     console.print(t)

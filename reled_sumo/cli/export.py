@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from reled_sumo.cli.common import console, guarded
+from reled_sumo.deploy.onnx_policy import OnnxPolicy
 from reled_sumo.errors import UserInputError
 
 
@@ -20,8 +21,7 @@ def export_cmd(
     """Export the trained actor: (obs, agent_index, mask) -> (action, logits); see docs/deploy.md."""
     if fmt.lower() != "onnx":
         raise UserInputError(f"unknown export format {fmt!r}; supported: onnx")
-    from reled_sumo.deploy.onnx_policy import OnnxPolicy
-    from reled_sumo.training.onnx_export import export_onnx
+    from reled_sumo.training.onnx_export import export_onnx  # lazy: torch
 
     path = export_onnx(run, out, force=force)
     pol = OnnxPolicy(path)

@@ -7,6 +7,8 @@ import typer
 from rich.table import Table
 
 from reled_sumo.cli.common import console, guarded
+from reled_sumo.testing.gguf_models import PACKAGED_MODELS
+from reled_sumo.testing.llama_server import main
 
 app = typer.Typer(help="Local LLM: small GGUF models from PyPI served through Ollama's API.", no_args_is_help=True)
 
@@ -15,7 +17,6 @@ app = typer.Typer(help="Local LLM: small GGUF models from PyPI served through Ol
 @guarded
 def models_cmd() -> None:
     """The packaged models, their licences, and whether they are installed."""
-    from reled_sumo.testing.gguf_models import PACKAGED_MODELS
 
     t = Table(title="packaged GGUF models")
     for c in ("name", "licence", "installed", "install with"):
@@ -38,7 +39,6 @@ def serve_cmd(
     max_predict: int = typer.Option(2048, "--max-predict", help="Cap on generated tokens per answer."),
 ) -> None:
     """Serve the model(s) at http://HOST:PORT with Ollama's API until Ctrl-C."""
-    from reled_sumo.testing.llama_server import main
 
     argv = ["--host", host, "--port", str(port), "--ctx", str(ctx), "--threads", str(threads),
             "--max-predict", str(max_predict)]

@@ -32,8 +32,8 @@ def build_cmd(
                                  "built from other inputs (runs trained on it can then no longer resume)."),
 ) -> None:
     """Build a scenario folder: SUMO network, demand, .sumocfg and manifest."""
-    from reled_sumo.scenario.build import build
-    from reled_sumo.scenario.registry import DemandDefaults, get_recipe, looks_like_place
+    from reled_sumo.scenario.build import build  # lazy: scipy
+    from reled_sumo.scenario.registry import DemandDefaults, get_recipe, looks_like_place  # lazy: startup
 
     req = _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, DemandDefaults)
     with terminate_as_interrupt(), console.status("building scenario...") as status:
@@ -66,16 +66,16 @@ def import_cmd(
                                  "made from other inputs (runs trained on it can then no longer resume)."),
 ) -> None:
     """Import an existing SUMO scenario: agents are chosen among its own passenger vehicles."""
-    from reled_sumo.scenario.demand import parse_agents
-    from reled_sumo.scenario.importer import DEFAULT_LICENCE, ImportRequest, import_scenario
+    from reled_sumo.scenario.demand import parse_agents  # lazy: scipy
+    from reled_sumo.scenario.importer import DEFAULT_LICENCE, ImportRequest, import_scenario  # lazy: scipy
 
     count, every = parse_agents(agents)
     if every and agent_share is not None:
         raise UserInputError("give exactly one of --agents N|all or --agent-share F")
-    agents, agent_share = (None, 1.0) if every else (count, agent_share)
+    n_agents, agent_share = (None, 1.0) if every else (count, agent_share)
     req = ImportRequest(
         name=name.lower(), sumocfg=sumocfg, net=net, routes=_paths(routes), additional=_paths(additional),
-        agents=agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
+        agents=n_agents, agent_share=agent_share, depart_window=_window(window), begin=begin, end=end, seed=seed,
         licence=licence or DEFAULT_LICENCE)
     with terminate_as_interrupt(), console.status("importing scenario...") as status:
         result = import_scenario(req, force=force, progress=lambda m: status.update(m), replace=replace)
@@ -100,7 +100,7 @@ def _window(text: Optional[str]) -> Optional[tuple[float, float]]:
 
 
 def _request(city, osm, name, agents, background, duration, seed, get_recipe, looks_like_place, defaults):
-    from reled_sumo.scenario.build import BuildRequest, demand_options
+    from reled_sumo.scenario.build import BuildRequest, demand_options  # lazy: scipy
 
     overrides = dict(agents=agents, background_vehicles=background, duration=duration, seed=seed)
     if osm is not None or (city and looks_like_place(city)):
@@ -162,7 +162,7 @@ def _import_rows(c: dict) -> list[tuple[str, str]]:
 @guarded
 def list_cmd() -> None:
     """List bundled cities and built scenarios."""
-    from reled_sumo.scenario.registry import bundled, reled_home
+    from reled_sumo.scenario.registry import bundled, reled_home  # lazy: startup
 
     t = Table(title="Bundled cities")
     for col in ("name", "city", "source", "licence"):
@@ -179,6 +179,6 @@ def list_cmd() -> None:
 @guarded
 def info_cmd(name: str = typer.Argument(..., help="Scenario name or folder.")) -> None:
     """Show the summary table of a built scenario."""
-    from reled_sumo.scenario import resolve_scenario
+    from reled_sumo.scenario import resolve_scenario  # lazy: startup
 
     console.print(summary_table(resolve_scenario(name)))

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from reled_sumo.cli.common import console, err_console, guarded
+from reled_sumo.cli.common import console, err_console, guarded, scenario_option
 from reled_sumo.errors import UserInputError
 
 
@@ -44,7 +44,7 @@ def _latest_run(root: Path, prefix: str) -> Path:
 
 @guarded
 def train_cmd(
-    scenario: Optional[str] = typer.Option(None, "--scenario", "-s", help="Built scenario name or folder."),
+    scenario: Optional[str] = scenario_option(False),
     algo: Optional[str] = typer.Option(None, "--algo", help="reled | ippo | mappo | bc (default reled)."),
     agents: Optional[str] = typer.Option(None, "--agents", help="Control the first N agents (env max_agents), "
                                          "or 'all': every agent vehicle of the scenario."),
@@ -81,14 +81,13 @@ def train_cmd(
                                                   "of one demo round (default 600)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
-    from reled_sumo.training.config import default_config_path, load_config
-    from reled_sumo.training.trainer import Trainer, default_run_id
-
-    from reled_sumo.scenario.demand import parse_agents
+    from reled_sumo.scenario.demand import parse_agents  # lazy: scipy
+    from reled_sumo.training.config import default_config_path, load_config  # lazy: torch
+    from reled_sumo.training.trainer import Trainer, default_run_id  # lazy: torch
 
     no_ray = ray_address is not None and ray_address.strip().lower() == "none"
-    agents, every = parse_agents(agents)
-    ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
+    n_agents, every = parse_agents(agents)
+    ov = _overrides(scenario, algo, n_agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                     workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address,
                     round_timeout, updates)
     if resume:
@@ -102,7 +101,7 @@ def train_cmd(
     if every:  # no cap, no share, no window: every agent vehicle of the scenario is controlled
         cfg = dataclasses.replace(cfg, env=cfg.env.replace(max_agents=None, agent_share=None, depart_window=None))
     bar = RichProgress(cfg.total_updates or cfg.total_decisions, "updates" if cfg.total_updates else "decisions")
-    trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)
+    trainer = Trainer(cfg, run_dir=out, callback=bar, resume=resume)  # type: ignore[arg-type]  # a duck-typed TrainCallback
     try:
         with bar:
             result = trainer.run()

@@ -7,19 +7,19 @@ from typing import Optional
 
 import typer
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import agents_option, console, guarded, scenario_option, seed_option
 from reled_sumo.errors import UserInputError
 
 
 @guarded
 def watch_cmd(
-    scenario: Optional[str] = typer.Option(None, "--scenario", "-s", help="Built scenario (with --policy)."),
+    scenario: Optional[str] = scenario_option(False, "Built scenario name or folder (with --policy)."),
     policy: str = typer.Option("shortest", "--policy", help="Reference policy: shortest or random."),
     run: Optional[Path] = typer.Option(None, "--run", help="A training run folder: watch its trained policy."),
     policy_file: Optional[Path] = typer.Option(None, "--policy-file", help="An exported ONNX policy (onnxruntime)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = seed_option(),
     delay: float = typer.Option(100.0, "--delay", help="GUI delay per simulation step in ms."),
-    agents: Optional[int] = typer.Option(None, "--agents", help="Control only the first N agents."),
+    agents: Optional[int] = agents_option(),
     window_size: str = typer.Option("1280x900", "--window-size", help="GUI window WxH in pixels."),
     track: Optional[str] = typer.Option(None, "--track", help="Follow one agent, e.g. agent_7."),
     quit_on_end: bool = typer.Option(False, "--quit-on-end", help="Close the GUI when the episode ends."),
@@ -28,7 +28,7 @@ def watch_cmd(
     fps: float = typer.Option(10.0, "--fps", help="Frames per second of the recording."),
 ) -> None:
     """Open sumo-gui and watch the agent vehicles (red, ringed) route themselves."""
-    from reled_sumo.watch.gui import WatchOptions, onnx_policy, reference_policy, run_policy, watch
+    from reled_sumo.watch.gui import WatchOptions, onnx_policy, reference_policy, run_policy, watch  # lazy: sumo
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise UserInputError("no display: sumo-gui needs a screen (set DISPLAY, or run under `xvfb-run`)")
@@ -36,7 +36,7 @@ def watch_cmd(
     if run is not None and policy_file is not None:
         raise UserInputError("give --run or --policy-file, not both")
     if run is not None or policy_file is not None:
-        factory, meta = run_policy(run) if run is not None else onnx_policy(policy_file)
+        factory, meta = run_policy(run) if run is not None else onnx_policy(policy_file)  # type: ignore[arg-type]
         scenario = scenario or meta.get("scenario_path") or meta.get("scenario")
         options = {k: v for k, v in (meta.get("env") or {}).items() if k in ("max_agents", "horizon")}
         label = f"run {run}" if run is not None else f"ONNX policy {policy_file}"

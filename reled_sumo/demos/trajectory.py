@@ -107,7 +107,7 @@ class DemoSet:
         arrays = _pack(trs)
         tmp = folder / "demos.tmp.npz"
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
+            np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # numpy's stub: named arrays are fine
         tmp.replace(folder / "demos.npz")
         manifest = {
             "format_version": DEMO_FORMAT,

@@ -2,67 +2,29 @@
 
 One episode per seed (the evaluation seeds 10000, 10001, ... that ``reled eval --run``
 uses), greedy actions from the ONNX model, the env options recorded in the model's
-metadata. Per seed: the arrived agents' travel times (in agent order), their mean and
-P95, the arrival rate and the number of teleported agents; the same definitions as
-``reled eval`` (docs/evaluation.md).
+metadata. The result is the same :class:`~reled_sumo.metrics.results.EvalResult` as
+``reled eval --run`` gives (per seed: mean / P95 / censored travel time, arrival rate,
+teleports, ...; docs/evaluation.md), made by the same code
+(:func:`~reled_sumo.metrics.episodes.run_env_episodes`).
 """
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from reled_sumo.deploy.onnx_policy import OnnxPolicy
+from reled_sumo.env.acting import with_zero_stats
+from reled_sumo.env.episode import EpisodeStats, run_episode
+from reled_sumo.env.make import ScenarioLike
 from reled_sumo.errors import ConfigError
+from reled_sumo.metrics.episodes import run_env_episodes
+from reled_sumo.metrics.results import EvalResult, eval_seeds
 
 log = logging.getLogger(__name__)
 
-EVAL_SEED_BASE = 10_000  # the evaluation seeds of `reled eval --run`
 
-
-@dataclass(frozen=True)
-class OnnxEpisode:
-    seed: int
-    n_agents: int
-    travel_times: tuple[float, ...]  # arrived agents, in agent order
-    arrived: int
-    teleported: int
-    decisions: int
-    wall_seconds: float = field(compare=False)
-
-    @property
-    def mean_travel_time(self) -> float:
-        return float(np.mean(self.travel_times)) if self.travel_times else math.nan
-
-    @property
-    def p95_travel_time(self) -> float:
-        return float(np.percentile(self.travel_times, 95)) if self.travel_times else math.nan
-
-    @property
-    def arrival_rate(self) -> float:
-        return self.arrived / self.n_agents if self.n_agents else math.nan
-
-
-@dataclass(frozen=True)
-class OnnxEvalResult:
-    policy_file: str
-    scenario: str
-    scenario_hash: str
-    episodes: tuple[OnnxEpisode, ...]
-
-
-def env_options(meta: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    opts = {**dict(meta.get("env") or {}), **dict(overrides or {})}
-    opts.pop("gui", None)
-    opts["render_mode"] = None
-    return opts
-
-
-def check_agents(policy: OnnxPolicy, env) -> None:
+def check_agents(policy: OnnxPolicy, env: Any) -> None:
     """The env must give the model the observations, actions and agent order it was trained on."""
     space = env.observation_space(env.possible_agents[0])
     if space.shape[0] != policy.obs_dim or env.K != policy.n_actions:
@@ -73,34 +35,25 @@ def check_agents(policy: OnnxPolicy, env) -> None:
                           f"({policy.possible_agents[:3]}...); this env has {len(env.possible_agents)} other agents")
 
 
-def play_episode(env, policy: OnnxPolicy, seed: int) -> OnnxEpisode:
+def play_episode(env: Any, policy: OnnxPolicy, seed: int) -> EpisodeStats:
     """One greedy episode through the project's one episode recorder (:func:`run_episode`)."""
-    from reled_sumo.env.episode import run_episode
-
-    def act(obs, agent_index, mask):
-        actions = np.asarray(policy.act(obs, agent_index, mask), dtype=np.int64)
-        zeros = np.zeros(len(actions), dtype=np.float32)
-        return actions, zeros, zeros
-
-    st = run_episode(env, act, seed=seed)
-    return OnnxEpisode(int(seed), st.n_agents, tuple(float(x) for x in st.travel_time[st.arrived]),
-                       int(st.arrived.sum()), int(st.teleported.sum()), st.decisions, st.wall_seconds)
+    return run_episode(env, with_zero_stats(policy.act), seed=seed)
 
 
-def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scenario: Any = None,
-                  env_overrides: Mapping[str, Any] | None = None) -> OnnxEvalResult:
-    """Evaluate an exported policy on its scenario (or ``scenario``) over evaluation seeds."""
-    from reled_sumo.env import make_env
+def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scenario: ScenarioLike | None = None,
+                  env_overrides: Mapping[str, Any] | None = None) -> EvalResult:
+    """Evaluate an exported policy on its scenario (or ``scenario``) over evaluation seeds.
 
+    ``method`` is the file's name; ``meta`` records the file, the model's kind and algorithm."""
     policy = OnnxPolicy(policy_file)
     target = scenario or policy.meta.get("scenario_path") or policy.meta.get("scenario")
     if not target:
         raise ConfigError(f"{policy_file} names no scenario; give one with --scenario")
-    seed_list = tuple(EVAL_SEED_BASE + i for i in range(seeds)) if isinstance(seeds, int) else tuple(seeds)
-    if not seed_list:
-        raise ConfigError("need at least one evaluation seed")
-    env = make_env(target, **env_options(policy.meta, env_overrides))
-    try:
+    env_opts = {**dict(policy.meta.get("env") or {}), **dict(env_overrides or {})}
+    meta = {"kind": "onnx", "policy_file": str(policy_file), "algo": policy.meta.get("algo"),
+            "policy_kind": policy.meta.get("kind")}
+
+    def check(env) -> None:
         trained_on = policy.meta.get("scenario_hash")
         if trained_on and trained_on != env.scenario.scenario_hash:
             raise ConfigError(f"{policy_file} was trained on scenario hash {trained_on}, but "
@@ -108,12 +61,6 @@ def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scena
                               "differ, so the results would mean nothing; evaluate it on the scenario it was "
                               "trained on")
         check_agents(policy, env)
-        episodes = []
-        for s in seed_list:
-            ep = play_episode(env, policy, int(s))
-            log.info("onnx seed %d: travel time %.1f s, arrival %.2f", s, ep.mean_travel_time, ep.arrival_rate)
-            episodes.append(ep)
-        sc = env.scenario
-    finally:
-        env.close()
-    return OnnxEvalResult(str(policy_file), sc.name, sc.scenario_hash, tuple(episodes))
+
+    return run_env_episodes(target, eval_seeds(seeds), env_opts, lambda env, s: play_episode(env, policy, s),
+                            Path(policy_file).name, meta, check_env=check)

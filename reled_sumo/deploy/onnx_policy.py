@@ -34,7 +34,7 @@ class OnnxPolicy:
     def __init__(self, path: str | Path, threads: int = 1):
         # onnxruntime's telemetry writes ~/.cache/Microsoft/DeveloperTools/ on import; switch it off
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: onnxruntime
 
         p = Path(path)
         if not p.is_file():

@@ -8,9 +8,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from reled_sumo.env.live import ESTIMATES as LIVE_ESTIMATES
+from reled_sumo.env.rewards import get_reward
 from reled_sumo.errors import ConfigError
-from reled_sumo.validation import check_field_types
 from reled_sumo.sim.config import BACKENDS
+from reled_sumo.validation import check_field_types
 
 RENDER_MODES = (None, "human")
 
@@ -162,7 +163,6 @@ class EnvConfig:
             if not (_finite_number(v) and v >= (0 if name == "busy_from_s" else 1e-9)):
                 raise ConfigError(f"{name} must be a finite number {'>= 0' if name == 'busy_from_s' else '> 0'}, "
                                   f"got {v!r}")
-        from reled_sumo.env.rewards import get_reward
 
         get_reward(self.reward)  # raises ConfigError for unknown names
 

@@ -26,8 +26,9 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 
-# act(obs[B,D], agent_index[B], mask[B,K]) -> (actions[B], values[B], log_probs[B])
-ActFn = Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
+from reled_sumo.env.acting import ActFn, zero_stats
+from reled_sumo.env.policies import shortest_actions
+
 ValueFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -147,7 +148,7 @@ class EnvWorker:
     ``close()`` closes the env. Agent indices are positions in ``env.possible_agents``.
     """
 
-    def __init__(self, env: Any):
+    def __init__(self, env: Any):  # a RoutingParallelEnv, or a wrapper with its API
         self.env = env
         self.names: list[str] = list(env.possible_agents)
         self.index = {a: i for i, a in enumerate(self.names)}
@@ -176,7 +177,7 @@ class EnvWorker:
         dec = deciders(self.env, infos)
         reported, done = _reported_rows(rewards, terms, truncs, infos, dec)
         reported = [(index[a], r, d, te, tr) for a, r, d, te, tr in reported]
-        cols = list(zip(*reported)) if reported else [[]] * 5
+        cols: list[Any] = list(zip(*reported)) if reported else [[]] * 5
         edges = self._edge_index
         return StepBatch(
             sim_time=float(getattr(self.env, "sim_time", 0.0)), over=not self.env.agents,
@@ -371,8 +372,4 @@ def run_episode(env, act: ActFn | BatchPolicy, value_fn: ValueFn | None = None,
 
 def shortest_act(obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray):
     """The env's ``shortest`` reference policy as an :data:`ActFn` (values and log-probs 0)."""
-    from reled_sumo.env.policies import shortest_actions
-
-    actions = shortest_actions(obs, mask)
-    zeros = np.zeros(len(actions), dtype=np.float32)
-    return actions, zeros, zeros
+    return zero_stats(shortest_actions(obs, mask))

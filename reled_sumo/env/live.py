@@ -114,11 +114,12 @@ class LiveTimes:
             else:
                 self.update(np.asarray(read_edge_times(), dtype=np.float64))
         stale = self._stale
+        need: np.ndarray | None
         if rows is None:
             need = np.flatnonzero(stale)
         else:  # a few rows per step: plain Python until some row is stale
-            need = sorted({r for r in rows if stale[r]})
-            need = np.array(need, dtype=np.int64) if need else None
+            few = sorted({r for r in rows if stale[r]})
+            need = np.array(few, dtype=np.int64) if few else None
         if need is not None and need.size:
             t = self.tables
             if self._reverse is None:  # built once per refresh, shared by the refresh's Dijkstra calls

@@ -7,30 +7,23 @@ from typing import Any
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.env.routing_env import RoutingParallelEnv
 from reled_sumo.errors import ConfigError, ScenarioError
+from reled_sumo.scenario import resolve_scenario
+from reled_sumo.scenario.manifest import Scenario, ScenarioLike
+
+__all__ = ["ScenarioLike", "load_scenario", "make_env"]
 
 
-def load_scenario(scenario: Any):
-    """A :class:`~reled_sumo.scenario.manifest.Scenario` from a Scenario, a name or a folder.
-
-    Names are resolved by ``reled_sumo.scenario.resolve_scenario`` when it exists;
-    otherwise ``scenario`` must be a built scenario folder.
-    """
-    from reled_sumo.scenario.manifest import Scenario, load_scenario_dir
-
+def load_scenario(scenario: ScenarioLike) -> Scenario:
+    """A :class:`~reled_sumo.scenario.manifest.Scenario` from a Scenario, a built scenario's
+    name (under ``$RELED_HOME/scenarios``) or its folder."""
     if isinstance(scenario, Scenario):
         return scenario
     if not isinstance(scenario, (str, Path)):
         raise ScenarioError(f"expected a scenario name, folder or Scenario, got {type(scenario).__name__}")
-    try:
-        from reled_sumo.scenario import resolve_scenario  # type: ignore[attr-defined]
-    except ImportError:
-        resolve_scenario = None
-    if resolve_scenario is not None:
-        return resolve_scenario(scenario)
-    return load_scenario_dir(scenario)
+    return resolve_scenario(scenario)
 
 
-def make_env(scenario: Any, config: EnvConfig | None = None, **options: Any) -> RoutingParallelEnv:
+def make_env(scenario: ScenarioLike, config: EnvConfig | None = None, **options: Any) -> RoutingParallelEnv:
     """Create the multi-agent routing env for ``scenario`` (name, folder or Scenario).
 
     ``options`` are :class:`EnvConfig` fields (``backend``, ``render_mode``/``gui``,

@@ -18,8 +18,9 @@ class EdgeTimeMeter:
 
     def __init__(self, env, period_s: float = 5.0):
         self._env, self.period_s = env, float(period_s)
-        self._last = None
-        self._vs = self._n = None
+        self._last: float | None = None
+        self._vs: np.ndarray | None = None
+        self._n: np.ndarray | None = None
 
     def read(self) -> None:
         t = float(self._env.sim_time)
@@ -28,7 +29,7 @@ class EdgeTimeMeter:
         dt = self.period_s if self._last is None else t - self._last
         self._last = t
         speed, count = self._env.edge_loads(occupied_only=True)  # empty edges' speeds are not used
-        if self._n is None:
+        if self._n is None or self._vs is None:
             self._vs, self._n = np.zeros_like(speed), np.zeros_like(speed)
         ok = np.isfinite(speed) & np.isfinite(count) & (count > 0)
         w = np.where(ok, count, 0.0) * dt

@@ -31,10 +31,17 @@ from reled_sumo.errors import ConfigError
 class RewardParams(Protocol):
     """The reward settings a reward function reads (:class:`~reled_sumo.env.config.EnvConfig` has them)."""
 
-    reward_scale: float
-    arrival_bonus: float
-    invalid_action_penalty: float
-    teleport_penalty: float
+    @property
+    def reward_scale(self) -> float: ...
+
+    @property
+    def arrival_bonus(self) -> float: ...
+
+    @property
+    def invalid_action_penalty(self) -> float: ...
+
+    @property
+    def teleport_penalty(self) -> float: ...
 
 
 class RewardInputs(NamedTuple):

@@ -21,14 +21,16 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from reled_sumo.env.advance import PENDING, EdgeExitScheduler
+from reled_sumo.env.advance import advance
+from reled_sumo.env.agents import AgentTable, Decisions
 from reled_sumo.env.config import EnvConfig, select_agents
 from reled_sumo.env.live import LiveTimes
 from reled_sumo.env.observation import C_LIVE_EXTRA_TIME, N_CAND, N_OWN, OBS_HIGH, OBS_LOW, ObservationBuilder, obs_size
-from reled_sumo.env.packing import StepPacker
+from reled_sumo.env.packing import Packing, StepDicts, collect
 from reled_sumo.env.rewards import get_reward
 from reled_sumo.env.tables import RoutingTables
 from reled_sumo.errors import ConfigError, SimulationError
+from reled_sumo.scenario.manifest import Scenario
 from reled_sumo.sim.config import SessionConfig
 from reled_sumo.sim.session import SumoSession
 
@@ -51,7 +53,7 @@ def _as_action(a: Any) -> int:
         return _INVALID
 
 
-class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
+class RoutingParallelEnv(ParallelEnv):
     """Agent vehicles choose their next edge at every branching edge. See module doc."""
 
     metadata = {"name": "reled_routing_v0", "render_modes": ["human"], "is_parallelizable": True}
@@ -59,7 +61,7 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
     #: test hook: poll every live agent every step instead of predicting edge exits
     poll_every_step: bool = False
 
-    def __init__(self, scenario, config: EnvConfig | None = None):
+    def __init__(self, scenario: Scenario, config: EnvConfig | None = None):
         self.scenario = scenario
         self.config = config = config or EnvConfig()
         self.render_mode = config.render_mode
@@ -75,13 +77,10 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
         if missing:
             raise ConfigError(f"agent origin edge(s) not in the car network: {missing[:5]}")
         self.K = t.K
-        self._builder = ObservationBuilder.shared(t, config.obs_norm)
         self._live_times = LiveTimes(t, config.live_period_s, config.live_estimate, config.live_window_s,
                                      config.live_sample_s)
-        self._row = np.array([t.dest_row[a.destination] for a in specs], dtype=np.int64)
-        self._row_l = self._row.tolist()
+        self._row_l = [t.dest_row[a.destination] for a in specs]
         self._dest_l = [t.index[a.destination] for a in specs]
-        self._reward_fn = get_reward(config.reward)
         self.horizon = float(config.horizon if config.horizon is not None else scenario.duration)
         self._begin = scenario.begin
         dim = obs_size(self.K)
@@ -94,12 +93,12 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
         self._seed_rng = np.random.default_rng(int(base))
         self.episode_seed: int | None = None
         self._sess: SumoSession | None = None
-        self._zero_mask = np.zeros(self.K, dtype=np.int8)
-        self._zero_mask.setflags(write=False)
+        zero_mask = np.zeros(self.K, dtype=np.int8)
+        zero_mask.setflags(write=False)
+        self._packing = Packing(t, ObservationBuilder.shared(t, config.obs_norm), self._live_times,
+                                get_reward(config.reward), config, dim, zero_mask)
         self.agents: list[str] = []
-        self._over = True
-        self._dec = None
-        self._t = float("nan")
+        self._a: AgentTable | None = None  # this episode's agents (reset() makes a new table)
         self._tt_cache_time = float("nan")
         self._tt_cache = np.zeros(0)
 
@@ -154,54 +153,34 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
         self._close_session()
         self._sess = SumoSession(self.scenario.sumocfg, self._session_config(sumo_seed))
         self._sess.start()
-        self._init_episode()
+        self._live_times.reset()
+        self._tt_cache_time = float("nan")
+        t0 = float(self._sess.time)
+        self._a = AgentTable(self.possible_agents, self._idx, self._row_l, self._dest_l, t=t0,
+                             t_end=t0 + self.horizon, step_len=float(self.config.step_length))
         self._advance()
         obs, _, _, _, infos = self._collect(rewards=False)  # reset() returns no rewards: they keep accruing
         return obs, infos
 
-    def _init_episode(self) -> None:
-        n = len(self._specs)
-        self._live_times.reset()
-        self._t = float(self._sess.time)
-        self._tt_cache_time = float("nan")
-        self._t_end = self._t + self.horizon
-        self._step_len = float(self.config.step_length)
-        self._status = [PENDING] * n
-        self._n_pending = n
-        self._live: dict[str, None] = {}
-        self._heap: list[tuple[float, int]] = []
-        self._cur = [-1] * n
-        self._commit = [0] * n
-        self._depart = [0.0] * n
-        self._last_t = [0.0] * n
-        self._rem_last = [0.0] * n
-        self._inv_since = [0] * n
-        self._n_inv = [0] * n
-        self._n_dec = [0] * n
-        self._lp = [0.0] * n
-        self._spd = [0.0] * n
-        self._xy = [(0.0, 0.0)] * n
-        self._odo = [0.0] * n
-        self._lp_odo = [0.0] * n
-        self._wait = [0.0] * n
-        self._t_entry = [0.0] * n
-        self._ridx = [0] * n  # route index at the last edge entry
-        self._own_route = [False] * n  # the SUMO route is one the env set (vs. SUMO's initial trip route)
-        self._fresh: set[int] = set()
-        self._pending: dict[int, float] = {}  # held-back decisions: agent -> due time
-        self._deciders: list[int] = []
-        self._appeared: list[int] = []
-        self._finished: list[tuple[int, str, float]] = []
-        self._obs_cache: dict[str, np.ndarray] = {}
-        self._info_cache: dict[str, dict] = {}
-        self._dec = None
-        self._over = False
-        self.agents = []
+    def _live_tick(self, t: float) -> None:
+        self._live_times.tick(t, self.edge_mean_speeds)
+
+    def _advance(self) -> None:
+        assert self._a is not None and self._sess is not None
+        advance(self._a, self._sess, self.tables, self.config.decision_delay_s, self.poll_every_step,
+                self._live_tick)
+
+    def _collect(self, rewards: bool = True) -> StepDicts:
+        assert self._a is not None and self._sess is not None
+        out = collect(self._a, self._packing, self._sess, self.edge_travel_times, rewards)
+        self.agents = list(self._a.live)
+        return out
 
     def close(self) -> None:
         self._close_session()
         self.agents = []
-        self._over = True
+        if self._a is not None:
+            self._a.over = True
 
     def _close_session(self) -> None:
         if self._sess is not None:
@@ -227,9 +206,10 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
         sess = self._sess
         if sess is None or not sess.is_open:
             return np.full(self.tables.E, np.nan)
-        if self._tt_cache_time != self._t:
+        t = self.sim_time
+        if self._tt_cache_time != t:
             self._tt_cache = sess.edge_travel_times(self.tables.edge_ids)
-            self._tt_cache_time = self._t
+            self._tt_cache_time = t
         return self._tt_cache.copy()
 
     def edge_mean_speeds(self) -> np.ndarray:
@@ -255,48 +235,54 @@ class RoutingParallelEnv(EdgeExitScheduler, StepPacker, ParallelEnv):
 
     @property
     def sim_time(self) -> float:
-        """SUMO's time (s) after the last reset()/step()."""
-        return self._t
+        """SUMO's time (s) after the last reset()/step() (NaN before the first reset)."""
+        return self._a.t if self._a is not None else float("nan")
 
     # ----------------------------------------------------------------- step
-    def step(self, actions: Mapping[str, Any]):
+    def step(self, actions: Mapping[str, Any]) -> StepDicts:
         if self._sess is None:
             raise SimulationError("call reset() before step()")
-        if self._over:
+        a = self._a
+        if a is None or a.over:
             return {}, {}, {}, {}, {}
-        dec, self._dec = self._dec, None
+        dec, a.decisions = a.decisions, None
         if dec is not None:
-            idx, cand, mask, best = dec
-            K = self.K
-            ids, path, set_route = self.tables.edge_ids, self.tables.path, self._sess.set_route
-            names, cur, row = self.possible_agents, self._cur, self._row_l
-            commit, n_dec, inv_since, n_inv = self._commit, self._n_dec, self._inv_since, self._n_inv
-            lookahead = self.config.decision_lookahead
-            own, next_hop, ridx = self._own_route, self.tables.next_hop, self._ridx
-            get = actions.get
-            for j, i in enumerate(idx):
-                a = get(names[i])
-                if a is None:
-                    k = best[j]
-                else:
-                    if type(a) is not int:
-                        a = _as_action(a)
-                    if 0 <= a < K and mask[j][a]:
-                        k = a
-                    else:  # never sent to SUMO: the best valid candidate instead, and a penalty
-                        k = best[j]
-                        inv_since[i] += 1
-                        n_inv[i] += 1
-                c = cand[j][k]
-                e = cur[i]
-                # the vehicle already holds [e] + shortest path(c) when it follows our last route
-                # and c is the next edge of the shortest path from e: nothing to send then
-                if own[i] and c == next_hop[row[i], e]:
-                    commit[i] = ridx[i] + lookahead  # route unchanged: its index goes on
-                else:
-                    set_route(names[i], (ids[e],) + path(row[i], c))
-                    own[i] = True
-                    commit[i] = lookahead  # a new route starts at index 0 on the current edge
-                n_dec[i] += 1
+            apply_actions(a, dec, actions, self.tables, self._sess, self.config.decision_lookahead)
         self._advance()
         return self._collect()
+
+
+def apply_actions(a: AgentTable, dec: Decisions, actions: Mapping[str, Any], tables: RoutingTables,
+                  sess: SumoSession, lookahead: int) -> None:
+    """Send the deciders' chosen next edges to SUMO (a missing or invalid action: the best valid
+    candidate, and an invalid one counts against the agent's next reward)."""
+    K = tables.K
+    ids, path, set_route, next_hop = tables.edge_ids, tables.path, sess.set_route, tables.next_hop
+    names, cur, row, own, ridx = a.names, a.cur, a.row, a.own_route, a.ridx
+    commit, n_dec, inv_since, n_inv = a.commit, a.n_dec, a.inv_since, a.n_inv
+    cand, mask, best = dec.cand, dec.mask, dec.best
+    get = actions.get
+    for j, i in enumerate(dec.agents):
+        act = get(names[i])
+        if act is None:
+            k = best[j]
+        else:
+            if type(act) is not int:
+                act = _as_action(act)
+            if 0 <= act < K and mask[j][act]:
+                k = act
+            else:  # never sent to SUMO: the best valid candidate instead, and a penalty
+                k = best[j]
+                inv_since[i] += 1
+                n_inv[i] += 1
+        c = cand[j][k]
+        e = cur[i]
+        # the vehicle already holds [e] + shortest path(c) when it follows our last route
+        # and c is the next edge of the shortest path from e: nothing to send then
+        if own[i] and c == next_hop[row[i], e]:
+            commit[i] = ridx[i] + lookahead  # route unchanged: its index goes on
+        else:
+            set_route(names[i], (ids[e],) + path(row[i], c))
+            own[i] = True
+            commit[i] = lookahead  # a new route starts at index 0 on the current edge
+        n_dec[i] += 1

@@ -27,6 +27,7 @@ import numpy as np
 
 from reled_sumo.errors import ScenarioError
 from reled_sumo.scenario.graph import TURN_LEFT, RoadGraph
+from reled_sumo.scenario.manifest import Scenario
 
 _GRAPH_CACHE: "OrderedDict[tuple[str, str], RoadGraph]" = OrderedDict()
 _TABLE_CACHE: "OrderedDict[tuple, RoutingTables]" = OrderedDict()
@@ -62,8 +63,9 @@ class RoutingTables:
         self.succ = graph.succ
         self.real = graph.succ >= 0
         self.succ0 = np.where(self.real, graph.succ, 0)
-        self.turn = graph.turn
-        self.signal = graph.signal
+        assert graph.turn is not None and graph.signal is not None  # filled by RoadGraph.__post_init__
+        self.turn: np.ndarray = graph.turn
+        self.signal: np.ndarray = graph.signal
         self.length = graph.length.astype(np.float64)
         self.speed = graph.speed.astype(np.float64)
         self.ff = np.asarray(graph.freeflow_time, dtype=np.float64)
@@ -136,7 +138,7 @@ class RoutingTables:
         return p
 
     @classmethod
-    def for_scenario(cls, scenario, destinations: Sequence[str]) -> "RoutingTables":
+    def for_scenario(cls, scenario: Scenario, destinations: Sequence[str]) -> "RoutingTables":
         """Cached by (scenario path, scenario hash, destinations)."""
         key = (str(Path(scenario.path).resolve()), scenario.scenario_hash, tuple(destinations))
         with _LOCK:

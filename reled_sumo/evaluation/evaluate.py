@@ -19,55 +19,20 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
-from reled_sumo.env.episode import ActFn, EpisodeStats, run_episode
+from reled_sumo.scenario.manifest import ScenarioLike
+from reled_sumo.env.acting import learner_act
+from reled_sumo.env.episode import ActFn, run_episode
 from reled_sumo.errors import ConfigError
-from reled_sumo.evaluation.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
+from reled_sumo.metrics.episodes import run_env_episodes
+from reled_sumo.metrics.results import EvalResult, eval_seeds
 from reled_sumo.optim.threads import torch_threads
 from reled_sumo.training.checkpoint import load_policy
 
 log = logging.getLogger(__name__)
 
-# ------------------------------------------------------------- env episodes
-EpisodeFn = Callable[[Any, int], EpisodeStats]  # (env, seed) -> plays one episode, returns its stats
-
-
-def outcome(stats: EpisodeStats) -> EpisodeOutcome:
-    """The collector's per-agent statistics as an :class:`EpisodeOutcome`."""
-    return EpisodeOutcome(stats.travel_time.copy(), stats.arrived.copy(), stats.teleported.copy(),
-                          stats.departed.copy(), stats.waiting_time.copy(), stats.returns.copy(),
-                          stats.wall_seconds)
-
-
-def clean_env_options(env_options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Env options for evaluation: headless, no GUI."""
-    opts = dict(env_options or {})
-    opts.pop("gui", None)
-    opts["render_mode"] = None
-    return opts
-
-
-def run_env_episodes(scenario: Any, seeds: Sequence[int], env_options: Mapping[str, Any] | None,
-                     episode: EpisodeFn, method: str, meta: Mapping[str, Any] | None = None) -> EvalResult:
-    """Play ``episode`` once per seed in one env and collect the metrics."""
-    from reled_sumo.env import make_env
-
-    env = make_env(scenario, **clean_env_options(env_options))
-    try:
-        per_seed = []
-        for seed in seeds:
-            m = SeedMetrics.from_outcome(seed, outcome(episode(env, int(seed))))
-            log.info("%s seed %d: travel time %.1f s, arrival %.2f", method, seed, m.mean_travel_time, m.arrival_rate)
-            per_seed.append(m)
-        sc = env.scenario
-    finally:
-        env.close()
-    info = {"scenario_path": str(sc.path), "env": clean_env_options(env_options), "n_agents": len(env.possible_agents)}
-    return EvalResult(method, sc.name, sc.scenario_hash, tuple(per_seed), {**info, **dict(meta or {})})
-
-
-def evaluate_policy(scenario: Any, act_fn: ActFn, seeds: int | Iterable[int] = 3,
+def evaluate_policy(scenario: ScenarioLike, act_fn: ActFn, seeds: int | Iterable[int] = 3,
                     env_options: Mapping[str, Any] | None = None, method: str = "policy",
                     meta: Mapping[str, Any] | None = None) -> EvalResult:
     """Evaluate ``act_fn(obs[B,D], agent_index[B], mask[B,K]) -> (actions, values, log_probs)``."""
@@ -76,15 +41,6 @@ def evaluate_policy(scenario: Any, act_fn: ActFn, seeds: int | Iterable[int] = 3
         return run_episode(env, act_fn, seed=seed)
 
     return run_env_episodes(scenario, eval_seeds(seeds), env_options, episode, method, meta)
-
-
-def policy_act_fn(policy, deterministic: bool = True) -> ActFn:
-    """An :data:`ActFn` from an ``optim.MultiAgentPolicy`` (greedy actions by default)."""
-
-    def act(obs, agent_index, mask):
-        return policy.act(obs, agent_index, mask, deterministic)
-
-    return act
 
 
 def evaluate_loaded(policy, meta: Mapping[str, Any], seeds: int | Iterable[int] = 3, label: str | None = None,
@@ -97,7 +53,7 @@ def evaluate_loaded(policy, meta: Mapping[str, Any], seeds: int | Iterable[int] 
     algo = str(meta.get("algo", "policy"))
     info = {"algo": algo, "train_seed": meta.get("seed"), "kind": "run"}
     with torch_threads(1):  # tiny networks beside SUMO: more threads only add overhead
-        return evaluate_policy(scenario, policy_act_fn(policy, True), seeds, env_opts,
+        return evaluate_policy(scenario, learner_act(policy, True), seeds, env_opts,
                                method=label or algo, meta=info)
 
 

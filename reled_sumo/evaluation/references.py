@@ -29,11 +29,19 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from reled_sumo.errors import ConfigError
-from reled_sumo.experts.routing import RoutingConfig
+from reled_sumo.scenario.manifest import ScenarioLike
+from reled_sumo.env import EnvConfig, get_policy, load_scenario
+from reled_sumo.env.acting import batch_policy, with_zero_stats
+from reled_sumo.env.config import select_agents
 from reled_sumo.env.episode import run_episode
-from reled_sumo.evaluation.evaluate import clean_env_options, run_env_episodes
-from reled_sumo.evaluation.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
+from reled_sumo.errors import ConfigError
+from reled_sumo.evaluation.equilibrium import agents_equilibrium
+from reled_sumo.experts.base import agent_trips
+from reled_sumo.experts.execute import execute_routes
+from reled_sumo.experts.routing import RoutingConfig, RoutingExpert
+from reled_sumo.metrics.episodes import clean_env_options, run_env_episodes
+from reled_sumo.metrics.results import EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds
+from reled_sumo.sim import reference_runs as rr
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +81,7 @@ def parse_references(text: str | Sequence[str] | None) -> tuple[str, ...]:
     return names
 
 
-def run_reference(name: str, scenario: Any, seeds: Sequence[int], env_options: Mapping[str, Any] | None = None,
+def run_reference(name: str, scenario: ScenarioLike, seeds: Sequence[int], env_options: Mapping[str, Any] | None = None,
                   config: ReferenceConfig | None = None) -> EvalResult:
     """Evaluate reference ``name`` once per seed."""
     names = parse_references([name])
@@ -93,36 +101,17 @@ def policy_episode(policy_name: str) -> Callable[..., Callable[[Any, int], None]
     """An episode function playing an env reference policy (``random`` / ``shortest`` / ``live``)."""
 
     def factory(scenario, env_options, cfg):
-        from reled_sumo.env import get_policy
-
         def episode(env, seed: int):
             policy = get_policy(policy_name, seed=seed) if policy_name == "random" else get_policy(policy_name)
-            return run_episode(env, _act_from_policy(policy), seed=seed)
+            return run_episode(env, with_zero_stats(batch_policy(policy)), seed=seed)
 
         return episode
 
     return factory
 
 
-def _act_from_policy(policy):
-    """Adapt an env policy ``(obs dict, infos dict) -> {agent: action}`` to the batched ActFn."""
-
-    def act(obs, agent_index, mask):
-        keys = [str(j) for j in range(len(obs))]
-        acts = policy(dict(zip(keys, obs)),
-                      {k: {"needs_decision": True, "action_mask": m} for k, m in zip(keys, mask)})
-        actions = np.array([int(acts[k]) for k in keys], dtype=np.int64)
-        zeros = np.zeros(len(keys), dtype=np.float32)
-        return actions, zeros, zeros
-
-    return act
-
-
 def routing_episode(scenario, env_options, cfg: ReferenceConfig):
     """An episode function that executes the routing expert's routes (planned once, lazily)."""
-    from reled_sumo.experts.base import agent_trips
-    from reled_sumo.experts.execute import execute_routes
-    from reled_sumo.experts.routing import RoutingExpert
 
     routes: dict[str, list[int]] = {}
 
@@ -141,8 +130,6 @@ def routing_episode(scenario, env_options, cfg: ReferenceConfig):
 
 def equilibrium_episode(scenario, env_options, cfg: ReferenceConfig):
     """An episode function that executes the agents-only equilibrium routes (computed once, cached)."""
-    from reled_sumo.evaluation.equilibrium import agents_equilibrium
-    from reled_sumo.experts.execute import execute_routes
 
     routes: dict[str, list[int]] = {}
 
@@ -159,11 +146,7 @@ _ENV_EPISODES = {"random": policy_episode("random"), "shortest": policy_episode(
 
 
 # ----------------------------------------------------------- plain references
-def _plain_reference(name: str, scenario: Any, seeds: Sequence[int], env_options, cfg: ReferenceConfig) -> EvalResult:
-    from reled_sumo.env import EnvConfig, load_scenario
-    from reled_sumo.env.config import select_agents
-    from reled_sumo.sim import reference_runs as rr
-
+def _plain_reference(name: str, scenario: ScenarioLike, seeds: Sequence[int], env_options, cfg: ReferenceConfig) -> EvalResult:
     sc = load_scenario(scenario)
     env_cfg = EnvConfig.from_options(**clean_env_options(env_options))
     agent_ids = [a.id for a in select_agents(sc.agents, env_cfg)]
@@ -213,7 +196,7 @@ def plain_outcome(run, env_cfg) -> EpisodeOutcome:
     return EpisodeOutcome(tt, arrived, tele, departed, wait, ret, run.wall_seconds)
 
 
-def evaluate_reference(name: str, scenario: Any, seeds: int | Sequence[int] = 3,
+def evaluate_reference(name: str, scenario: ScenarioLike, seeds: int | Sequence[int] = 3,
                        env_options: Mapping[str, Any] | None = None, config: ReferenceConfig | None = None) -> EvalResult:
     """Evaluate reference ``name`` on ``seeds`` (a count from the evaluation seed base, or the seeds)."""
     return run_reference(name, scenario, eval_seeds(seeds), env_options, config)

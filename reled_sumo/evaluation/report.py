@@ -24,7 +24,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from reled_sumo.evaluation.paired import JAM_FACTOR, PAIRED_HEADER, learned_vs_references, paired_rows
-from reled_sumo.evaluation.results import EvalResult
+from reled_sumo.metrics.results import EvalResult
 from reled_sumo.safe_write import check_output, record_output, write_output
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def find_progress(run_dir: str | Path) -> Path | None:
 # -------------------------------------------------------------------- table
 def table_rows(results: Sequence[EvalResult], confidence: float = 0.95) -> list[tuple[str, ...]]:
     """One row per result, cells formatted as in :data:`TABLE_HEADER`."""
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for r in results:
         s = r.summary(confidence)
         rows.append((
@@ -127,10 +127,10 @@ def _seed_rows(results: Sequence[EvalResult]) -> list[tuple[str, ...]]:
 
 # -------------------------------------------------------------------- plots
 def _pyplot():
-    import matplotlib
+    import matplotlib  # lazy: matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib
 
     return plt
 

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from reled_sumo.demos.trajectory import Trajectory
+from reled_sumo.env.acting import zero_stats
+from reled_sumo.env.episode import EpisodeStats, StepBatch, run_episode
 from reled_sumo.env.meter import EdgeTimeMeter
 from reled_sumo.scenario.graph import RoadGraph
-from reled_sumo.env.episode import EpisodeStats, StepBatch, run_episode
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,7 @@ class RouteFollower:
             actions[j], dev = _choose(self.graph, edge, self.routes[i], self.dests[i], batch.mask[j])
             self.deviations += dev
             self.edges[i].append(edge)
-        zeros = np.zeros(len(actions), dtype=np.float32)
-        return actions, zeros, zeros
+        return zero_stats(actions)
 
 
 def _choose(graph: RoadGraph, edge: int, route: list[int], dest: int, mask: np.ndarray) -> tuple[int, bool]:

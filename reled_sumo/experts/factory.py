@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reled_sumo.errors import ConfigError
-from reled_sumo.validation import check_field_types
 from reled_sumo.experts.base import Expert
 from reled_sumo.experts.routing import RoutingExpert
+from reled_sumo.validation import check_field_types
 
 EXPERTS = ("routing", "ollama")
 LLM_MODES = ("path", "routes")
@@ -43,17 +43,17 @@ def make_expert(opts: ExpertOptions, cache_dir: str | None = None) -> Expert:
     checked now (LLMUnavailableError with the client's explanation) unless it may fall back."""
     if opts.kind == "routing":
         return RoutingExpert()
-    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert
-    from reled_sumo.experts.ollama_client import OllamaConfig
+    from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert  # lazy: ollama
+    from reled_sumo.experts.ollama_client import OllamaConfig  # lazy: ollama
 
     given = {"host": opts.host, "model": opts.model, "timeout_s": opts.timeout_s, "retries": opts.retries}
-    ollama = OllamaConfig(**{k: v for k, v in given.items() if v is not None})
+    ollama = OllamaConfig(**{k: v for k, v in given.items() if v is not None})  # type: ignore[arg-type]
     llm_cfg = LLMExpertConfig(ollama=ollama, fallback_on_unavailable=opts.fallback_on_unavailable,
                               cache_dir=cache_dir, round_timeout_s=opts.round_timeout_s)
     if opts.mode == "routes":  # the model picks one of a few named candidate routes per agent
-        from reled_sumo.experts.route_choice import RouteChoiceExpert
+        from reled_sumo.experts.route_choice import RouteChoiceExpert  # lazy: ollama
 
-        expert = RouteChoiceExpert(llm_cfg)
+        expert: OllamaExpert = RouteChoiceExpert(llm_cfg)
     else:
         expert = OllamaExpert(llm_cfg)
     if not opts.fallback_on_unavailable:

@@ -144,7 +144,7 @@ def parse_instructions(value: Any) -> tuple[list[Instruction], int]:
         if cmd is None or None in parts:
             bad += 1
             continue
-        out.append(Instruction(cmd, parts[1], parts[2]))
+        out.append(Instruction(cmd, str(parts[1]), str(parts[2])))  # not None: checked above
     return out, bad
 
 

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol, Sequence
 import numpy as np
 
 from reled_sumo.errors import ConfigError, LLMUnavailableError
-from reled_sumo.validation import check_field_types
 from reled_sumo.experts.base import (
     AgentFeedback,
     AgentTrip,
@@ -36,15 +35,11 @@ from reled_sumo.experts.base import (
     check_trips,
 )
 from reled_sumo.experts.cache import ResponseCache, cache_key
-from reled_sumo.experts.instructions import (
-    InvalidAnswerError,
-    extract_json,
-    parse_instructions,
-    validate_answer,
-)
+from reled_sumo.experts.instructions import InvalidAnswerError, extract_json, parse_instructions, validate_answer
 from reled_sumo.experts.ollama_client import OllamaClient, OllamaConfig, ServerInfo
 from reled_sumo.experts.prompt import Prompt, PromptConfig, build_prompt
 from reled_sumo.experts.routing import RoutingConfig, RoutingExpert, interaction_subsets
+from reled_sumo.validation import check_field_types
 
 if TYPE_CHECKING:  # pragma: no cover
     from reled_sumo.scenario.graph import RoadGraph
@@ -118,7 +113,7 @@ class OllamaExpert:
         cache: ResponseCache | None = None,
     ) -> None:
         self.config = config or LLMExpertConfig()
-        self.client: ChatClient = client or OllamaClient(self.config.ollama)
+        self.client: ChatClient = client if client is not None else OllamaClient(self.config.ollama)  # type: ignore[assignment]
         self.fallback: Expert = fallback or RoutingExpert(self.config.routing, source="fallback")
         if cache is None and self.config.cache:
             cache = ResponseCache(self.config.cache_dir)
@@ -266,7 +261,7 @@ class OllamaExpert:
     def _collect(self, text: str | None, exc: Exception | None, key: str) -> str | None:
         if exc is not None:
             raise exc
-        if self.cache is not None and self._parses(text):
+        if self.cache is not None and text is not None and self._parses(text):
             self.cache.put(key, text, self.client.model)
         return text
 

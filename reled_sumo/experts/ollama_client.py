@@ -22,6 +22,7 @@ import httpx
 import ollama
 
 from reled_sumo.errors import ConfigError, LLMUnavailableError, first_line
+from reled_sumo.experts.instructions import extract_json
 from reled_sumo.validation import check_field_types
 
 log = logging.getLogger(__name__)
@@ -161,8 +162,6 @@ class OllamaClient:
 
     def chat_json(self, messages: Sequence[Mapping[str, str]], schema: Mapping[str, Any]) -> Any:
         """Like :meth:`chat_text`, then extract the JSON value (raises InvalidAnswerError)."""
-        from reled_sumo.experts.instructions import extract_json
-
         return extract_json(self.chat_text(messages, schema))
 
     # ------------------------------------------------------------ helpers
@@ -173,7 +172,8 @@ class OllamaClient:
         return opts
 
     def _chat_once(self, client: ollama.Client, messages, schema) -> str:
-        kwargs = dict(model=self.model, messages=list(messages), format=dict(schema), options=self._options())
+        kwargs: dict[str, Any] = dict(model=self.model, messages=list(messages), format=dict(schema),
+                                      options=self._options())
         if not self.config.stream:
             resp = client.chat(**kwargs)
             self._count(resp)

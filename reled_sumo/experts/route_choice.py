@@ -99,7 +99,7 @@ def candidate_routes(graph: "RoadGraph", trip: AgentTrip, tt: np.ndarray,
     for i, p in enumerate(paths):
         ratio = tt[p] / np.maximum(free[p], 1e-6)
         congested = tuple((graph.edge_ids[e], float(r)) for e, r in zip(p, ratio) if r > config.congestion_ratio)
-        streets = []
+        streets: list[str] = []
         for e in p:
             name = sanitize_name(graph.names[e], config.max_name_len) if config.max_name_len else ""
             if name and (not streets or streets[-1] != name):

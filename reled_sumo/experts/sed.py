@@ -30,10 +30,10 @@ from reled_sumo.demos.stationarity import BoundConfig, bounds, subset_divergence
 from reled_sumo.demos.trajectory import DemoSet, Trajectory
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.base import AgentFeedback, Expert, agent_trips
-from reled_sumo.validation import check_field_types
 from reled_sumo.experts.execute import ExecutionResult, execute_routes
 from reled_sumo.experts.routing import interaction_subsets
 from reled_sumo.scenario.graph import RoadGraph
+from reled_sumo.validation import check_field_types
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def refine(env, expert: Expert, cfg: SEDConfig, on_round: Callable[[RoundMetrics
     by_id = {t.agent_id: t for t in trips}
     naive = {t.agent_id: graph.shortest_path(t.origin, t.destination) or [t.origin] for t in trips}
     t0, stats0 = time.perf_counter(), _stats(expert)
-    plan = expert.plan(graph, trips, initial_travel_times, {})
+    plan = expert.plan(graph, trips, initial_travel_times, {})  # type: ignore[arg-type]  # None: free flow
     routes = {a: list(r.edges) for a, r in plan.items()}
     run = _run(env, graph, routes, cfg)
     b, vol, div = _bounds(run, routes, naive, trips, graph, cfg, {}, {})
@@ -191,7 +191,7 @@ def _bounds(run: _Run, routes_now, routes_before, trips, graph, cfg: SEDConfig, 
     div = subset_divergence(subsets, ids(routes_now), ids(routes_before), cfg.bound.divergence)
     returns = {a: [*history.get(a, []), run.mean_return[a]] for a in run.trajectories}
     tts = {a: [*tt_history.get(a, []), *run.travel_times[a]] for a in run.trajectories}
-    vol = volatility_of({a: tr.rewards for a, tr in run.trajectories.items()}, returns, cfg.bound, tts)
+    vol = volatility_of({a: list(tr.rewards) for a, tr in run.trajectories.items()}, returns, cfg.bound, tts)
     return bounds(vol, div, cfg.bound), vol, div
 
 

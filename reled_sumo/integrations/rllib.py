@@ -21,6 +21,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from reled_sumo.scenario.manifest import ScenarioLike
+from reled_sumo.env.make import load_scenario
 from reled_sumo.errors import ConfigError
 from reled_sumo.integrations.multiagent import RoutingMultiAgentEnv, env_from_config
 from reled_sumo.validation import check_field_types
@@ -32,7 +34,7 @@ SHARED = "shared"  # the one policy (RLModule) every agent maps to
 def import_rllib() -> Any:
     """The ``ray.rllib`` package, or a :class:`ConfigError` saying how to install it."""
     try:
-        import ray.rllib
+        import ray.rllib  # lazy: ray
         from ray.rllib.algorithms.ppo import PPOConfig  # noqa: F401  (pulls RLlib's own dependencies)
     except ImportError as exc:
         raise ConfigError(f"the RLlib integration needs RLlib, which is not installed: pip install -e \".[rllib]\" "
@@ -43,9 +45,9 @@ def import_rllib() -> Any:
 @functools.cache
 def _env_class() -> type:
     import_rllib()
-    from ray.rllib.env.multi_agent_env import MultiAgentEnv
+    from ray.rllib.env.multi_agent_env import MultiAgentEnv  # lazy: ray
 
-    class RllibRoutingEnv(RoutingMultiAgentEnv, MultiAgentEnv):
+    class RllibRoutingEnv(RoutingMultiAgentEnv, MultiAgentEnv):  # type: ignore[misc]  # RLlib's looser spaces types
         """The routing env as an RLlib ``MultiAgentEnv``, built from RLlib's ``env_config``
         ``{"scenario": name or folder, "env_options": {EnvConfig field: value}}`` (see
         :class:`~reled_sumo.integrations.multiagent.RoutingMultiAgentEnv`)."""
@@ -106,12 +108,11 @@ class RllibPPOOptions:
             raise ConfigError(f"seed must be in [0, 2**31 - 1024), got {self.seed}")
 
 
-def env_config_for(scenario: Any, agents: int | None = None,
+def env_config_for(scenario: ScenarioLike, agents: int | None = None,
                    env_options: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], RoutingMultiAgentEnv]:
     """The RLlib ``env_config`` (the scenario as an absolute folder, so EnvRunners on any node
     need no ``RELED_HOME``) and the adapter built from it here once, which checks the options
     and gives the spaces (no simulation starts)."""
-    from reled_sumo.env.make import load_scenario
 
     options = dict(env_options or {})
     if agents is not None:
@@ -120,7 +121,7 @@ def env_config_for(scenario: Any, agents: int | None = None,
     return env_config, RoutingMultiAgentEnv(env_from_config(env_config))
 
 
-def build_ppo_config(scenario: Any, agents: int | None = None, env_options: Mapping[str, Any] | None = None,
+def build_ppo_config(scenario: ScenarioLike, agents: int | None = None, env_options: Mapping[str, Any] | None = None,
                      **ppo_options: Any) -> Any:
     """A ``PPOConfig`` (new API stack) training one shared, action-masked policy on ``scenario``
     (a built scenario's name or folder) with ``agents`` controlled vehicles (None: all of the
@@ -128,9 +129,9 @@ def build_ppo_config(scenario: Any, agents: int | None = None, env_options: Mapp
     are :class:`RllibPPOOptions` fields. ``config.build_algo()`` then needs Ray: it joins the
     Ray instance of this process or starts a local one."""
     import_rllib()
-    from ray.rllib.algorithms.ppo import PPOConfig
-    from ray.rllib.core.rl_module import MultiRLModuleSpec, RLModuleSpec
-    from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaskingTorchRLModule
+    from ray.rllib.algorithms.ppo import PPOConfig  # lazy: ray
+    from ray.rllib.core.rl_module import MultiRLModuleSpec, RLModuleSpec  # lazy: ray
+    from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaskingTorchRLModule  # lazy: ray
 
     opts = RllibPPOOptions(**ppo_options)
     env_config, probe = env_config_for(scenario, agents, env_options)
@@ -146,7 +147,7 @@ def build_ppo_config(scenario: Any, agents: int | None = None, env_options: Mapp
         .environment(env=_env_class(), env_config=env_config, disable_env_checking=True)
         .env_runners(num_env_runners=opts.num_env_runners, num_envs_per_env_runner=1)
         .learners(num_learners=0)
-        .multi_agent(policies={SHARED}, policy_mapping_fn=shared_policy)
+        .multi_agent(policies={SHARED}, policy_mapping_fn=shared_policy)  # type: ignore[arg-type]
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={SHARED: module}))
         .training(lr=opts.lr, gamma=opts.gamma, lambda_=opts.lambda_, num_epochs=opts.num_epochs,
                   train_batch_size_per_learner=opts.train_batch_size, minibatch_size=opts.minibatch_size)

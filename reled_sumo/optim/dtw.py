@@ -105,8 +105,8 @@ def path_dtw(
              if p is not None and q is not None and len(p) > 0 and len(q) > 0]
     if not valid:
         return out
-    a = np.stack([resample_polyline(agent_paths[i], n_points) for i in valid])
-    b = np.stack([resample_polyline(expert_paths[i], n_points) for i in valid])
+    a = np.stack([resample_polyline(agent_paths[i], n_points) for i in valid])  # type: ignore[arg-type]  # valid: not None
+    b = np.stack([resample_polyline(expert_paths[i], n_points) for i in valid])  # type: ignore[arg-type]
     out[valid] = dtw_batch(a, b)
     return out
 

@@ -39,8 +39,8 @@ from sb3_contrib.common.maskable.distributions import MaskableCategoricalDistrib
 from torch import nn
 
 from reled_sumo.errors import ConfigError
-from reled_sumo.validation import check_field_types
 from reled_sumo.optim.losses import premask_logits
+from reled_sumo.validation import check_field_types
 
 PolicyKind = Literal["shared", "per-agent"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -156,7 +156,7 @@ class MultiAgentPolicy(nn.Module, ABC):
                    th.as_tensor(np.asarray(agent_index, dtype=np.int64), device=dev),
                    None if mask is None else th.as_tensor(np.asarray(mask, dtype=bool), device=dev),
                    deterministic)
-        return tuple(t.cpu().numpy() for t in out)  # type: ignore[return-value]
+        return tuple(t.cpu().numpy() for t in out)
 
     def save(self, path: str | Path) -> None:
         """Write config, sizes and ``state_dict`` to ``path`` (torch.save)."""
@@ -301,7 +301,7 @@ class EnsembleMLP(nn.Module):
 
     def orthogonal_init(self, hidden_gain: float, output_gain: float) -> None:
         for k, layer in enumerate(self.layers):
-            layer.orthogonal_init(output_gain if k == len(self.layers) - 1 else hidden_gain)
+            layer.orthogonal_init(output_gain if k == len(self.layers) - 1 else hidden_gain)  # type: ignore[operator]
 
     def forward(self, x: th.Tensor, member: th.Tensor) -> th.Tensor:
         for k, layer in enumerate(self.layers):

@@ -60,7 +60,7 @@ class WeightConfig:
         for name in ("w_max", "fixed_weight", "eps"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"weight {name} must be >= 0, got {getattr(self, name)}")
-        if self.d_scale != "auto" and not (_number(self.d_scale) and self.d_scale > 0):
+        if self.d_scale != "auto" and not (_number(self.d_scale) and float(self.d_scale) > 0):
             raise ConfigError(f"weight d_scale must be > 0 metres or 'auto', got {self.d_scale!r}")
         if self.gate not in ("greedy", "sampled"):
             raise ConfigError(f"weight gate must be 'greedy' or 'sampled', got {self.gate!r}")
@@ -93,7 +93,7 @@ def expert_weights(
         w = np.full_like(dtw, cfg.fixed_weight)
     else:
         scale = d_scale if d_scale is not None else cfg.d_scale
-        if not (_number(scale) and scale > 0):
+        if not (_number(scale) and float(scale) > 0):
             raise ValueError(f"d_scale must be a positive number of metres here, got {scale!r}")
         far = np.where(np.isfinite(dtw), 1.0 - np.exp(-np.maximum(dtw, 0.0) / scale), 1.0)
         gap = (expert_return - agent_return) / (np.abs(expert_return) * cfg.gap_scale + cfg.eps)

@@ -17,7 +17,7 @@ def resolve_scenario(name_or_path: str | Path | Scenario) -> Scenario:
     built = built_dir(name) if is_valid_name(name) else None
     is_built = built is not None and (built / "scenario.json").is_file()
     if (p / "scenario.json").exists():
-        if is_built and p.resolve() != built.resolve():
+        if built is not None and is_built and p.resolve() != built.resolve():
             raise UserInputError(f"'{name_or_path}' is both a folder here ({p.resolve()}) and the built scenario "
                                  f"{built}; say which: --scenario ./{p} for the folder, or run from another "
                                  "folder (or give the built scenario's full path)")

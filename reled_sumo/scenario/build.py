@@ -115,7 +115,7 @@ def build(req: BuildRequest, force: bool = False, progress: Progress | None = No
     try:
         if req.kind == "place":  # the download is needed for the cache key
             work = work_dir(out)
-        src, src_sha = _source_osm(req, work, progress)
+        src, src_sha = _source_osm(req, work, progress)  # type: ignore[arg-type]  # None: no download
         key = _options_key(req, src_sha)
         held, work = work, None  # publish owns the work folder from here on
         sc, hit = publish(out, key, lambda w: _build_into(req, src, src_sha, key, w, progress), force=force,

@@ -198,7 +198,7 @@ class RoadGraph:
             return self._static_cost_to(dest)
         return self._dijkstra_to(dest, weights)
 
-    @functools.lru_cache(maxsize=4096)
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - a graph lives as long as its scenario's tables
     def _static_cost_to(self, dest: int) -> np.ndarray:
         out = self._dijkstra_to(dest, self.freeflow_time)
         out.setflags(write=False)

@@ -29,7 +29,7 @@ import zlib
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -127,7 +127,8 @@ def _inputs(req: ImportRequest) -> _Inputs:
             raise ScenarioImportError(f"{Path(req.sumocfg).name} names no route files: there is no demand to import")
         inp = _Inputs(c.net, c.routes, c.additional, c.begin, c.end)
     else:
-        files = [Path(req.net).expanduser(), *(Path(r).expanduser() for r in req.routes),
+        files = [Path(req.net).expanduser(),  # type: ignore[arg-type]  # no sumocfg: net is given (checked)
+                 *(Path(r).expanduser() for r in req.routes),
                  *(Path(a).expanduser() for a in req.additional)]
         for f in files:
             if not f.is_file():
@@ -142,7 +143,7 @@ def _inputs(req: ImportRequest) -> _Inputs:
 def _build_key(req: ImportRequest, inp: _Inputs) -> tuple[str, dict[str, str]]:
     hashes = {f"{k}:{p.name}": sha256_file(p) for k, files in (("net", (inp.net,)), ("routes", inp.routes),
                                                              ("additional", inp.additional)) for p in files}
-    opts = {"agents": req.agents, "agent_share": req.agent_share, "depart_window": req.depart_window,
+    opts: dict[str, Any] = {"agents": req.agents, "agent_share": req.agent_share, "depart_window": req.depart_window,
             "begin": inp.begin, "end": inp.end, "seed": req.seed}
     if req.agent_share is not None:  # a share of the usable candidates (it was of all vehicles before)
         opts["agent_share_of"] = "usable candidates"
@@ -285,7 +286,7 @@ def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph:
             valid.append(v)
         else:
             skipped[why] += 1
-    n = req.agents if req.agents is not None else max(1, int(round(req.agent_share * len(valid))))
+    n = req.agents if req.agents is not None else max(1, int(round(req.agent_share * len(valid))))  # type: ignore[operator]
     if len(valid) < n:
         detail = ", ".join(f"{k}: {c}" for k, c in skipped.items()) or "none skipped"
         raise ScenarioImportError(f"asked for {n} agents but only {len(valid)} of the {len(cands)} passenger vehicles "
@@ -333,7 +334,7 @@ def _write_agents(chosen: tuple[sf.Vehicle, ...], vtypes: dict, out: Path) -> tu
                      if k not in ("id", "probability")}
             ET.SubElement(root, "vType", {"id": tid, **attrs, "color": AGENT_COLOR})
             made[src or ""] = tid
-        spec = AgentSpec(id=f"agent_{i}", origin=v.edges[0], destination=v.edges[-1], depart=round(float(v.depart), 2))
+        spec = AgentSpec(id=f"agent_{i}", origin=v.edges[0], destination=v.edges[-1], depart=round(float(v.depart), 2))  # type: ignore[arg-type]
         trip = {"id": spec.id, "type": tid, "depart": f"{spec.depart:.2f}", "from": spec.origin, "to": spec.destination,
                 "departLane": v.attrs.get("departLane", "best"), "departSpeed": v.attrs.get("departSpeed", "max")}
         for k in ("departPos", "arrivalLane", "arrivalPos", "arrivalSpeed"):

@@ -32,7 +32,7 @@ def sumocfg_begin(sumocfg: str | Path) -> float:
     """``<time><begin value=...>`` of a SUMO config; 0 when it is missing or unreadable."""
     try:
         el = ET.parse(sumocfg).getroot().find("./time/begin")
-        return float(el.get("value")) if el is not None else 0.0
+        return float(el.get("value", 0.0)) if el is not None else 0.0
     except (ET.ParseError, OSError, TypeError, ValueError):
         return 0.0
 
@@ -120,18 +120,22 @@ class Scenario:
 
     @functools.cached_property
     def graph(self):
-        from reled_sumo.scenario.graph import RoadGraph
+        from reled_sumo.scenario.graph import RoadGraph  # lazy: scipy
 
         return RoadGraph.from_net_file(self.net_file)
 
     def verify(self) -> None:
         """Raise ScenarioError if a file is missing or its hash differs from the manifest."""
-        for key, info in self.manifest["files"].items():
+        for info in self.manifest["files"].values():
             f = self.path / info["name"]
             if not f.exists():
                 raise ScenarioError(f"scenario {self.name}: file {f} is missing; rebuild with --force")
             if sha256_file(f) != info["sha256"]:
                 raise ScenarioError(f"scenario {self.name}: {f.name} changed since it was built; rebuild with --force")
+
+
+#: what entry points accept as a scenario: a built Scenario, its name or its folder
+ScenarioLike = Scenario | str | Path
 
 
 def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
@@ -158,7 +162,7 @@ def load_scenario_dir(path: str | Path) -> Scenario:
 
 
 REQUIRED_FILES = ("net", "agents", "background", "sumocfg")
-AGENT_KEYS = {"id": str, "origin": str, "destination": str, "depart": (int, float)}
+AGENT_KEYS: dict[str, type | tuple[type, ...]] = {"id": str, "origin": str, "destination": str, "depart": (int, float)}
 
 
 def check_manifest(mf: Path, manifest: Any) -> None:

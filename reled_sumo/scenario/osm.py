@@ -42,7 +42,7 @@ def to_osm_xml(src: Path, dst: Path) -> dict[str, int]:
 
     Returns counts of nodes/ways/relations. Raises OsmInputError on corrupt input.
     """
-    import osmium
+    import osmium  # lazy: osm
 
     check_osm_file(src)
     counts = {"nodes": 0, "ways": 0, "relations": 0}
@@ -52,7 +52,8 @@ def to_osm_xml(src: Path, dst: Path) -> dict[str, int]:
     try:
         writer = osmium.SimpleWriter(str(tmp), overwrite=True)
         try:
-            for obj in osmium.FileProcessor(str(src)):
+            for obj in osmium.FileProcessor(str(src)):  # nodes, ways, relations (no changesets in an extract)
+                assert not isinstance(obj, osmium.osm.Changeset)
                 if obj.is_node():
                     counts["nodes"] += 1
                 elif obj.is_way():
@@ -76,8 +77,8 @@ def download_place(place: str, dst: Path) -> None:
 
     Raises NetworkUnreachableError when OpenStreetMap/Nominatim cannot be reached.
     """
-    import osmnx as ox
-    import requests
+    import osmnx as ox  # lazy: osm
+    import requests  # lazy: requests
 
     ox.settings.all_oneway = True  # required by save_graph_xml for a netconvert-readable file
     ox.settings.log_console = False

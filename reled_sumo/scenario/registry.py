@@ -91,6 +91,8 @@ class Recipe:
             raw = yaml.safe_load(path.read_text())
             src = raw["source"]
             bbox = tuple(float(v) for v in raw["bbox"]) if raw.get("bbox") else None
+            if bbox is not None and len(bbox) != 4:
+                raise ValueError(f"bbox must be 4 numbers (west, south, east, north), got {raw['bbox']!r}")
             return cls(
                 name=raw["name"], display_name=raw.get("display_name", raw["name"]),
                 description=raw.get("description", ""), package=src["package"], resource=src["resource"],

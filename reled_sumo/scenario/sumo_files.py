@@ -24,7 +24,9 @@ DEFAULT_VCLASS = "passenger"
 
 
 def open_xml(path: Path) -> IO[bytes]:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # a GzipFile is a binary IO
+    return open(path, "rb")
 
 
 def _iter_elements(path: Path, tags: set[str]) -> Iterator[ET.Element]:
@@ -131,7 +133,7 @@ def scan_routes(files: tuple[Path, ...], edges: set[str]) -> RouteScan:
                 scan.flows += 1
                 scan.flow_ids.add(el.get("id", ""))
             names = (el.get("edges") or "").split() if el.tag == "route" else []
-            names += [el.get(a) for a in _EDGE_ATTRS if el.get(a)]
+            names += [el.get(a, "") for a in _EDGE_ATTRS if el.get(a)]
             names += (el.get("via") or "").split()
             for e in names:
                 if e not in edges:

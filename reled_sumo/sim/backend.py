@@ -10,11 +10,13 @@ import tempfile
 import time as _time
 import weakref
 from pathlib import Path
+
 import traci
 from traci import constants as tc
 from traci.exceptions import FatalTraCIError, TraCIException
 
 from reled_sumo.errors import ConfigError, SimulationDiedError, SimulationError
+from reled_sumo.sim.state import SessionState
 
 log = logging.getLogger("reled_sumo.sim.session")
 
@@ -37,7 +39,7 @@ _libsumo_owner: "weakref.ref[BackendLifecycle] | None" = None
 
 def _libsumo_module():
     try:
-        import libsumo
+        import libsumo  # lazy: sumo
     except ImportError as exc:  # pragma: no cover - libsumo is a hard dependency
         raise ConfigError("backend 'libsumo' needs the libsumo package (pip install libsumo)") from exc
     return libsumo
@@ -72,7 +74,7 @@ def _kill(proc: subprocess.Popen | None) -> None:
         pass
 
 
-class BackendLifecycle:
+class BackendLifecycle(SessionState):
     """Mixin: ``start()`` / ``close()`` of the session on libsumo or TraCI."""
 
     def start(self) -> "BackendLifecycle":
@@ -140,7 +142,7 @@ class BackendLifecycle:
             except Exception:  # noqa: BLE001
                 pass
             _libsumo_owner = None
-        if (owner is not None and owner.is_open) or libsumo.simulation.isLoaded():
+        if (owner is not None and owner._open) or libsumo.simulation.isLoaded():
             other = owner.label if owner is not None else "(opened outside reled-sumo)"
             raise LibsumoBusyError(
                 f"libsumo runs one simulation per process and session {other} is still open; "

@@ -124,6 +124,6 @@ class SessionConfig:
 
 def check_libsumo() -> str:
     """Load libsumo (in-process SUMO) and return its version string; raises ImportError if missing."""
-    import libsumo
+    import libsumo  # lazy: sumo
 
     return str(libsumo.getVersion()[1]) if hasattr(libsumo, "getVersion") else "libsumo"

@@ -9,12 +9,13 @@ from traci import constants as tc
 from traci.exceptions import TraCIException
 
 from reled_sumo.errors import SimulationError
+from reled_sumo.sim.state import SessionState
 
 #: Edge variables returned by :meth:`VehicleEdgeIO.edge_data`, in this order.
 EDGE_VARS: tuple[int, ...] = (tc.LAST_STEP_MEAN_SPEED, tc.LAST_STEP_VEHICLE_NUMBER, tc.LAST_STEP_OCCUPANCY)
 
 
-class VehicleEdgeIO:
+class VehicleEdgeIO(SessionState):
     """Mixin: vehicle subscriptions and data, routes, and edge data of a running session."""
 
     def subscribe_vehicles(self, vehicle_ids: Iterable[str]) -> None:

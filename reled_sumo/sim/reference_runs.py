@@ -23,6 +23,7 @@ Runs:
 """
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import re
@@ -181,7 +182,7 @@ def due_trips_file(scenario: Scenario, dest: Path) -> Path:
     for f in (scenario.background_file, scenario.agents_file):
         for el in ET.parse(f).getroot():
             if el.tag == "vType":
-                types.setdefault(el.get("id"), el)
+                types.setdefault(el.get("id", ""), el)
             elif el.tag == "trip":
                 trips.append(el)
             elif el.tag == "vehicle":
@@ -238,8 +239,6 @@ def dua_routes(scenario: Scenario, iterations: int = 5, horizon: float | None = 
         if final.suffix == ".gz":
             shutil.copyfile(final, part)
         else:
-            import gzip
-
             with open(final, "rb") as src, gzip.open(part, "wb") as dst:
                 shutil.copyfileobj(src, dst)
         part.replace(cached)

@@ -39,12 +39,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from reled_sumo.testing.gguf_models import (
-    DEFAULT_LOCAL_MODEL,
-    PACKAGED_MODELS,
-    LocalModelError,
-    canonical_name,
-    check_gguf,
-    find_model,
+    DEFAULT_LOCAL_MODEL, PACKAGED_MODELS, LocalModelError, canonical_name, check_gguf, find_model, installed_models,
 )
 
 log = logging.getLogger(__name__)
@@ -65,7 +60,7 @@ class RequestError(Exception):
 def import_llama_cpp():
     """The llama_cpp module, or LocalModelError saying how to install it."""
     try:
-        import llama_cpp
+        import llama_cpp  # lazy: llama_cpp
     except ImportError as exc:
         raise LocalModelError(
             "llama-cpp-python is not installed: run `pip install -e \".[llm-local]\"` (it builds llama.cpp "
@@ -202,8 +197,6 @@ class LlamaOllamaServer:
     def __init__(self, models: Mapping[str, str | Path] | None = None, host: str = "127.0.0.1", port: int = 0,
                  n_ctx: int = 8192, n_threads: int = 1, max_predict: int = 2048) -> None:
         if models is None:
-            from reled_sumo.testing.gguf_models import installed_models
-
             models = installed_models() or {DEFAULT_LOCAL_MODEL: find_model(DEFAULT_LOCAL_MODEL)}
         if not models:
             raise LocalModelError("no model to serve")
@@ -382,7 +375,7 @@ class _Handler(BaseHTTPRequestHandler):
         except RequestError as exc:  # mid-stream: Ollama sends an error line
             self._chunk((json.dumps({"error": str(exc)}) + "\n").encode("utf-8"))
         finally:
-            gen.close()  # releases the generation lock when the client went away
+            gen.close()  # type: ignore[attr-defined]  # a generator: releases the generation lock when the client went away
         self.wfile.write(b"0\r\n\r\n")
 
     def _chunk(self, data: bytes) -> None:
@@ -414,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        models: dict[str, Path] | None = {canonical_name(m): find_model(m) for m in args.model}
+        models: dict[str, Path] = {canonical_name(m): find_model(m) for m in args.model}
         models.update(_parse_gguf(args.gguf))
         server = LlamaOllamaServer(models or None, args.host, args.port, args.ctx, args.threads, args.max_predict)
         server.start()

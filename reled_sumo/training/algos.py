@@ -91,7 +91,7 @@ class GrowingRolloutBuffer(MultiAgentRolloutBuffer):
     """A :class:`MultiAgentRolloutBuffer` that doubles its capacity instead of overflowing
     (an update's decision count is not known in advance)."""
 
-    def add(self, obs, actions, masks, rewards, values, log_probs, agent_index,  # type: ignore[override]
+    def add(self, obs, actions, masks, rewards, values, log_probs, agent_index,
             *args, **kwargs) -> None:
         b = int(np.asarray(agent_index).reshape(-1).shape[0])
         if b > self.free:

@@ -33,6 +33,7 @@ from stable_baselines3.common.logger import (
 from reled_sumo.errors import UserInputError, first_line
 from reled_sumo.optim.policy import MultiAgentPolicy, PolicyConfig, build_policy
 from reled_sumo.safe_write import atomic_file, atomic_write
+from reled_sumo.training.mappo import CentralCriticPolicy
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -98,8 +99,9 @@ def load_checkpoint(run: str | Path) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ RNGs
 def capture_rng() -> dict[str, Any]:
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {"torch": th.get_rng_state(), "numpy": (kind, th.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss),
+    kind, keys, pos, has_gauss, gauss = np.random.get_state(legacy=True)
+    return {"torch": th.get_rng_state(), "numpy": (kind, th.from_numpy(np.asarray(keys, dtype=np.int64)), pos, has_gauss,
+                                                   gauss),
             "python": random.getstate()}
 
 
@@ -196,8 +198,6 @@ def build_run_policy(meta: dict[str, Any]) -> MultiAgentPolicy:
     """An untrained policy of the architecture ``meta`` describes."""
     cfg = PolicyConfig(**meta["policy_config"])
     if meta.get("central_critic"):
-        from reled_sumo.training.mappo import CentralCriticPolicy
-
         return CentralCriticPolicy(cfg, meta["n_agents"], meta["obs_dim"], meta["n_actions"], meta["state_dim"])
     return build_policy(cfg, meta["n_agents"], meta["obs_dim"], meta["n_actions"])
 

@@ -19,9 +19,9 @@ from reled_sumo.env.config import EnvConfig
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.factory import ExpertOptions
 from reled_sumo.safe_write import atomic_write
-from reled_sumo.validation import check_field_types
 from reled_sumo.experts.sed import SEDConfig
 from reled_sumo.optim.hpo import HPOConfig
+from reled_sumo.validation import check_field_types
 
 ALGOS = ("reled", "ippo", "mappo", "bc")
 Algo = Literal["reled", "ippo", "mappo", "bc"]
@@ -96,11 +96,11 @@ def _plain(value: Any) -> Any:
 
 def _dataclass_type(tp: Any) -> type | None:
     """The dataclass in ``tp`` (``X`` or ``X | None``), else None."""
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return tp
     if typing.get_origin(tp) in (typing.Union, types.UnionType):
         for arg in typing.get_args(tp):
-            if dataclasses.is_dataclass(arg):
+            if isinstance(arg, type) and dataclasses.is_dataclass(arg):
                 return arg
     return None
 

@@ -36,7 +36,7 @@ class GreedyActor(nn.Module):
         self.policy = policy
 
     def forward(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
-        logits = self.policy.action_logits(obs, agent_index)
+        logits = self.policy.action_logits(obs, agent_index)  # type: ignore[operator]  # nn.Module attribute
         # keep agent_index an input of the graph even when the policy ignores it (shared, no embedding)
         logits = logits + (agent_index.unsqueeze(1) * 0).to(logits.dtype)
         masked = th.where(mask, logits, th.full_like(logits, MASKED_LOGIT))
@@ -58,7 +58,7 @@ def export_onnx(run: str | Path, out: str | Path | None = None, force: bool = Fa
 
     A file at the destination that this tool did not write is only replaced with ``force``
     (:func:`reled_sumo.safe_write.output_file`)."""
-    import onnx
+    import onnx  # lazy: onnx
 
     run = Path(run)
     if not run.exists():

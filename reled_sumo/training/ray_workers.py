@@ -22,11 +22,12 @@ import socket
 from multiprocessing.connection import Client, Listener
 from typing import Any, Callable, Mapping
 
+from reled_sumo.scenario.manifest import ScenarioLike
+from reled_sumo.env.episode import EnvWorker, StepBatch
 from reled_sumo.errors import ConfigError, first_line
-from reled_sumo.env.episode import StepBatch
 from reled_sumo.training.workers import (
-    ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec,
-    _error, _failure, _scenario_arg, build_worker, serve_commands,
+    ExchangePool, RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, WorkerSpec, _error, _failure,
+    _scenario_arg, build_worker, serve_commands,
 )
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ HEARTBEAT_S = 2.0  # while waiting for a reply, ask Ray this often whether the a
 def import_ray() -> Any:
     """The ``ray`` module, or a :class:`ConfigError` saying how to install it."""
     try:
-        import ray
+        import ray  # lazy: ray
     except ImportError as exc:
         raise ConfigError(f"--ray-address / ray_address needs Ray, which is not installed: "
                           f"pip install -e \".[ray]\" ({RAY_REQUIREMENT}) ({exc})") from None
@@ -106,7 +107,10 @@ class RayWorkerHost:
     """
 
     def __init__(self, worker_id: int, scenario: str, env_options: Mapping[str, Any], wrap: Callable | None):
-        self.worker_id, self.worker, self.failure, self._listener = worker_id, None, None, None
+        self.worker_id = worker_id
+        self.worker: EnvWorker | None = None
+        self.failure: WorkerFailure | None = None
+        self._listener: Listener | None = None
         try:
             self.worker = build_worker(scenario, env_options, wrap)
         except Exception as exc:  # noqa: BLE001 - reported by spec()
@@ -115,19 +119,22 @@ class RayWorkerHost:
     def spec(self) -> WorkerSpec | WorkerFailure:
         if self.failure is not None:
             return self.failure
+        assert self.worker is not None  # built, or failure is set
         env = self.worker.env
         return WorkerSpec(self.worker_id, os.getpid(), tuple(self.worker.names), int(getattr(env, "obs_dim", 0)),
                           int(getattr(env, "K", 0)))
 
     def listen(self, authkey: bytes) -> tuple[str, int]:
         """Open the command connection's listener on this node; returns its ``(host, port)``."""
-        import ray
+        import ray  # lazy: ray
 
-        self._listener = Listener((ray.util.get_node_ip_address(), 0), authkey=authkey)
-        return self._listener.address
+        self._listener = listener = Listener((ray.util.get_node_ip_address(), 0), authkey=authkey)
+        return listener.address
 
     def serve(self) -> None:
         """Accept the learner, then answer commands until ``Close`` or a lost connection."""
+        if self._listener is None or self.worker is None:
+            raise RuntimeError("serve() needs a built worker and listen() first")
         try:
             conn = self._listener.accept()
         finally:
@@ -151,7 +158,7 @@ class RayWorkerPool(ExchangePool):
     and shuts Ray down if this pool started it.
     """
 
-    def __init__(self, scenario: Any, env_options: Mapping[str, Any] | None = None, n_workers: int = 2,
+    def __init__(self, scenario: ScenarioLike, env_options: Mapping[str, Any] | None = None, n_workers: int = 2,
                  address: str = LOCAL, wrap: Callable | None = None, num_cpus_per_worker: float = 1.0,
                  num_cpus: int | None = None, start_timeout_s: float = 300.0,
                  reply_timeout_s: float | None = None, close_timeout_s: float = 10.0):

@@ -21,6 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch as th
 
+from reled_sumo.env.make import load_scenario, make_env
 from reled_sumo.env.meter import EdgeTimeMeter
 from reled_sumo.errors import ConfigError, UserInputError
 from reled_sumo.experts.factory import make_expert
@@ -238,9 +239,6 @@ class Trainer:
                               "rollout_workers may change)")
 
     def _setup(self, saved: dict | None) -> None:
-        from reled_sumo.env import make_env
-        from reled_sumo.env.make import load_scenario
-
         self._session_t0 = time.perf_counter()
         scenario = load_scenario(self.cfg.scenario)
         self._write_scenario(scenario)
@@ -277,7 +275,7 @@ class Trainer:
                         n - self.cfg.episodes_per_update)
         wrap = GlobalStateEnv if self.spec.central_critic else None
         if self.cfg.ray_address is not None:  # Ray is optional: imported only here
-            from reled_sumo.training.ray_workers import RayWorkerPool
+            from reled_sumo.training.ray_workers import RayWorkerPool  # lazy: ray (optional)
 
             self.pool = RayWorkerPool(scenario.path, {"config": self.cfg.env}, n_workers=n, wrap=wrap,
                                       address=self.cfg.ray_address)

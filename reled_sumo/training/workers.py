@@ -24,12 +24,14 @@ import signal
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence, Union
 
 import numpy as np
 
-from reled_sumo.errors import SimulationDiedError, SimulationError
+from reled_sumo.scenario.manifest import ScenarioLike
+from reled_sumo.env import make_env
 from reled_sumo.env.episode import ActFn, EnvWorker, EpisodeCollector, EpisodeStats, StepBatch, ValueFn
+from reled_sumo.errors import SimulationDiedError, SimulationError
 
 log = logging.getLogger(__name__)
 START_METHODS = ("spawn", "forkserver")
@@ -117,14 +119,12 @@ def _error(f: WorkerFailure) -> RolloutWorkerError:
     return cls(f.worker, f"{f.error_type}: {f.message}", f.traceback)
 
 
-def build_worker(scenario: Any, env_options: Mapping[str, Any], wrap: Callable | None = None) -> EnvWorker:
-    from reled_sumo.env import make_env
-
+def build_worker(scenario: ScenarioLike, env_options: Mapping[str, Any], wrap: Callable | None = None) -> EnvWorker:
     env = make_env(scenario, **dict(env_options))
     return EnvWorker(wrap(env) if wrap is not None else env)
 
 
-def _serve(conn, worker_id: int, scenario: Any, env_options: Mapping[str, Any], wrap: Callable | None) -> None:
+def _serve(conn, worker_id: int, scenario: ScenarioLike, env_options: Mapping[str, Any], wrap: Callable | None) -> None:
     """Worker process main: build the env, then answer commands until Close or EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the learner's to handle
     try:
@@ -159,7 +159,7 @@ def serve_commands(conn, worker: EnvWorker, worker_id: int) -> None:
 
 
 # --------------------------------------------------------------------------- pool
-def _scenario_arg(scenario: Any) -> str:
+def _scenario_arg(scenario: ScenarioLike) -> str:
     """Workers get a folder path (or a name): a Scenario object is replaced by its folder."""
     path = getattr(scenario, "path", None)
     return str(path if path is not None else scenario)
@@ -169,6 +169,18 @@ class ExchangePool:
     """The learner's side of a worker pool, shared by the process pool and the Ray pool: send every
     worker its command, then read every reply. Subclasses own ``_conns`` (connections with ``send``),
     ``_closed``, ``reply_timeout_s``, ``_recv(worker, timeout)`` and ``_gone(worker, exc)``."""
+
+    _conns: list[Any]
+    _closed: bool
+    reply_timeout_s: float | None
+
+    if TYPE_CHECKING:  # defined by the subclasses
+
+        def _recv(self, worker: int, timeout: float | None) -> StepBatch: ...
+
+        def _gone(self, worker: int, exc: BaseException) -> RolloutWorkerError: ...
+
+        def close(self) -> None: ...
 
     def exchange(self, commands: Mapping[int, Command]) -> dict[int, StepBatch]:
         """Send every worker its command, then wait for all replies (``{worker: StepBatch}``).
@@ -231,7 +243,7 @@ class RolloutWorkerPool(ExchangePool):
     optional picklable env wrapper applied in the workers (e.g. MAPPO's ``GlobalStateEnv``).
     """
 
-    def __init__(self, scenario: Any, env_options: Mapping[str, Any] | None = None, n_workers: int = 2,
+    def __init__(self, scenario: ScenarioLike, env_options: Mapping[str, Any] | None = None, n_workers: int = 2,
                  start_method: str = "spawn", wrap: Callable | None = None,
                  start_timeout_s: float = 300.0, reply_timeout_s: float | None = None,
                  close_timeout_s: float = 10.0):
@@ -248,7 +260,8 @@ class RolloutWorkerPool(ExchangePool):
         try:
             for w in range(n_workers):
                 parent, child = ctx.Pipe(duplex=True)
-                proc = ctx.Process(target=_serve, args=(child, w, *args), name=f"reled-rollout-{w}", daemon=True)
+                proc = ctx.Process(  # type: ignore[attr-defined]  # every start method's context has it
+                    target=_serve, args=(child, w, *args), name=f"reled-rollout-{w}", daemon=True)
                 proc.start()
                 child.close()  # so that the worker's death reads as EOF here
                 self._procs.append(proc)

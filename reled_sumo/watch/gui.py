@@ -9,18 +9,25 @@ closes it (unless ``quit_on_end``); closing it earlier ends the episode cleanly.
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from reled_sumo.deploy.onnx_eval import check_agents
+from reled_sumo.deploy.onnx_policy import OnnxPolicy
+from reled_sumo.env import make_env
+from reled_sumo.env.acting import DictPolicy, dict_policy, greedy_actions
+from reled_sumo.env.make import load_scenario
+from reled_sumo.env.policies import get_policy
 from reled_sumo.errors import SimulationDiedError, UserInputError
+from reled_sumo.scenario.sumo_files import net_boundary, read_sumocfg
+from reled_sumo.sim import gui
 from reled_sumo.watch.record import Recording, assemble, check_output
 
 log = logging.getLogger(__name__)
 
-# (obs, infos) -> {agent: action} for the agents that need a decision
-DictPolicy = Callable[[dict, dict], dict]
-# env -> DictPolicy (a policy may need the env's agent order)
+# env -> DictPolicy (env/acting.py) (a policy may need the env's agent order)
 PolicyFactory = Callable[[object], DictPolicy]
 
 
@@ -35,55 +42,29 @@ class WatchResult:
 
 
 def reference_policy(name: str, seed: int = 0) -> PolicyFactory:
-    from reled_sumo.env.policies import get_policy
-
     pol = get_policy(name, seed=seed) if name == "random" else get_policy(name)
     return lambda env: pol
 
 
 def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
     """An exported ONNX policy (greedy actions, onnxruntime, no torch) and its metadata."""
-    from reled_sumo.deploy.onnx_eval import check_agents
-    from reled_sumo.deploy.onnx_policy import OnnxPolicy
 
     policy = OnnxPolicy(policy_file)
 
     def factory(env) -> DictPolicy:
         check_agents(policy, env)
-        return _dict_policy(env, policy.act)
+        return dict_policy(env.possible_agents, policy.act)
 
     return factory, policy.meta
 
 
 def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
     """A trained run's policy (deterministic actions) as a policy factory, and the run's metadata."""
-    from reled_sumo.training.checkpoint import load_policy
+    from reled_sumo.training.checkpoint import load_policy  # lazy: torch
 
     policy, meta = load_policy(Path(run_dir))
 
-    def greedy(o, idx, m):
-        return policy.act(o, idx, m, deterministic=True)[0]
-
-    return (lambda env: _dict_policy(env, greedy)), meta
-
-
-def _dict_policy(env, act_batch) -> DictPolicy:
-    """The env's dict API over a batched ``act_batch(obs[B, D], agent_index[B], mask[B, K]) -> actions[B]``,
-    called once per step for the agents that need a decision."""
-    import numpy as np
-
-    index = {a: i for i, a in enumerate(env.possible_agents)}
-
-    def act(obs: dict, infos: dict) -> dict:
-        deciders = [a for a in obs if infos[a].get("needs_decision")]
-        if not deciders:
-            return {}
-        o = np.stack([obs[a] for a in deciders])
-        m = np.stack([infos[a]["action_mask"] for a in deciders]).astype(bool)
-        actions = act_batch(o, np.array([index[a] for a in deciders]), m)
-        return {a: int(k) for a, k in zip(deciders, actions)}
-
-    return act
+    return (lambda env: dict_policy(env.possible_agents, greedy_actions(policy))), meta
 
 
 @dataclass(frozen=True)
@@ -104,20 +85,13 @@ class WatchOptions:
 
 
 def _begin(scenario) -> float:
-    from reled_sumo.scenario.sumo_files import read_sumocfg
-
     return float(read_sumocfg(Path(scenario.sumocfg)).begin or 0.0)
 
 
 def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100.0,
           options: WatchOptions | None = None, **env_options) -> WatchResult:
     """Drive one episode in sumo-gui with the policy ``factory(env)`` builds."""
-    import tempfile
 
-    from reled_sumo.env import make_env
-    from reled_sumo.env.make import load_scenario
-    from reled_sumo.scenario.sumo_files import net_boundary
-    from reled_sumo.sim import gui
 
     opts = options or WatchOptions()
     sc = load_scenario(scenario)
@@ -138,10 +112,10 @@ def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100
     return WatchResult(*result, recording=recording)
 
 
-def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tuple:
-    from reled_sumo.sim import gui
-
-    arrived, times, closed, seen, tracking = 0, [], False, set(), False
+def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tuple[float, int, int, float, bool]:
+    arrived, closed, tracking = 0, False, False
+    times: list[float] = []
+    seen: set[str] = set()
     try:
         obs, infos = env.reset(seed=seed)
         gui.fit_view(env.session, view)

@@ -33,7 +33,7 @@ class Recording:
 
 
 def _frames(folder: Path) -> list[np.ndarray]:
-    import imageio.v3 as iio
+    import imageio.v3 as iio  # lazy: imageio
 
     out = []
     for f in sorted(folder.glob("frame_*.png")):
@@ -44,7 +44,7 @@ def _frames(folder: Path) -> list[np.ndarray]:
 
 def assemble(folder: Path, out: Path, fps: float = 10.0) -> Recording:
     """Write every ``frame_*.png`` of ``folder`` (in order) to ``out`` (.gif or .mp4)."""
-    import imageio.v2 as iio2
+    import imageio.v2 as iio2  # lazy: imageio
 
     frames = _frames(folder)
     if not frames:
@@ -52,10 +52,10 @@ def assemble(folder: Path, out: Path, fps: float = 10.0) -> Recording:
     h, w = frames[0].shape[:2]
     frames = [f for f in frames if f.shape[:2] == (h, w)]
     if out.suffix.lower() == ".gif":
-        iio2.mimsave(out, frames, duration=1000.0 / fps, loop=0)
+        iio2.mimsave(out, frames, duration=1000.0 / fps, loop=0)  # type: ignore[arg-type]  # imageio's stub
     else:
         # libx264 needs even sizes: crop one pixel row/column if needed instead of rescaling
         frames = [f[: h - h % 2, : w - w % 2] for f in frames]
-        iio2.mimsave(out, frames, fps=fps, codec="libx264", macro_block_size=1, quality=7)
+        iio2.mimsave(out, frames, fps=fps, codec="libx264", macro_block_size=1, quality=7)  # type: ignore[arg-type]
     log.info("wrote %s: %d frames of %dx%d", out, len(frames), w, h)
     return Recording(out, len(frames), out.stat().st_size, w, h)

@@ -35,12 +35,13 @@ def test_spaces(sample_dir):
     env = make_env(sample_dir)
     try:
         a = env.possible_agents[0]
-        assert env.observation_space(a) is env.observation_space(a)
         assert env.action_space(a).n == env.tables.K == env.K
         assert env.observation_space(a).shape == (env.obs_dim,)
         assert env.observation_space(a).dtype == np.float32
         assert env.possible_agents == [f"agent_{i}" for i in range(30)]
         assert env.agents == []
+        obs, _ = env.reset(seed=0)
+        assert obs and all(env.observation_space(b).contains(o) for b, o in obs.items())
     finally:
         env.close()
 

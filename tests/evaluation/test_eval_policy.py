@@ -9,16 +9,16 @@ import pytest
 
 from reled_sumo.errors import ConfigError, RelEdError
 from reled_sumo.evaluation.evaluate import evaluate_loaded, evaluate_policy, evaluate_run
-from reled_sumo.evaluation.results import (
+from reled_sumo.metrics.results import (
     EVAL_SEED_BASE, EpisodeOutcome, EvalResult, SeedMetrics, eval_seeds, load_results, save_results,
 )
 
 
 def _shortest():
     from reled_sumo.env import get_policy
-    from reled_sumo.evaluation.references import _act_from_policy
+    from reled_sumo.env.acting import batch_policy, with_zero_stats
 
-    return _act_from_policy(get_policy("shortest"))
+    return with_zero_stats(batch_policy(get_policy("shortest")))
 
 
 def _policy(n_agents: int, scenario):

@@ -8,7 +8,7 @@ import pytest
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.evaluation.references import evaluate_reference
-from reled_sumo.evaluation.results import METRICS
+from reled_sumo.metrics.results import METRICS
 from reled_sumo.evaluation.references import REFERENCES, ReferenceConfig, parse_references
 
 SEEDS = (10_000, 10_001)

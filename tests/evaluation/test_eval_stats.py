@@ -8,7 +8,7 @@ import pytest
 from scipy import stats as st
 
 from reled_sumo.errors import ConfigError
-from reled_sumo.evaluation.stats import Estimate, mean_ci
+from reled_sumo.metrics.stats import mean_ci
 
 
 def test_hand_computed_case():
@@ -57,8 +57,3 @@ def test_zero_variance_gives_zero_width():
 def test_bad_confidence():
     with pytest.raises(ConfigError):
         mean_ci([1, 2], confidence=1.0)
-
-
-def test_estimate_is_frozen():
-    with pytest.raises(AttributeError):
-        Estimate(1.0, 0.1, 3, 0.2).mean = 2.0  # type: ignore[misc]

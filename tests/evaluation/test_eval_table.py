@@ -6,7 +6,7 @@ import io
 from rich.console import Console
 
 from reled_sumo.cli.eval import results_table
-from reled_sumo.evaluation.results import EvalResult, SeedMetrics
+from reled_sumo.metrics.results import EvalResult, SeedMetrics
 
 
 def _result(method: str, tt: list[float]) -> EvalResult:

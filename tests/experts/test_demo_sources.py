@@ -34,6 +34,7 @@ def test_full_fallback_is_recorded_as_fallback_not_as_the_model(tmp_path):
     assert set(meta["sources"].values()) == {"fallback"} and len(meta["sources"]) == 4
     show = runner.invoke(app, ["demo", "show", str(out)])
     assert show.exit_code == 0 and "written by: fallback 4" in show.output, show.output
+    assert show.output.count("written by:") == 1, show.output  # one provenance line (the table has a column)
 
 
 def test_routing_expert_demos_say_routing(tmp_path):

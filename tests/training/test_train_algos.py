@@ -120,6 +120,9 @@ def test_growing_buffer_keeps_rows_when_it_grows():
     assert len(buf) == 5 and buf.capacity >= 5
     assert buf.rewards[:5].tolist() == [0, 1, 2, 3, 4] and buf.obs[4, 0] == 4 and buf.positions[3, 1] == 3
     buf.compute_returns_and_advantage(np.zeros(2), 0.99, 0.95)
+    # per-agent GAE over the grown rows (values 0): agent 0 at t = 0, 2, 4, agent 1 at t = 1, 3, both terminated
+    c = 0.99 * 0.95
+    assert buf.returns[:5].ravel() == pytest.approx([c * (2 + c * 4), 1 + c * 3, 2 + c * 4, 3, 4])
 
 
 def test_episode_seeds_are_distinct_and_stable():

@@ -17,6 +17,7 @@ from reled_sumo.training.trainer import Trainer
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_reled_beats_random_travel_time(kotka_small, tmp_path, request):
     if "slow" not in (request.config.getoption("markexpr") or "") and not os.environ.get("RELED_TEST_SLOW"):
         pytest.skip("slow: run with -m slow or RELED_TEST_SLOW=1")
@@ -49,7 +50,8 @@ def test_reled_learns_to_route_within_10_percent_of_shortest(kotka_small, tmp_pa
     seeds (non-arrived agents counted), and the rollouts (sampled actions) must have improved over
     the run. A run stopped after its first update (lr 1e-3, 5 epochs) measured 2.52x shortest
     (arrival 0.50); this one measured 1.003x: the policy learned, it was not born there."""
-    from reled_sumo.evaluation.evaluate import evaluate_policy, policy_act_fn
+    from reled_sumo.env.acting import learner_act
+    from reled_sumo.evaluation.evaluate import evaluate_policy
     from reled_sumo.evaluation.references import evaluate_reference
     import csv
 
@@ -61,7 +63,7 @@ def test_reled_learns_to_route_within_10_percent_of_shortest(kotka_small, tmp_pa
     result = Trainer(cfg, run_dir=tmp_path / "run").run()
     policy, _ = load_policy(result.run_dir)
     seeds = [10_000, 10_001, 10_002]
-    learned = evaluate_policy(kotka_small, policy_act_fn(policy), seeds, env_opts)
+    learned = evaluate_policy(kotka_small, learner_act(policy), seeds, env_opts)
     shortest = evaluate_reference("shortest", kotka_small, seeds, env_opts)
     tt_l = learned.values("censored_travel_time").mean()
     tt_s = shortest.values("censored_travel_time").mean()

@@ -143,6 +143,6 @@ def test_a_worker_that_cannot_build_its_env_fails_the_pool_start(tmp_path):
 
 def test_bench_workers_rows(kotka_small):
     rows = bench_workers(kotka_small.path, (1, 2), episodes=2, env_options={"horizon": 100})
-    assert [r.n_workers for r in rows] == [1, 2] and rows[0].speedup == 1.0
+    assert [r.n_workers for r in rows] == [1, 2]
     assert rows[0].decisions == rows[1].decisions > 0  # same seeds, same fixed policy
     assert all(r.decisions_per_s > 0 and r.sim_s_per_wall_s > 0 for r in rows)

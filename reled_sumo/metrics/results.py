@@ -1,4 +1,4 @@
-"""Evaluation result types (the leaf of evaluation/: no project imports but errors, stats and safe_write).
+"""Evaluation result types (no project imports but errors, stats and safe_write; no torch).
 
 Metric definitions: :mod:`reled_sumo.evaluation.evaluate` and docs/evaluation.md.
 """
@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from reled_sumo.errors import ConfigError
-from reled_sumo.evaluation.stats import Estimate, mean_ci
+from reled_sumo.metrics.stats import Estimate, mean_ci
 from reled_sumo.safe_write import write_output
 
 EVAL_SEED_BASE = 10_000  # evaluation seeds 10000, 10001, ... stay clear of training seeds
@@ -155,7 +155,7 @@ def load_results(path: str | Path) -> list[EvalResult]:
     return [EvalResult.from_dict(d) for d in json.loads(Path(path).read_text())]
 
 
-def rolling_mean(y: Sequence[float], window: int, min_periods: int | None = None) -> np.ndarray:
+def rolling_mean(y: Sequence[float] | np.ndarray, window: int, min_periods: int | None = None) -> np.ndarray:
     """Trailing mean over ``window`` log rows; NaN for windows with a NaN. The first rows, with
     fewer than ``window`` rows behind them, get the mean of those rows once there are
     ``min_periods`` (default ``window``: NaN until a full window)."""
