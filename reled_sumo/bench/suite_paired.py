@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Sequence
 
 from reled_sumo.bench.suite import RESULTS, SuiteSpec
+from reled_sumo.evaluation.report import markdown_table
 from reled_sumo.evaluation.paired import PAIRED_HEADER, PairedComparison, compare_paired, paired_rows
-from reled_sumo.evaluation.results import EvalResult
+from reled_sumo.metrics.results import EvalResult
 
 
 def cell_results(out: Path) -> dict[tuple[str, int], dict[str, EvalResult]]:
@@ -48,8 +49,6 @@ def _named(r: EvalResult, name: str) -> EvalResult:
 
 
 def paired_section(spec: SuiteSpec, out: Path) -> list[str]:
-    from reled_sumo.evaluation.report import markdown_table
-
     cells = cell_results(out)
     md: list[str] = []
     for c in spec.cities:

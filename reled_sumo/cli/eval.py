@@ -81,9 +81,9 @@ def eval_cmd(
 
 def _check_outputs(out_dir: Path, force: bool) -> None:
     """Refuse (before any work) to overwrite files in ``out_dir`` that reled did not write."""
-    from reled_sumo.evaluation.report import report_files
-    from reled_sumo.evaluation.results import RESULTS_FILE
-    from reled_sumo.safe_write import check_output
+    from reled_sumo.evaluation.report import report_files  # lazy: scipy
+    from reled_sumo.metrics.results import RESULTS_FILE  # lazy: scipy
+    from reled_sumo.safe_write import check_output  # lazy: hashlib, only when writing
 
     for f in (*report_files(out_dir), Path(out_dir) / RESULTS_FILE):
         check_output(f, force)

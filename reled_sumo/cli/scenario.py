@@ -117,7 +117,7 @@ def _request(city, osm, name, agents, background, duration, seed, get_recipe, lo
 
 def summary_table(sc) -> Table:
     """The scenario's summary; a manifest without the summary fields is a one-line ScenarioError."""
-    from reled_sumo.errors import ScenarioError
+    from reled_sumo.errors import ScenarioError  # lazy: only for a malformed manifest
 
     try:
         return _summary_table(sc)

@@ -21,8 +21,8 @@ from typing import Sequence
 import numpy as np
 
 from reled_sumo.errors import ConfigError
-from reled_sumo.evaluation.results import EvalResult
-from reled_sumo.evaluation.stats import Estimate, mean_ci
+from reled_sumo.metrics.results import EvalResult
+from reled_sumo.metrics.stats import Estimate, mean_ci
 
 JAM_FACTOR = 1.2
 PAIRED_METRIC = "censored_travel_time"

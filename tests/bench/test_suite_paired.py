@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from reled_sumo.bench.suite import RESULTS, CitySpec, load_suite
 from reled_sumo.bench.suite_paired import cell_comparisons, cell_results, paired_section
-from reled_sumo.evaluation.results import EvalResult, SeedMetrics
+from reled_sumo.metrics.results import EvalResult, SeedMetrics
 
 
 def _ev(method: str, values) -> dict:

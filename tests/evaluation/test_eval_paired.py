@@ -8,7 +8,7 @@ import pytest
 from reled_sumo.errors import ConfigError
 from reled_sumo.evaluation.paired import compare_paired, learned_vs_references
 from reled_sumo.evaluation.report import write_report
-from reled_sumo.evaluation.results import EvalResult, SeedMetrics
+from reled_sumo.metrics.results import EvalResult, SeedMetrics
 
 
 def _seed(seed: int, censored: float) -> SeedMetrics:
