@@ -6,6 +6,7 @@ from reled_sumo.sim.session import (
     LibsumoBusyError,
     StepEvents,
     SumoSession,
+    restart_session,
 )
 
 __all__ = [
@@ -17,4 +18,5 @@ __all__ = [
     "StepEvents",
     "SumoSession",
     "find_sumo_binary",
+    "restart_session",
 ]
