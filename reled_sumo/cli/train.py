@@ -19,13 +19,13 @@ from reled_sumo.errors import UserInputError
 
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                workers=None, episodes=None, timeout=None, retries=None, select=None,
-               prior_tau=None, llm_mode=None, ray_address=None) -> dict[str, Any]:
+               prior_tau=None, llm_mode=None, ray_address=None, overlap=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
                            "rollout_workers": workers, "episodes_per_update": episodes,
                            "expert.timeout_s": timeout, "expert.retries": retries,
                            "env.agent_selection": select, "hpo.prior_tau": prior_tau, "expert.mode": llm_mode,
-                           "ray_address": ray_address}
+                           "ray_address": ray_address, "overlap_rollouts": overlap}
     if no_sed:
         out["no_sed"] = True
     if fixed_weight is not None:
@@ -72,6 +72,9 @@ def train_cmd(
     timeout: Optional[float] = typer.Option(None, "--timeout", help="Seconds to wait for one LLM answer "
                                             "(--expert ollama; default 120; the health check has its own 5 s)."),
     retries: Optional[int] = typer.Option(None, "--retries", help="Extra attempts per LLM request (default 2)."),
+    overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", help="Play the next update's episodes "
+                                           "on a worker process while the learner updates (policy lag 1; "
+                                           "overlap_rollouts, docs/performance.md)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
     from reled_sumo.training.config import load_config
@@ -82,7 +85,7 @@ def train_cmd(
     no_ray = ray_address is not None and ray_address.strip().lower() == "none"
     agents, every = parse_agents(agents)
     ov = _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
-                    workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address)
+                    workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address, overlap)
     if resume:
         base = load_config(config, ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")
