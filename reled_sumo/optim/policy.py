@@ -41,7 +41,7 @@ from torch import nn
 from reled_sumo.errors import ConfigError
 from reled_sumo.validation import check_field_types
 from reled_sumo.optim.losses import premask_logits
-from reled_sumo.optim.sampling import masked_sample
+from reled_sumo.optim.sampling import masked_evaluate, masked_sample
 
 PolicyKind = Literal["shared", "per-agent"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -107,8 +107,9 @@ class MultiAgentPolicy(nn.Module, ABC):
     def evaluate_actions(self, obs: th.Tensor, agent_index: th.Tensor, actions: th.Tensor,
                          mask: th.Tensor | None) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """``(values, log_prob, entropy)`` of given actions under the current policy."""
-        dist = self.distribution(obs, agent_index, mask)
-        return self.predict_values(obs, agent_index), dist.log_prob(actions), dist.entropy()
+        logits = self.action_logits(obs, agent_index)  # the distribution's order of operations
+        values = self.predict_values(obs, agent_index)
+        return (values, *masked_evaluate(logits, mask, actions))
 
     def distribution(self, obs: th.Tensor, agent_index: th.Tensor,
                      mask: th.Tensor | None) -> MaskableCategoricalDistribution:

@@ -44,6 +44,18 @@ def _libsumo_module():
     return libsumo
 
 
+def libsumo_in_use() -> bool:
+    """Whether this process has a libsumo simulation loaded (a process forked now would inherit it
+    and could not start its own)."""
+    import sys
+
+    libsumo = sys.modules.get("libsumo")
+    try:
+        return libsumo is not None and bool(libsumo.simulation.isLoaded())
+    except Exception:  # noqa: BLE001 - a broken libsumo cannot be in use
+        return False
+
+
 def _tail(path: Path | None, n: int = 15) -> str:
     if path is None or not path.exists():
         return ""

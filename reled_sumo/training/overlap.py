@@ -32,6 +32,7 @@ import torch as th
 
 from reled_sumo.env.episode import EpisodeStats, run_episode
 from reled_sumo.errors import ConfigError
+from reled_sumo.sim import libsumo_in_use
 from reled_sumo.training.algos import GrowingRolloutBuffer, episode_seed
 from reled_sumo.training.workers import RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, _error, _failure
 
@@ -70,7 +71,7 @@ def play(env: Any, policy: Any, seeds: Sequence[int], buffer_dims: tuple[int, in
     return {f: getattr(buffer, f)[: buffer.pos].copy() for f in _FIELDS}, episodes
 
 
-def _serve(conn, scenario_path: str, env_config: Any, central_critic: bool, policy_bytes: bytes,
+def _serve(conn, scenario: Any, env_config: Any, central_critic: bool, policy_bytes: bytes,
            buffer_dims: tuple[int, int, int], torch_threads: int) -> None:
     """Worker process main: build env and policy, then play the requested episodes until None / EOF."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the learner's to handle
@@ -80,7 +81,7 @@ def _serve(conn, scenario_path: str, env_config: Any, central_critic: bool, poli
         from reled_sumo.training.mappo import GlobalStateEnv
 
         th.set_num_threads(torch_threads)
-        env = make_env(scenario_path, config=env_config)
+        env = make_env(scenario, config=env_config)
         env = GlobalStateEnv(env) if central_critic else env
         policy = th.load(io.BytesIO(policy_bytes), weights_only=False)
         conn.send(("ready", None))
@@ -110,14 +111,31 @@ class PrefetchWorker:
     """One process playing whole episodes with a copy of the learner's policy, in the background.
 
     ``submit(policy, seeds)`` snapshots the weights and returns at once; ``take()`` waits for that
-    batch. ``close()`` ends the process (also on errors)."""
+    batch. ``close()`` ends the process (also on errors).
 
-    def __init__(self, scenario_path: str, env_config: Any, policy: th.nn.Module, central_critic: bool,
-                 buffer_dims: tuple[int, int, int], torch_threads: int = 1, start_timeout_s: float = 300.0):
-        ctx = mp.get_context("spawn")
+    ``start_method``: ``"fork"`` (default where the OS has it) starts the worker as a copy of the
+    learner, with torch, the scenario and its routing tables already loaded (well under a second),
+    while ``"spawn"`` starts a fresh interpreter that imports and builds them again (3-5 s of CPU,
+    as much as several PPO updates at 100 agents). Fork before this process opens a libsumo
+    simulation (the trainer does: before the first SED run or rollout); the policy always travels
+    as bytes (``torch.save``), never as shared tensors. A process that has a libsumo simulation
+    loaded spawns instead (a forked copy could not start its own)."""
+
+    def __init__(self, scenario: Any, env_config: Any, policy: th.nn.Module, central_critic: bool,
+                 buffer_dims: tuple[int, int, int], torch_threads: int = 1, start_timeout_s: float = 300.0,
+                 start_method: str | None = None):
+        method = start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+        if method not in ("fork", "spawn"):
+            raise ValueError(f"start_method must be fork or spawn, got {method!r}")
+        if method == "fork" and libsumo_in_use():
+            log.info("prefetch worker: this process runs a libsumo simulation, so the worker is spawned")
+            method = "spawn"
+        if method == "spawn":  # a fresh interpreter gets the scenario's folder, not the object
+            scenario = str(getattr(scenario, "path", scenario))
+        ctx = mp.get_context(method)
         self._conn, child = ctx.Pipe(duplex=True)
         self._proc = ctx.Process(target=_serve, name="reled-prefetch", daemon=True,
-                                 args=(child, str(scenario_path), env_config, central_critic,
+                                 args=(child, scenario, env_config, central_critic,
                                        _policy_bytes(policy), buffer_dims, torch_threads))
         self._proc.start()
         child.close()
@@ -188,7 +206,7 @@ def open_prefetch(trainer: Any, scenario: Any) -> PrefetchWorker | None:
         return None
     if cfg.rollout_workers:
         raise ConfigError("overlap_rollouts and rollout_workers > 0 cannot be combined")
-    return PrefetchWorker(scenario.path, cfg.env, trainer.hpo.policy, trainer.spec.central_critic,
+    return PrefetchWorker(scenario, cfg.env, trainer.hpo.policy, trainer.spec.central_critic,
                           trainer._buffer_dims, cfg.torch_threads)
 
 

@@ -50,7 +50,8 @@ def test_overlapped_run_lags_one_update_and_is_reproducible(kotka_small, tmp_pat
     assert [r["rollout/mean_return"] for r in _rows(results[1].run_dir)] == [r["rollout/mean_return"] for r in rows]
 
 
-def test_prefetched_episodes_equal_episodes_played_here(kotka_small):
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_prefetched_episodes_equal_episodes_played_here(kotka_small, start_method):
     """What comes back from the worker process is what the same weights and seeds give in-process."""
     from reled_sumo.env import make_env
     from reled_sumo.optim.policy import PolicyConfig, build_policy
@@ -63,7 +64,7 @@ def test_prefetched_episodes_equal_episodes_played_here(kotka_small):
         n, d, k = len(env.possible_agents), int(env.obs_dim), int(env.K)
         th.manual_seed(0)
         policy = build_policy(PolicyConfig(candidate_layout=env.candidate_layout), n, d, k)
-        worker = PrefetchWorker(kotka_small.path, cfg.env, policy, False, (d, k, n))
+        worker = PrefetchWorker(kotka_small, cfg.env, policy, False, (d, k, n), start_method=start_method)
         try:
             with th.no_grad():
                 for p in policy.parameters():  # weights sent at submit, not those pickled at start
