@@ -9,8 +9,9 @@ update older than the one it starts from: a **policy lag** of 1 (PPO's clipped i
 ``pi_new / pi_behaviour`` is computed against the behaviour policy's stored log-probabilities, so
 the update stays correct; it is only less on-policy). The lag is bounded at 1 by construction
 (at most one batch of episodes is in flight) and logged as ``rollout/policy_lag`` every update
-(0 for the first update and after a measuring or resumed update, whose episodes are played on
-demand with the current weights).
+(0 for the first update, whose episodes start as soon as the worker is up, with the initial
+weights, while the learner still runs SED for ``reled``; 0 after a measuring or resumed update,
+whose episodes are played on demand with the current weights).
 
 What stays the same as sequential collection: the episode seeds (``episode_seed(seed, k)`` for
 the k-th episode of the run), the buffer layout (each episode's transitions in order, episodes
@@ -206,8 +207,13 @@ def open_prefetch(trainer: Any, scenario: Any) -> PrefetchWorker | None:
         return None
     if cfg.rollout_workers:
         raise ConfigError("overlap_rollouts and rollout_workers > 0 cannot be combined")
-    return PrefetchWorker(scenario, cfg.env, trainer.hpo.policy, trainer.spec.central_critic,
-                          trainer._buffer_dims, cfg.torch_threads)
+    worker = PrefetchWorker(scenario, cfg.env, trainer.hpo.policy, trainer.spec.central_critic,
+                            trainer._buffer_dims, cfg.torch_threads)
+    every = trainer.spec.refresh_every
+    if not trainer.resume and every != 1:  # the first update's episodes start now (while SED runs, for reled)
+        worker.submit(trainer.hpo.policy, [episode_seed(cfg.seed, e) for e in range(cfg.episodes_per_update)],
+                      tag=0)
+    return worker
 
 
 def collect_overlapped(trainer: Any, seeds: Sequence[int], buffer: Any) -> list[EpisodeStats]:

@@ -95,3 +95,13 @@ def test_overlap_config_errors():
         load_config(CI, {"overlap_rollouts": True, "rollout_workers": 2})
     with pytest.raises(ConfigError, match="overlap_rollouts"):
         load_config(CI, {"overlap_rollouts": "yes"})
+
+
+def test_overlap_with_reled_measuring_updates(kotka_small, tmp_path):
+    """reled measures edge times on the learner's env every sed_every-th update: nothing is prefetched
+    for it, and the update after it plays its episodes on demand (lag 0)."""
+    cfg = _cfg(kotka_small, algo="reled", sed_every=3, **{"sed.rounds": 1}, total_decisions=200)
+    res = Trainer(cfg, run_dir=tmp_path / "reled").run()
+    assert res.updates >= 4
+    lags = [r["rollout/policy_lag"] for r in _rows(res.run_dir)][:4]
+    assert [float(x) if x else None for x in lags] == [0.0, 1.0, None, 0.0]
