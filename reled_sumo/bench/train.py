@@ -11,7 +11,9 @@ Two measurements, each against a reference measured in the same process:
   network) is measured too, for context (its routes are shorter, so fewer decisions per simulated
   second: not an upper bound of decisions/s). Each env-only mode plays one untimed warm-up
   episode, then is timed before and after the training runs (pooled). ``ratio_to_env`` = rate /
-  env-only (fixed policy) rate; goal >= 0.7.
+  env-only (fixed policy) rate; goal >= 0.7. ``cpu_s``: CPU seconds (this process and its ended
+  children, e.g. the ``overlap_rollouts`` worker) of the env-only episodes and of a whole training run
+  (``train-e2e+setup``); on a shared machine it is steadier than wall time.
 * :func:`bench_ensemble` -- per-call time of a :class:`SharedPolicy` vs a :class:`PerAgentPolicy`
   (one batched ensemble) with N agents on a batch of B decisions: the rollout forward
   (``no_grad``, sampling) and a training forward + backward (``evaluate_actions`` + PPO-like
@@ -22,6 +24,7 @@ Both return plain row dicts (JSON-friendly); the CLI prints them.
 from __future__ import annotations
 
 import logging
+import resource
 import tempfile
 import time
 from dataclasses import dataclass, field, replace
@@ -44,8 +47,8 @@ from reled_sumo.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
-THROUGHPUT_COLUMNS = ("mode", "algo", "workers", "agents", "episodes", "decisions", "wall_s", "decisions_per_s",
-                      "ratio_to_env")
+THROUGHPUT_COLUMNS = ("mode", "algo", "workers", "overlap", "agents", "episodes", "decisions", "wall_s",
+                      "decisions_per_s", "ratio_to_env", "cpu_s")
 ENSEMBLE_COLUMNS = ("agents", "batch", "shared_fwd_us", "per_agent_fwd_us", "fwd_ratio", "shared_train_us",
                     "per_agent_train_us", "train_ratio")
 GOAL_RATIO = 0.7
@@ -64,23 +67,26 @@ class TrainBench:
     config: str | None = None  # TrainConfig YAML (default: the defaults, eval_every 0)
     overrides: Mapping[str, Any] = field(default_factory=dict)
     workers: tuple[int, ...] = (0,)  # rollout_workers of the training runs (0 = in-process)
+    overlap: tuple[bool, ...] = (False,)  # overlap_rollouts of the training runs (with 0 workers only)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.env_episodes < 1:
             raise ConfigError("steps and env_episodes must be >= 1")
         if not self.workers or any(w < 0 for w in self.workers):
             raise ConfigError("workers must be counts >= 0, e.g. 0,2")
+        if not self.overlap or (any(self.overlap) and any(self.workers)):
+            raise ConfigError("overlap (0 and/or 1) runs with --workers 0 only")
         bad = [a for a in self.algos if a not in ("reled", "ippo", "mappo", "bc")]
         if bad or not self.algos:
             raise ConfigError(f"unknown algo(s) {bad}; choose from reled, ippo, mappo, bc")
 
 
-def train_config(b: TrainBench, algo: str, workers: int = 0) -> TrainConfig:
+def train_config(b: TrainBench, algo: str, workers: int = 0, overlap: bool = False) -> TrainConfig:
     """The run's config; with several worker counts every run collects ``max(workers)`` episodes
     per update (at least the configured number), so the runs differ only in where SUMO runs."""
     ov = {"scenario": b.scenario, "algo": algo, "seed": b.seed, "total_decisions": b.steps,
           "env.max_agents": b.agents, "eval_every": 0 if b.config is None else None, **dict(b.overrides)}
-    cfg = load_config(b.config, ov)
+    cfg = replace(load_config(b.config, ov), overlap_rollouts=overlap)
     if max(b.workers) > 0:
         cfg = replace(cfg, rollout_workers=workers,
                       episodes_per_update=max(cfg.episodes_per_update, max(b.workers)))
@@ -94,12 +100,18 @@ def _fixed_policy(cfg: TrainConfig, env):
     return build_policy(pc, len(env.possible_agents), int(env.obs_dim), int(env.K)).eval()
 
 
-def _timed_episodes(env, act, cfg: TrainConfig, episodes: int) -> tuple[int, float]:
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that have ended (user + system)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _timed_episodes(env, act, cfg: TrainConfig, episodes: int) -> tuple[int, float, float]:
     run_episode(env, act, seed=episode_seed(cfg.seed, 0))  # warm-up, untimed (first SUMO load, lazy init)
-    decisions, t0 = 0, time.perf_counter()
+    decisions, t0, c0 = 0, time.perf_counter(), cpu_seconds()
     for e in range(episodes):
         decisions += run_episode(env, act, seed=episode_seed(cfg.seed, e)).decisions
-    return decisions, time.perf_counter() - t0
+    return decisions, time.perf_counter() - t0, cpu_seconds() - c0
 
 
 def env_only_rows(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
@@ -111,8 +123,8 @@ def env_only_rows(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
         acts = (("env-fixed-policy", policy.act), ("env-shortest", shortest_act))
         rows = []
         for mode, act in acts:
-            dec, wall = _timed_episodes(env, act, cfg, episodes)
-            rows.append(_row(mode, "-", len(env.possible_agents), episodes, dec, wall))
+            dec, wall, cpu = _timed_episodes(env, act, cfg, episodes)
+            rows.append(_row(mode, "-", len(env.possible_agents), episodes, dec, wall, cpu=cpu))
             log.info("%s: %d decisions in %.2f s", mode, dec, wall)
         return rows
     finally:
@@ -120,9 +132,11 @@ def env_only_rows(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
 
 
 def _row(mode: str, algo: str, agents: int, episodes: int, decisions: int, wall: float,
-         workers: int = 0) -> dict[str, Any]:
-    return {"mode": mode, "algo": algo, "workers": workers, "agents": agents, "episodes": episodes, "decisions": int(decisions),
-            "wall_s": float(wall), "decisions_per_s": decisions / max(wall, 1e-9)}
+         workers: int = 0, cpu: float = float("nan"), overlap: bool = False) -> dict[str, Any]:
+    """One row; ``cpu``: CPU seconds of the same span (NaN where the span is not a process's)."""
+    return {"mode": mode, "algo": algo, "workers": workers, "overlap": int(overlap), "agents": agents,
+            "episodes": episodes, "decisions": int(decisions), "wall_s": float(wall),
+            "decisions_per_s": decisions / max(wall, 1e-9), "cpu_s": float(cpu)}
 
 
 # ---------------------------------------------------------------- training
@@ -158,15 +172,15 @@ def rollout_rate(reports: Sequence[Any]) -> tuple[int, float]:
 
 def train_rows(cfg: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
     cb = _Collect()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     res = Trainer(cfg, run_dir=run_dir, callback=cb).run()  # type: ignore[arg-type]  # a duck-typed TrainCallback
-    total = time.perf_counter() - t0
+    total, cpu = time.perf_counter() - t0, cpu_seconds() - c0  # the worker processes have ended: counted
     agents = cfg.env.max_agents or 0
     dec, secs = rollout_rate(cb.reports)
-    w = cfg.rollout_workers
-    return [_row("train-rollout", cfg.algo, agents, res.episodes, dec, secs, w),
-            _row("train-e2e", cfg.algo, agents, res.episodes, res.decisions, res.wall_seconds, w),
-            _row("train-e2e+setup", cfg.algo, agents, res.episodes, res.decisions, total, w)]
+    w, ov = cfg.rollout_workers, cfg.overlap_rollouts
+    return [_row("train-rollout", cfg.algo, agents, res.episodes, dec, secs, w, overlap=ov),
+            _row("train-e2e", cfg.algo, agents, res.episodes, res.decisions, res.wall_seconds, w, overlap=ov),
+            _row("train-e2e+setup", cfg.algo, agents, res.episodes, res.decisions, total, w, cpu, ov)]
 
 
 def _env_pass(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
@@ -181,7 +195,7 @@ def _env_pass(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
 def _pool(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
     """Two passes of the same env-only mode as one row (decisions and wall time summed)."""
     return _row(a["mode"], a["algo"], a["agents"], a["episodes"] + b["episodes"], a["decisions"] + b["decisions"],
-                a["wall_s"] + b["wall_s"])
+                a["wall_s"] + b["wall_s"], cpu=a["cpu_s"] + b["cpu_s"])
 
 
 def bench_train_throughput(b: TrainBench, out: str | Path | None = None) -> list[dict[str, Any]]:
@@ -193,14 +207,14 @@ def bench_train_throughput(b: TrainBench, out: str | Path | None = None) -> list
     env-fixed-policy rate. ``out``: keep the run folders there
     (default: a temporary folder, removed afterwards).
     """
-    cfgs = [train_config(b, a, w) for a in b.algos for w in b.workers]
+    cfgs = [train_config(b, a, w, o) for a in b.algos for w in b.workers for o in b.overlap]
     before = _env_pass(cfgs[0], b.env_episodes)
     trained = []
     with tempfile.TemporaryDirectory(prefix="reled-bench-train-") as tmp:
         root = Path(out) if out is not None else Path(tmp)
         for cfg in cfgs:
-            trained += train_rows(cfg, root / f"{cfg.algo}-w{cfg.rollout_workers}-s{cfg.seed}-"
-                                             f"{time.strftime('%H%M%S')}")
+            trained += train_rows(cfg, root / f"{cfg.algo}-w{cfg.rollout_workers}-o{int(cfg.overlap_rollouts)}-"
+                                             f"s{cfg.seed}-{time.strftime('%H%M%S')}")
     rows = [_pool(x, y) for x, y in zip(before, _env_pass(cfgs[0], b.env_episodes))] + trained
     ref = rows[0]["decisions_per_s"]
     agents = rows[0]["agents"]

@@ -45,6 +45,8 @@ def train_bench_cmd(
     as_json: bool = json_option("Print JSON lines instead of tables."),
     workers: str = typer.Option("0", "--workers", help="Comma-separated rollout worker counts to train with "
                                 "(0 = in-process), e.g. 0,2."),
+    overlap: str = typer.Option("0", "--overlap", help="Comma-separated overlap_rollouts settings to train with "
+                                "(0 = off, 1 = next episodes on a worker during learning), e.g. 0,1."),
 ) -> None:
     """Training vs env-only decisions/s (same env options, same run) and shared vs per-agent policy cost."""
     from reled_sumo.bench.train import (  # lazy: torch
@@ -52,7 +54,8 @@ def train_bench_cmd(
     )
 
     b = TrainBench(scenario, agents, steps, tuple(a.strip() for a in algos.split(",") if a.strip()), env_episodes,
-                   seed, str(config) if config else None, workers=tuple(_ints(workers)))
+                   seed, str(config) if config else None, workers=tuple(_ints(workers)),
+                   overlap=tuple(bool(v) for v in _ints(overlap)))
     rows = bench_train_throughput(b, out)
     _print_rows(f"training vs env-only decisions/s ({scenario}, goal: train-rollout ratio >= {GOAL_RATIO})",
                 rows, THROUGHPUT_COLUMNS, as_json)

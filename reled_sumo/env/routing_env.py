@@ -32,7 +32,7 @@ from reled_sumo.env.tables import RoutingTables
 from reled_sumo.errors import ConfigError, SimulationError
 from reled_sumo.scenario.manifest import Scenario
 from reled_sumo.sim.config import SessionConfig
-from reled_sumo.sim.session import SumoSession
+from reled_sumo.sim.session import SumoSession, restart_session
 
 _MISSING = -(2**62)
 _INVALID = -(2**61)
@@ -150,9 +150,8 @@ class RoutingParallelEnv(ParallelEnv):
         else:
             sumo_seed = int(self._seed_rng.integers(0, 2**31 - 1))
         self.episode_seed = sumo_seed
-        self._close_session()
-        self._sess = SumoSession(self.scenario.sumocfg, self._session_config(sumo_seed))
-        self._sess.start()
+        sess, self._sess = self._sess, None  # SUMO reloaded in place where it can be (sim.restart_session)
+        self._sess = restart_session(sess, self.scenario.sumocfg, self._session_config(sumo_seed))
         self._live_times.reset()
         self._tt_cache_time = float("nan")
         t0 = float(self._sess.time)

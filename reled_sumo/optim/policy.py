@@ -41,6 +41,7 @@ from torch import nn
 from reled_sumo.errors import ConfigError
 from reled_sumo.optim.losses import premask_logits
 from reled_sumo.validation import check_field_types
+from reled_sumo.optim.sampling import masked_evaluate, masked_sample
 
 PolicyKind = Literal["shared", "per-agent"]
 ACTIVATIONS: dict[str, type[nn.Module]] = {"tanh": nn.Tanh, "relu": nn.ReLU}
@@ -108,15 +109,15 @@ class MultiAgentPolicy(nn.Module, ABC):
     def forward(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor | None,
                 deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """Sample (or take the mode of) masked actions: ``(actions, values, log_probs)``."""
-        dist = self.distribution(obs, agent_index, mask)
-        actions = dist.get_actions(deterministic=deterministic)
-        return actions, self.predict_values(obs, agent_index), dist.log_prob(actions)
+        actions, log_probs = masked_sample(self.action_logits(obs, agent_index), mask, deterministic)
+        return actions, self.predict_values(obs, agent_index), log_probs
 
     def evaluate_actions(self, obs: th.Tensor, agent_index: th.Tensor, actions: th.Tensor,
                          mask: th.Tensor | None) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
         """``(values, log_prob, entropy)`` of given actions under the current policy."""
-        dist = self.distribution(obs, agent_index, mask)
-        return self.predict_values(obs, agent_index), dist.log_prob(actions), dist.entropy()
+        logits = self.action_logits(obs, agent_index)  # the distribution's order of operations
+        values = self.predict_values(obs, agent_index)
+        return (values, *masked_evaluate(logits, mask, actions))
 
     def distribution(self, obs: th.Tensor, agent_index: th.Tensor,
                      mask: th.Tensor | None) -> MaskableCategoricalDistribution:

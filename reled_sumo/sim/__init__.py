@@ -1,4 +1,5 @@
 """The only package that talks to SUMO (libsumo / TraCI). See :mod:`reled_sumo.sim.session`."""
+from reled_sumo.sim.backend import libsumo_in_use
 from reled_sumo.sim.config import BACKENDS, SessionConfig, find_sumo_binary
 from reled_sumo.sim.session import (
     EDGE_VARS,
@@ -6,6 +7,7 @@ from reled_sumo.sim.session import (
     LibsumoBusyError,
     StepEvents,
     SumoSession,
+    restart_session,
 )
 
 __all__ = [
@@ -17,4 +19,6 @@ __all__ = [
     "StepEvents",
     "SumoSession",
     "find_sumo_binary",
+    "libsumo_in_use",
+    "restart_session",
 ]

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time as _time
 import weakref
+from dataclasses import replace
 from pathlib import Path
 
 import traci
@@ -16,6 +17,7 @@ from traci import constants as tc
 from traci.exceptions import FatalTraCIError, TraCIException
 
 from reled_sumo.errors import ConfigError, SimulationDiedError, SimulationError
+from reled_sumo.sim.config import SessionConfig
 from reled_sumo.sim.state import SessionState
 
 log = logging.getLogger("reled_sumo.sim.session")
@@ -52,6 +54,18 @@ def killed_by(returncode: int) -> str:
     except ValueError:
         name = str(-returncode)
     return f"killed by signal {name}"
+
+
+def libsumo_in_use() -> bool:
+    """Whether this process has a libsumo simulation loaded (a process forked now would inherit it
+    and could not start its own)."""
+    import sys
+
+    libsumo = sys.modules.get("libsumo")
+    try:
+        return libsumo is not None and bool(libsumo.simulation.isLoaded())
+    except Exception:  # noqa: BLE001 - a broken libsumo cannot be in use
+        return False
 
 
 def _tail(path: Path | None, n: int = 15) -> str:
@@ -128,6 +142,38 @@ class BackendLifecycle(SessionState):
             ) from exc
         self._open = True
         log.debug("started SUMO session %s (%s): %s", self.label, self.backend, " ".join(cmd))
+        return self
+
+    def can_reload(self, config: SessionConfig) -> bool:
+        """Whether :meth:`reload` can run ``config`` in this simulation: it is open, without the GUI,
+        on the same backend and binary (and TraCI port, if one was fixed)."""
+        old = self.config
+        return (self._open and not old.gui and not config.gui and config.backend == old.backend
+                and config.binary() == old.binary() and config.port == old.port)
+
+    def reload(self, config: SessionConfig) -> "BackendLifecycle":
+        """Load the same sumocfg again, with ``config``'s options, in this running SUMO (TraCI /
+        libsumo ``load``) instead of ``close()`` + ``start()``: no new SUMO process with TraCI, no new
+        temporary folder. The simulation starts over exactly as a fresh start with ``config`` would
+        (tests/sim/test_session.py compares the two). The connection label is kept. Raises
+        :class:`ConfigError` where :meth:`can_reload` is False."""
+        if not self.can_reload(config):
+            raise ConfigError(f"session {self.label} cannot reload with {config} (closed, GUI, or another "
+                              "backend, binary or port); close it and start a new one")
+        config = replace(config, label=self.config.label)
+        cmd = config.command(self.sumocfg)
+        if self.backend == "libsumo":
+            cmd += ["--error-log", str(self._tmpdir / "error.log")]
+        try:
+            self._api.load(cmd[1:])
+            if self.events and not self._direct:  # load drops every subscription
+                self._api.simulation.subscribe(_SIM_VARS)
+            self.time = float(self._api.simulation.getTime())
+        except Exception as exc:  # noqa: BLE001 - a failed load ends the session
+            raise self._fail(exc, "load", always_fatal=True) from exc
+        self.config = config
+        self._edge_subscribed, self._edge_cache_time, self._edge_cache = (), float("nan"), {}
+        log.debug("reloaded SUMO session %s (%s): %s", self.label, self.backend, " ".join(cmd))
         return self
 
     def _start_libsumo(self, cmd: list[str]) -> None:

@@ -62,7 +62,7 @@ from reled_sumo.sim.backend import BackendLifecycle, LibsumoBusyError, _tail, ki
 from reled_sumo.sim.config import SessionConfig
 from reled_sumo.sim.io import EDGE_VARS, VehicleEdgeIO
 
-__all__ = ["EDGE_VARS", "VEHICLE_VARS", "LibsumoBusyError", "StepEvents", "SumoSession"]
+__all__ = ["EDGE_VARS", "VEHICLE_VARS", "LibsumoBusyError", "StepEvents", "SumoSession", "restart_session"]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,17 @@ VEHICLE_VARS: tuple[int, ...] = (
     tc.VAR_ACCUMULATED_WAITING_TIME,
     tc.VAR_ALLOWED_SPEED,
 )
+
+def restart_session(session: "SumoSession | None", sumocfg: str | Path, config: SessionConfig) -> "SumoSession":
+    """A running session of ``sumocfg`` started with ``config``: ``session`` reloaded in place when
+    it runs the same sumocfg and :meth:`SumoSession.can_reload` allows it, else ``session`` closed
+    (if any) and a new one started."""
+    if session is not None and session.sumocfg == Path(sumocfg) and session.can_reload(config):
+        return session.reload(config)  # type: ignore[return-value]
+    if session is not None:
+        session.close()
+    return SumoSession(sumocfg, config).start()  # type: ignore[return-value]
+
 
 class StepEvents(NamedTuple):
     """What happened in one simulation step."""

@@ -46,6 +46,7 @@ class TrainConfig:
     torch_threads: int = 1  # torch CPU threads during the run (small nets + SUMO: more threads only contend)
     rollout_workers: int = 0  # 0: rollouts in the learner's process; N: N worker processes, one SUMO each
     ray_address: str | None = None  # None: the workers are local processes; auto | local | <address>: Ray actors
+    overlap_rollouts: bool = False  # play the next update's episodes on a worker during learning (lag 1)
     env: EnvConfig = field(default_factory=EnvConfig)
     hpo: HPOConfig = field(default_factory=HPOConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)
@@ -71,6 +72,8 @@ class TrainConfig:
         if self.ray_address is not None and (not self.ray_address.strip() or self.rollout_workers < 1):
             raise ConfigError(f"ray_address needs a non-empty address and rollout_workers >= 1 (--workers N), "
                               f"got {self.ray_address!r} with rollout_workers={self.rollout_workers}")
+        if self.overlap_rollouts and self.rollout_workers:
+            raise ConfigError("overlap_rollouts needs rollout_workers: 0 (it runs its own worker process)")
         if self.env.render_mode is not None:
             raise ConfigError("training runs headless: env.render_mode must be null")
         for name in ("pi_hidden", "vf_hidden"):

@@ -41,13 +41,14 @@ from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, globa
 from reled_sumo.env.episode import EpisodeStats, run_episode
 from reled_sumo.safe_write import atomic_write
 from reled_sumo.training.rundir import RunDir
+from reled_sumo.training.overlap import PrefetchWorker, collect_overlapped, open_prefetch
 from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
 # config keys a --resume may change
 RESUMABLE_CHANGES = ("total_decisions", "total_updates", "rollout_workers", "ray_address", "expert.timeout_s",
-                     "expert.retries", "expert.round_timeout_s")
+                     "expert.retries", "expert.round_timeout_s", "overlap_rollouts")
 
 
 class TrainCallback:
@@ -125,6 +126,7 @@ class Trainer:
         self.expert: ExpertData | None = None
         self.env = self.hpo = self.logger = None
         self.pool: RolloutWorkerPool | None = None
+        self.prefetch: PrefetchWorker | None = None  # overlap_rollouts (training/overlap.py)
         self._expert_model: Any = None
         self._snapshot: dict | None = None
         self._session_t0 = 0.0
@@ -255,6 +257,7 @@ class Trainer:
                              candidate_layout=env.candidate_layout, prior_feature=env.prior_feature)
         self._buffer_dims = (dim, k, n)
         self._open_pool(scenario)
+        self.prefetch = open_prefetch(self, scenario)
         if saved is not None:
             self._restore(saved)
             dump_config(self.cfg, self.run_dir / "config.yaml")  # atomic; --steps may have changed
@@ -346,6 +349,8 @@ class Trainer:
         meter = EdgeTimeMeter(self.env) if measure else None
         if self.pool is not None and meter is None:  # the (rare) measuring update runs on the learner's env
             return buffer, collect_parallel(self.pool, self.hpo.policy.act, self._value_fn, buffer, seeds), None
+        if self.prefetch is not None and meter is None:
+            return buffer, collect_overlapped(self, seeds, buffer), None
         env = GlobalStateEnv(self.env) if self.spec.central_critic else self.env
         after = None if meter is None else meter.read
         episodes = [run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=s, after_step=after)
@@ -475,7 +480,8 @@ class Trainer:
         return self.checkpoint_path
 
     def _close(self) -> None:
-        for closer in (getattr(self.pool, "close", None), getattr(self.env, "close", None),
+        for closer in (getattr(self.pool, "close", None), getattr(self.prefetch, "close", None),
+                       getattr(self.env, "close", None),
                        getattr(self.logger, "close", None),
                        getattr(self._expert_model, "close", None)):
             if callable(closer):

@@ -28,6 +28,10 @@ def test_bench_options_are_checked():
         B.TrainBench("kotka", steps=0)
     with pytest.raises(ConfigError, match="workers"):
         B.TrainBench("kotka", workers=(0, -1))
+    with pytest.raises(ConfigError, match="overlap"):
+        B.TrainBench("kotka", workers=(0, 2), overlap=(False, True))
+    with pytest.raises(ConfigError, match="overlap"):
+        B.TrainBench("kotka", overlap=())
 
 
 def test_worker_counts_share_episodes_per_update():
@@ -63,3 +67,19 @@ def test_bench_train_cli_prints_rows_as_json_lines(kotka_small):
     assert rows[0]["ratio_to_env"] == 1.0 and rows[3]["algo"] == "ippo"
     assert [r["workers"] for r in rows[2:8]] == [0, 0, 0, 2, 2, 2]
     assert rows[8]["agents"] == 4 and "train_ratio" in rows[8]
+
+
+def test_bench_train_rows_with_and_without_overlap_and_cpu_time(kotka_small):
+    """End-to-end training rows beside the env-only rows of the same run, for overlap off and on,
+    with the CPU seconds of the env-only episodes and of each whole training run."""
+    b = B.TrainBench(str(kotka_small.path), agents=6, steps=100, algos=("ippo",), env_episodes=1, config=CI,
+                     overlap=(False, True))
+    rows = B.bench_train_throughput(b)
+    train = ["train-rollout", "train-e2e", "train-e2e+setup"]
+    assert [r["mode"] for r in rows] == ["env-fixed-policy", "env-shortest", *train, *train]
+    assert [r["overlap"] for r in rows] == [0, 0, 0, 0, 0, 1, 1, 1]
+    for r in rows:
+        assert set(B.THROUGHPUT_COLUMNS) <= set(r) and r["decisions"] > 0
+    for i in (0, 1, 4, 7):
+        assert 0 < rows[i]["cpu_s"] < 10 * rows[i]["wall_s"] + 1
+    assert rows[7]["decisions"] == rows[6]["decisions"] >= 100

@@ -177,3 +177,48 @@ def test_vehicle_columns_match_vehicle_data_and_mark_gone_vehicles(sample_scenar
                 assert v == "no_such_vehicle" and all(c[j] is None for c in cols)
         assert sum(v in data for v in ids) >= 4
         assert s.vehicle_columns([], varids) == [[], [], []]
+
+
+@pytest.mark.parametrize("backend", ["libsumo", "traci"])
+def test_reload_in_place_equals_a_fresh_start(sample_scenario, backend):
+    """Two episodes after ``reload`` (other seed, then the first seed again) are step for step the
+    episodes of fresh starts with those seeds: events, vehicle data (subscriptions with TraCI) and
+    edge data. With TraCI the same SUMO process and connection serve all three."""
+    cfg = lambda seed: SessionConfig(backend=backend, seed=seed, end=400.0)  # noqa: E731
+    fresh = {}
+    for seed in (3, 8):
+        with SumoSession(sample_scenario.sumocfg, cfg(seed)) as s:
+            fresh[seed] = _run(s, 150)
+    assert fresh[3] != fresh[8]  # the seeds matter, so equality below is not vacuous
+    with SumoSession(sample_scenario.sumocfg, cfg(3)) as s:
+        pid, label = s.pid, s.label
+        assert _run(s, 150) == fresh[3]
+        for seed in (8, 3):
+            assert s.can_reload(cfg(seed))
+            assert s.reload(cfg(seed)) is s and s.time == 0.0
+            assert (s.pid, s.label, s.config.seed) == (pid, label, seed)
+            assert _run(s, 150) == fresh[seed]
+
+
+def test_reload_refuses_what_it_cannot_do(sample_scenario):
+    from reled_sumo.sim import restart_session
+
+    s = SumoSession(sample_scenario.sumocfg, SessionConfig(backend="traci", seed=1))
+    with pytest.raises(ConfigError, match="cannot reload"):
+        s.reload(SessionConfig(backend="traci", seed=2))  # not started
+    s.start()
+    try:
+        for other in (SessionConfig(backend="libsumo", seed=2), SessionConfig(backend="traci", gui=True),
+                      SessionConfig(backend="traci", sumo_binary="/nonexistent/sumo")):
+            assert not s.can_reload(other)
+            with pytest.raises(ConfigError, match="cannot reload"):
+                s.reload(other)
+        assert s.is_open and s.step().time == 1.0  # a refused reload leaves the simulation as it was
+        again = restart_session(s, sample_scenario.sumocfg, SessionConfig(backend="traci", seed=2))
+        assert again is s and s.time == 0.0
+        other = restart_session(s, sample_scenario.sumocfg, SessionConfig(backend="libsumo", seed=2))
+        assert other is not s and not s.is_open and other.is_open and other.backend == "libsumo"
+        other.close()
+    finally:
+        s.close()
+    s.close()
