@@ -162,7 +162,7 @@ class BackendLifecycle(SessionState):
                               "backend, binary or port); close it and start a new one")
         config = replace(config, label=self.config.label)
         cmd = config.command(self.sumocfg)
-        if self.backend == "libsumo":
+        if self.backend == "libsumo" and self._tmpdir is not None:
             cmd += ["--error-log", str(self._tmpdir / "error.log")]
         try:
             self._api.load(cmd[1:])

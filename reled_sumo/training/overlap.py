@@ -89,7 +89,8 @@ def _serve(conn, scenario: Any, env_config: Any, central_critic: bool, policy_by
 
         th.set_num_threads(torch_threads)
         env = make_env(scenario, config=env_config)
-        env = GlobalStateEnv(env) if central_critic else env
+        if central_critic:
+            env = GlobalStateEnv(env)  # type: ignore[assignment]  # the same env API
         policy = th.load(io.BytesIO(policy_bytes), weights_only=False)
         conn.send(("ready", None))
     except BaseException as exc:  # noqa: BLE001 - reported to the learner
@@ -142,7 +143,7 @@ class PrefetchWorker:
             scenario = str(getattr(scenario, "path", scenario))
         ctx = mp.get_context(method)
         self._conn, child = ctx.Pipe(duplex=True)
-        self._proc = ctx.Process(target=_serve, name="reled-prefetch", daemon=True,
+        self._proc = ctx.Process(target=_serve,  # type: ignore[attr-defined]  # every start method's context has it name="reled-prefetch", daemon=True,
                                  args=(child, scenario, env_config, central_critic,
                                        _policy_bytes(policy), buffer_dims, torch_threads))
         self._proc.start()
@@ -204,7 +205,7 @@ class PrefetchWorker:
             self._proc.terminate()
             self._proc.join(2.0)
         self._conn.close()
-        self._proc = None  # type: ignore[assignment]
+        self._proc = None
 
 
 def open_prefetch(trainer: Any, scenario: Any) -> PrefetchWorker | None:
