@@ -26,12 +26,12 @@ import numpy as np
 import yaml
 
 from reled_sumo.bench import suite_exec
+from reled_sumo.data import suite_path
 from reled_sumo.errors import ConfigError, RelEdError, SuiteTaskError, first_line
 from reled_sumo.training.config import ALGOS, TrainConfig, config_from_dict, set_dotted
 
 log = logging.getLogger(__name__)
 
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 RESULTS, RUNS = "results", "runs"
 
 
@@ -70,7 +70,7 @@ class SuiteSpec:
     budget: int
     eval_seeds: int = 5
     references: tuple[str, ...] = ()
-    train: Mapping[str, Any] = field(default_factory=dict)  # base TrainConfig (nested, as in configs/*.yaml)
+    train: Mapping[str, Any] = field(default_factory=dict)  # base TrainConfig (nested, as in data/configs/default.yaml)
     reference_options: Mapping[str, Any] = field(default_factory=dict)  # ReferenceConfig fields
     generalization: GeneralizationSpec | None = None
     threshold_method: str = "ippo"
@@ -89,18 +89,8 @@ def scaled_name(city: str, scale: float) -> str:
     return f"{city}-d{round(scale * 100):03d}"
 
 
-def suite_path(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    named = CONFIGS_DIR / f"suite_{name_or_path}.yaml"
-    if named.is_file():
-        return named
-    raise ConfigError(f"no suite {name_or_path!r}: neither a file nor {named}")
-
-
 def load_suite(name_or_path: str | Path) -> SuiteSpec:
-    """``small`` / ``paper`` / ``ci`` (configs/suite_<name>.yaml) or a YAML path."""
+    """A bundled suite (``small``, ``paper``, ``ci``: reled_sumo/data/configs/suite_<name>.yaml) or a YAML path."""
     raw = yaml.safe_load(suite_path(name_or_path).read_text()) or {}
     return suite_from_dict(raw)
 

@@ -45,7 +45,7 @@ def _data() -> str:
         package_resource(r.package, r.resource)
         names.append(r.name)
     if not names:
-        raise RuntimeError("no bundled city recipes found (scenarios/*.yaml); install the project with pip install -e .")
+        raise RuntimeError("no bundled city recipes found (reled_sumo/data/cities/*.yaml); reinstall the package")
     return f"bundled cities: {', '.join(names)}"
 
 

@@ -52,7 +52,7 @@ def train_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model for --expert ollama."),
     llm_mode: Optional[str] = typer.Option(None, "--llm-mode", help="path | routes: the LLM writes junction "
                                            "paths, or picks one of a few named routes per agent."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML config (see configs/default.yaml)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config (a file, or a bundled name: default, ci)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<id>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (or the latest matching run)."),
     no_sed: bool = typer.Option(False, "--no-sed", help="Ablation: one expert pass, never refined or refreshed."),
