@@ -304,7 +304,9 @@ def _gen_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
 
     rd = run_dir(out, task.city, task.agents, task.method, task.seed)
     policy, meta = load_policy(rd)
-    opts = {**dict(meta.get("env") or {}), "max_agents": task.agents}
+    from reled_sumo.deploy.record import RunRecord
+
+    opts = RunRecord.from_meta(meta).env_options(max_agents=task.agents)
     ev = evaluate_policy(task.target, transfer_act(policy, meta), spec.eval_seeds, opts, method=task.method,
                          meta={"kind": "transfer", "run_dir": str(rd), "trained_on": task.city})
     return {"eval": ev.to_dict()}

@@ -17,6 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from reled_sumo.deploy.onnx_policy import OnnxPolicy
+from reled_sumo.deploy.record import RunRecord
 from reled_sumo.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,9 @@ class OnnxEvalResult:
     episodes: tuple[OnnxEpisode, ...]
 
 
-def env_options(meta: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    opts = {**dict(meta.get("env") or {}), **dict(overrides or {})}
-    opts.pop("gui", None)
-    opts["render_mode"] = None
-    return opts
+def env_options(record: RunRecord, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The run's env settings, headless, with ``overrides``."""
+    return record.env_options(**{**dict(overrides or {}), "render_mode": None})
 
 
 def check_agents(policy: OnnxPolicy, env) -> None:
@@ -68,7 +67,7 @@ def check_agents(policy: OnnxPolicy, env) -> None:
     if space.shape[0] != policy.obs_dim or env.K != policy.n_actions:
         raise ConfigError(f"{policy.path.name} expects observations of {policy.obs_dim} and {policy.n_actions} "
                           f"actions; this scenario gives {space.shape[0]} and {env.K}")
-    if policy.meta.get("kind") == "per-agent" and list(env.possible_agents) != policy.possible_agents:
+    if policy.kind == "per-agent" and list(env.possible_agents) != policy.possible_agents:
         raise ConfigError(f"{policy.path.name} is a per-agent policy for {len(policy.possible_agents)} agents "
                           f"({policy.possible_agents[:3]}...); this env has {len(env.possible_agents)} other agents")
 
@@ -93,13 +92,14 @@ def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scena
     from reled_sumo.env import make_env
 
     policy = OnnxPolicy(policy_file)
-    target = scenario or policy.meta.get("scenario_path") or policy.meta.get("scenario")
-    if not target:
+    if not scenario and not (policy.meta.get("record") or policy.meta.get("scenario") or policy.meta.get("scenario_path")):
         raise ConfigError(f"{policy_file} names no scenario; give one with --scenario")
+    record = policy.record(scenario=str(scenario) if scenario else None)
+    target = record.target(scenario)
     seed_list = tuple(EVAL_SEED_BASE + i for i in range(seeds)) if isinstance(seeds, int) else tuple(seeds)
     if not seed_list:
         raise ConfigError("need at least one evaluation seed")
-    env = make_env(target, **env_options(policy.meta, env_overrides))
+    env = make_env(target, **env_options(record, env_overrides))
     try:
         check_agents(policy, env)
         episodes = []
@@ -110,7 +110,6 @@ def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scena
         sc = env.scenario
     finally:
         env.close()
-    if policy.meta.get("scenario_hash") and policy.meta["scenario_hash"] != sc.scenario_hash:
-        log.warning("%s was trained on scenario hash %s, evaluated on %s", policy_file, policy.meta["scenario_hash"],
-                    sc.scenario_hash)
+    if (warning := record.check_hash(sc.scenario_hash)) is not None:
+        log.warning("%s was %s", policy_file, warning)
     return OnnxEvalResult(str(policy_file), sc.name, sc.scenario_hash, tuple(episodes))

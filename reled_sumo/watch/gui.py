@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from reled_sumo.deploy.record import RunRecord
 from reled_sumo.errors import SimulationDiedError, UserInputError
 from reled_sumo.watch.record import Recording, assemble, check_output
 
@@ -41,8 +42,8 @@ def reference_policy(name: str, seed: int = 0) -> PolicyFactory:
     return lambda env: pol
 
 
-def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
-    """An exported ONNX policy (greedy actions, onnxruntime, no torch) and its metadata."""
+def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, RunRecord]:
+    """An exported ONNX policy (greedy actions, onnxruntime, no torch) and the run it came from."""
     from reled_sumo.deploy.onnx_eval import check_agents
     from reled_sumo.deploy.onnx_policy import OnnxPolicy
 
@@ -52,11 +53,11 @@ def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
         check_agents(policy, env)
         return _dict_policy(env, policy.act)
 
-    return factory, policy.meta
+    return factory, policy.record()
 
 
-def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
-    """A trained run's policy (deterministic actions) as a policy factory, and the run's metadata."""
+def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, RunRecord]:
+    """A trained run's policy (deterministic actions) as a policy factory, and the run's record."""
     from reled_sumo.training.checkpoint import load_policy
 
     policy, meta = load_policy(Path(run_dir))
@@ -64,7 +65,16 @@ def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
     def greedy(o, idx, m):
         return policy.act(o, idx, m, deterministic=True)[0]
 
-    return (lambda env: _dict_policy(env, greedy)), meta
+    return (lambda env: _dict_policy(env, greedy)), RunRecord.from_meta(meta)
+
+
+def replay_settings(record: RunRecord, scenario=None, agents: int | None = None) -> tuple[object, dict]:
+    """The scenario and the env settings that replay ``record``: the run's own (agent selection,
+    observation settings, horizon, ...), as ``reled eval`` uses them; ``agents`` caps the count."""
+    options = record.env_options()
+    if agents is not None:
+        options["max_agents"] = agents
+    return record.target(scenario), options
 
 
 def _dict_policy(env, act_batch) -> DictPolicy:
@@ -110,8 +120,11 @@ def _begin(scenario) -> float:
 
 
 def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100.0,
-          options: WatchOptions | None = None, **env_options) -> WatchResult:
-    """Drive one episode in sumo-gui with the policy ``factory(env)`` builds."""
+          options: WatchOptions | None = None, headless: bool = False, **env_options) -> WatchResult:
+    """Drive one episode in sumo-gui with the policy ``factory(env)`` builds.
+
+    ``headless``: the same episode without sumo-gui (no window, no recording): what the GUI shows,
+    for checks on a machine without a display."""
     import tempfile
 
     from reled_sumo.env import make_env
@@ -121,6 +134,10 @@ def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100
 
     opts = options or WatchOptions()
     sc = load_scenario(scenario)
+    if headless:
+        env = make_env(sc, **{**env_options, "render_mode": None, "seed": seed})
+        _check_track(env, opts)
+        return WatchResult(*_drive(env, factory(env), seed, opts, None))
     record = check_output(opts.record) if opts.record is not None else None
     view = gui.GuiView(net_boundary(sc.net_file), opts.window_size, opts.vehicle_scale, delay_ms)
     horizon = float(env_options.get("horizon") or sc.duration)
@@ -129,24 +146,33 @@ def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100
         frames.mkdir()
         times = gui.snapshot_times(_begin(sc), horizon, opts.record_every) if record else []
         args = gui.gui_args(view, Path(tmp) / "gui.xml", frames, times)
-        env = make_env(sc, render_mode="human", gui_delay_ms=delay_ms, seed=seed, sumo_args=tuple(args), **env_options)
-        if opts.track is not None and opts.track not in env.possible_agents:
-            raise UserInputError(f"--track {opts.track}: not one of the {len(env.possible_agents)} agents "
-                                 f"({', '.join(env.possible_agents[:3])}, ...)")
+        sumo_args = tuple(env_options.get("sumo_args") or ()) + tuple(args)
+        env = make_env(sc, **{**env_options, "render_mode": "human", "gui_delay_ms": delay_ms, "seed": seed,
+                              "sumo_args": sumo_args})
+        _check_track(env, opts)
         result = _drive(env, factory(env), seed, opts, view)
         recording = assemble(frames, record, opts.fps) if record else None
     return WatchResult(*result, recording=recording)
 
 
+def _check_track(env, opts: WatchOptions) -> None:
+    if opts.track is not None and opts.track not in env.possible_agents:
+        env.close()
+        raise UserInputError(f"--track {opts.track}: not one of the {len(env.possible_agents)} agents "
+                             f"({', '.join(env.possible_agents[:3])}, ...)")
+
+
 def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tuple:
+    """One episode; ``view`` None: headless (no GUI calls)."""
     from reled_sumo.sim import gui
 
     arrived, times, closed, seen, tracking = 0, [], False, set(), False
     try:
         obs, infos = env.reset(seed=seed)
-        gui.fit_view(env.session, view)
+        if view is not None:
+            gui.fit_view(env.session, view)
         while env.agents:
-            for a in set(env.agents) - seen:
+            for a in set(env.agents) - seen if view is not None else ():
                 gui.highlight(env.session, a, gui.ring_size(view))
                 seen.add(a)
                 if a == opts.track and not tracking:
@@ -157,7 +183,7 @@ def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tupl
                 if done:
                     arrived += 1
                     times.append(float(infos[a].get("travel_time", 0.0)))
-        if not opts.quit_on_end:
+        if view is not None and not opts.quit_on_end:
             log.warning("episode finished at t=%.0f s; close the sumo-gui window to exit", env.sim_time)
             gui.wait_until_closed(env.session)
     except SimulationDiedError:
