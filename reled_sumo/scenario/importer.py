@@ -223,7 +223,7 @@ def _import_into(req: ImportRequest, inp: _Inputs, key: str, hashes: dict, work:
     progress("choosing agents among the scenario's passenger vehicles")
     vtypes = {**vtypes_in, **sf.read_vtypes((routed,))}
     window = req.depart_window or (begin, begin + 0.5 * (end - begin))
-    sel = _select(req, vehicles, vtypes, graph, window)
+    sel = _select(req, vehicles, vtypes, graph, window, (begin, end))
     add_types = set(sf.read_vtypes(inp.additional))
     bg_n = _write_background(routed, {v.id for v in sel.chosen}, add_types, work / "background.rou.xml")
     agents = _write_agents(sel.chosen, vtypes, work / "agents.rou.xml")
@@ -264,16 +264,7 @@ def _skip_reason(v: sf.Vehicle, graph: RoadGraph) -> str | None:
     return None
 
 
-def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph: RoadGraph,
-            window: tuple[float, float]) -> _Selection:
-    lo, hi = window
-    passenger = [v for v in vehicles if sf.vclass_of(v.type, vtypes) == "passenger"]
-    if not passenger:
-        raise ScenarioImportError("the scenario has no passenger vehicles (vClass passenger) to choose agents from")
-    cands = [v for v in passenger if v.depart is None or lo <= v.depart <= hi]
-    if not cands:
-        raise ScenarioImportError(f"no passenger vehicle departs in the window [{lo:g}, {hi:g}] s "
-                                  f"({len(passenger)} depart outside it); widen --depart-window")
+def _usable(cands: list[sf.Vehicle], graph: RoadGraph) -> tuple[list[sf.Vehicle], Counter[str]]:
     skipped: Counter[str] = Counter()
     valid = []
     for v in cands:
@@ -282,16 +273,55 @@ def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph:
             valid.append(v)
         else:
             skipped[why] += 1
+    return valid, skipped
+
+
+def _departing(vehicles: list[sf.Vehicle], window: tuple[float, float]) -> list[sf.Vehicle]:
+    lo, hi = window
+    return [v for v in vehicles if v.depart is None or lo <= v.depart <= hi]
+
+
+def _wider(req: ImportRequest, passenger: list[sf.Vehicle], graph: RoadGraph, period: tuple[float, float]) -> str:
+    """For the default window only: what the whole period would give, and the option that gives it."""
+    if req.depart_window is not None:
+        return ""
+    n = len(_usable(_departing(passenger, period), graph)[0])
+    return (f"; the whole period [{period[0]:g}, {period[1]:g}] s has {n} that can be agents: "
+            f"--depart-window {period[0]:g}:{period[1]:g}")
+
+
+def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph: RoadGraph,
+            window: tuple[float, float], period: tuple[float, float]) -> _Selection:
+    lo, hi = window
+    where = f"the {'default ' if req.depart_window is None else ''}window [{lo:g}, {hi:g}] s" + \
+        (" (the first half of the scenario)" if req.depart_window is None else "")
+    if not vehicles:
+        raise ScenarioImportError("the scenario has no vehicles: its route files define no <vehicle>, <trip> or "
+                                  "<flow> in the simulated period (<route> definitions alone are not demand)")
+    passenger = [v for v in vehicles if sf.vclass_of(v.type, vtypes) == "passenger"]
+    if not passenger:
+        raise ScenarioImportError(f"the scenario has {len(vehicles)} vehicle(s) but no passenger vehicles "
+                                  "(vClass passenger) to choose agents from")
+    cands = _departing(passenger, window)
+    if not cands:
+        raise ScenarioImportError(f"no passenger vehicle departs in {where} ({len(passenger)} depart outside it)"
+                                  + (_wider(req, passenger, graph, period) or "; widen --depart-window"))
+    valid, skipped = _usable(cands, graph)
     n = req.agents if req.agents is not None else max(1, int(round(req.agent_share * len(valid))))
     if len(valid) < n:
         detail = ", ".join(f"{k}: {c}" for k, c in skipped.items()) or "none skipped"
         raise ScenarioImportError(f"asked for {n} agents but only {len(valid)} of the {len(cands)} passenger vehicles "
-                                  f"departing in [{lo:g}, {hi:g}] s can be agents (skipped: {detail}); "
-                                  "use fewer --agents or a wider --depart-window")
+                                  f"departing in {where} can be agents (skipped: {detail})"
+                                  + (_wider(req, passenger, graph, period) or
+                                     "; use fewer --agents or a wider --depart-window"))
     valid.sort(key=lambda v: (v.depart, v.id))
     idx = np.unique(np.round(np.linspace(0, len(valid) - 1, n)).astype(int))
     chosen = tuple(valid[i] for i in idx)
     log.info("agents: %d of %d candidates (%d skipped: %s)", n, len(cands), sum(skipped.values()), dict(skipped))
+    if req.agent_share is not None and req.depart_window is None:
+        log.warning("%d agents: %s of the %d passenger vehicles departing in %s that can be agents, out of %d "
+                    "vehicles in all%s", len(chosen), "all" if req.agent_share == 1.0 else f"{req.agent_share:g}",
+                    len(valid), where, len(vehicles), _wider(req, passenger, graph, period))
     return _Selection(chosen, len(cands), dict(skipped), len(valid))
 
 
