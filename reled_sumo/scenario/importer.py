@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from reled_sumo.errors import ScenarioError, ScenarioImportError
+from reled_sumo.errors import ScenarioError, ScenarioImportError, ToolFailedError
 from reled_sumo.scenario import sumo_files as sf
 from reled_sumo.scenario.build import BuildResult, _cached
 from reled_sumo.scenario.graph import RoadGraph
@@ -227,6 +227,7 @@ def _import_into(req: ImportRequest, inp: _Inputs, key: str, hashes: dict, work:
     add_types = set(sf.read_vtypes(inp.additional))
     bg_n = _write_background(routed, {v.id for v in sel.chosen}, add_types, work / "background.rou.xml")
     agents = _write_agents(sel.chosen, vtypes, work / "agents.rou.xml")
+    preroute_agents(work / "agents.rou.xml", net, work)
     adds = _copy_additional(inp.additional, work)
     cfg = work / "scenario.sumocfg"
     _write_sumocfg(cfg, net, [work / "background.rou.xml", work / "agents.rou.xml"], adds, begin, end, req.seed)
@@ -347,7 +348,7 @@ def _write_background(routed: Path, agent_ids: set[str], add_types: set[str], ou
 
 
 def _write_agents(chosen: tuple[sf.Vehicle, ...], vtypes: dict, out: Path) -> tuple[AgentSpec, ...]:
-    """One ``<trip>`` per agent (the env routes it), with a red copy of its own vType."""
+    """One ``<trip>`` per agent (routed once by :func:`preroute_agents`), with a red copy of its own vType."""
     root = ET.Element("routes")
     made: dict[str, str] = {}
     specs = []
@@ -372,6 +373,49 @@ def _write_agents(chosen: tuple[sf.Vehicle, ...], vtypes: dict, out: Path) -> tu
     ET.indent(tree)
     tree.write(out, encoding="UTF-8", xml_declaration=True)
     return tuple(specs)
+
+
+def preroute_agents(agents_file: Path, net: Path, work: Path) -> None:
+    """Turn the agents' ``<trip>``s into ``<vehicle>``s with the routes SUMO itself gives them at insertion.
+
+    SUMO routes a trip when it enters the network, on free-flow (static) travel times; the env then
+    replaces the route at the agent's decisions. Routing them once here, in a short SUMO run of the
+    agents alone, gives the same routes (so the same decisions and arrivals) without routing every
+    agent in every episode. ``agents_file`` is replaced only when every agent got its route."""
+    trips = ET.parse(agents_file).getroot()
+    want = [t.get("id") for t in trips.iter("trip")]
+    if not want:
+        return
+    out = work / "agents.vehroutes.xml"
+    first = min(float(t.get("depart", 0.0)) for t in trips.iter("trip"))
+    try:
+        run_tool("sumo", ["-n", str(net), "-r", str(agents_file), "--vehroute-output", str(out),
+                          "--vehroute-output.write-unfinished", "true", "--begin", f"{np.floor(first):g}",
+                          "--no-step-log", "true", "--no-warnings", "true"], cwd=work, log_name="preroute-agents")
+        routes = {v.get("id"): r.get("edges") for v in ET.parse(out).getroot().iter("vehicle")
+                  if (r := v.find("route")) is not None}
+    except (ToolFailedError, ET.ParseError) as exc:
+        raise ScenarioImportError(f"SUMO could not route the agents: {_last_line(exc)}") from exc
+    finally:
+        out.unlink(missing_ok=True)
+    missing = [a for a in want if not routes.get(a)]
+    if missing:
+        raise ScenarioImportError(f"SUMO could not route agent(s) {', '.join(missing[:5])} ({len(missing)} of "
+                                  f"{len(want)}); see {work / 'logs' / 'preroute-agents.log'}")
+    for el in trips.findall("trip"):
+        el.tag = "vehicle"
+        for k in ("from", "to", "via"):
+            el.attrib.pop(k, None)
+        ET.SubElement(el, "route", {"edges": routes[el.get("id")]})
+    tree = ET.ElementTree(trips)
+    ET.indent(tree)
+    tree.write(agents_file, encoding="UTF-8", xml_declaration=True)
+
+
+def _last_line(exc: Exception) -> str:
+    text = exc.tail if isinstance(exc, ToolFailedError) else str(exc)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _copy_additional(files: tuple[Path, ...], work: Path) -> list[Path]:
@@ -417,7 +461,8 @@ def _write_import_manifest(req, inp, key, hashes, work, graph, scan, vehicles, s
         "source": {"kind": "import", "value": str(src.resolve()), "file": src.name,
                    "sha256": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
                    "inputs": hashes, "provider": "user", "licence": req.licence, "bbox": None},
-        "tools": {"sumo": sumo_version(), "duarouter_args": list(DUAROUTER_ARGS)},
+        "tools": {"sumo": sumo_version(), "duarouter_args": list(DUAROUTER_ARGS),
+                  "agent_routes": "pre-routed: SUMO's insertion routes (a run of the agents alone)"},
         "options": {"agents": len(agents), "requested_agents": req.agents, "agent_share": req.agent_share,
                     "depart_window": list(window), "begin": begin, "end": end, "duration": end - begin,
                     "seed": req.seed},
