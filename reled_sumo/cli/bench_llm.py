@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import guarded, show_table
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -52,5 +52,5 @@ def llm_cmd(
     finally:
         if sink is not None:
             sink.close()
-    console.print(rows_table(f"LLM experts on {scenario} ({agents} agents, {rounds} SED round(s))",
+    show_table(rows_table(f"LLM experts on {scenario} ({agents} agents, {rounds} SED round(s))",
                              [r for r in rows if r["expert"] == "llm"], summary_columns()))

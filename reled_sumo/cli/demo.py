@@ -9,7 +9,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich import box
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import console, guarded, show_table
 
 app = typer.Typer(help="Expert demonstrations: generate with the SED loop, show.", no_args_is_help=True)
 
@@ -78,7 +78,7 @@ def generate_cmd(
                             llm_mode=llm_mode if expert == "ollama" else None,
                             model=model if llm_wrote else None, requested_model=model)
     demos.save(dest)
-    console.print(rounds_table([asdict(m) for m in history]))
+    show_table(rounds_table([asdict(m) for m in history]))
     console.print(f"saved {len(demos)} demonstrations to {dest} (written by: "
                   f"{', '.join(f'{k} {v}' for k, v in written.items()) or 'none'})")
 
@@ -96,7 +96,7 @@ def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -
     if meta.get("written_by"):
         console.print("written by: " + ", ".join(f"{k} {v}" for k, v in meta["written_by"].items()))
     if meta.get("metrics"):
-        console.print(rounds_table(meta["metrics"]))
+        show_table(rounds_table(meta["metrics"]))
     if meta.get("sources"):
         counts = {s: list(meta["sources"].values()).count(s) for s in sorted(set(meta["sources"].values()))}
         console.print("written by: " + ", ".join(f"{s} {n}" for s, n in counts.items()))
@@ -108,4 +108,4 @@ def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -
     for tr in list(ds.trajectories.values())[:30]:
         t.add_row(tr.agent_id, sources.get(tr.agent_id, "?"), str(tr.length), str(len(tr.edges)), f"{tr.travel_time:.1f}", str(tr.arrived),
                   f"{tr.ret:.3f}", f"{bound.get(tr.agent_id, float('nan')):.3f}")
-    console.print(t)
+    show_table(t)

@@ -11,7 +11,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import console, guarded, show_table
 from reled_sumo.errors import UserInputError
 
 
@@ -66,7 +66,7 @@ def eval_cmd(
     out_dir = out or (runs[0] if runs else Path("eval") / results[0].scenario)
     files = write_report(results, out_dir, logs)
     save_results(results, Path(out_dir) / RESULTS_FILE)
-    console.print(results_table(results))
+    show_table(results_table(results))
     console.print(f"wrote [bold]{files.markdown}[/bold] and {len(files.plots)} plot(s) in {Path(out_dir)}")
 
 

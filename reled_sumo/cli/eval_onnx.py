@@ -7,7 +7,7 @@ from typing import Optional
 from rich import box
 from rich.table import Table
 
-from reled_sumo.cli.common import console
+from reled_sumo.cli.common import console, show_table
 
 
 def eval_onnx(policy_file: Path, scenario: Optional[str], seeds: int) -> None:
@@ -22,4 +22,4 @@ def eval_onnx(policy_file: Path, scenario: Optional[str], seeds: int) -> None:
     for e in res.episodes:
         t.add_row(str(e.seed), f"{e.mean_travel_time:.1f}", f"{e.p95_travel_time:.1f}", f"{e.arrival_rate:.2f}",
                   str(e.teleported), str(e.decisions))
-    console.print(t)
+    show_table(t)

@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import guarded, show_table
 
 app = typer.Typer(help="Local LLM: small GGUF models from PyPI served through Ollama's API.", no_args_is_help=True)
 
@@ -23,7 +23,7 @@ def models_cmd() -> None:
     for m in PACKAGED_MODELS.values():
         path = m.locate()
         t.add_row(m.name, m.licence, str(path) if path else "no", m.install)
-    console.print(t)
+    show_table(t)
 
 
 @app.command("serve")

@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from reled_sumo.cli.common import console, err_console, guarded
+from reled_sumo.cli.common import console, err_console, guarded, show_table
 from reled_sumo.errors import UserInputError
 
 
@@ -105,7 +105,7 @@ def train_cmd(
         else:
             err_console.print("[yellow]interrupted[/yellow] before the first checkpoint; nothing to resume")
         raise typer.Exit(code=130) from None
-    console.print(summary_table(result))
+    show_table(summary_table(result))
 
 
 class RichProgress:
