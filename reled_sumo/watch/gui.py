@@ -172,7 +172,8 @@ def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tupl
         if view is not None:
             gui.fit_view(env.session, view)
         while env.agents:
-            for a in set(env.agents) - seen if view is not None else ():
+            new = set(env.agents) - seen if view is not None else set()  # headless: no GUI calls
+            for a in new:
                 gui.highlight(env.session, a, gui.ring_size(view))
                 seen.add(a)
                 if a == opts.track and not tracking:
