@@ -124,3 +124,25 @@ def test_a_record_whose_folder_is_gone_replays_by_name(tmp_path):
     rec = RunRecord("kotka", str(tmp_path / "gone"), None, ("a",), "shared")
     assert rec.target() == "kotka" and rec.target("other") == "other"
     assert "render_mode" not in rec.env_options() and rec.env_options(max_agents=3)["max_agents"] == 3
+
+
+@pytest.mark.gui
+@pytest.mark.skipif(not __import__("os").environ.get("DISPLAY"), reason="needs a display (run under xvfb-run)")
+def test_reled_watch_run_records_the_runs_episode(busy_run, tmp_path):
+    """The CLI end to end under a display: --run with --record (the run's record must not shadow the
+    recording path), and the arrivals eval counts on the same seed."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from reled_sumo.cli.app import app
+    from reled_sumo.evaluation.evaluate import evaluate_run
+
+    out = tmp_path / "run.gif"
+    res = CliRunner().invoke(app, ["watch", "--run", str(busy_run), "--seed", str(SEED), "--delay", "0",
+                                   "--quit-on-end", "--record", str(out), "--record-every", "30"])
+    assert res.exit_code == 0, res.output
+    assert out.is_file() and out.stat().st_size > 0
+    arrived, agents = map(int, re.search(r"(\d+)/(\d+) agents arrived", res.output).groups())
+    m = evaluate_run(busy_run, [SEED]).per_seed[0]
+    assert agents == m.n_agents == 5 and arrived == round(m.arrival_rate * m.n_agents)

@@ -36,8 +36,8 @@ def watch_cmd(
     if run is not None and policy_file is not None:
         raise UserInputError("give --run or --policy-file, not both")
     if run is not None or policy_file is not None:
-        factory, record = run_policy(run) if run is not None else onnx_policy(policy_file)
-        scenario, options = replay_settings(record, scenario, agents)  # the run's own env settings, as eval
+        factory, run_record = run_policy(run) if run is not None else onnx_policy(policy_file)
+        scenario, options = replay_settings(run_record, scenario, agents)  # the run's own env settings, as eval
         label = f"run {run}" if run is not None else f"ONNX policy {policy_file}"
     else:
         if scenario is None:
