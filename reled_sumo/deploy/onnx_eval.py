@@ -57,8 +57,9 @@ class OnnxEvalResult:
 
 
 def env_options(record: RunRecord, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The run's env settings, headless, with ``overrides``."""
-    return record.env_options(**{**dict(overrides or {}), "render_mode": None})
+    """The run's env settings, headless (``gui`` dropped), with ``overrides``."""
+    opts = {k: v for k, v in (overrides or {}).items() if k != "gui"}
+    return record.env_options(**opts, render_mode=None)
 
 
 def check_agents(policy: OnnxPolicy, env) -> None:
@@ -92,7 +93,8 @@ def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scena
     from reled_sumo.env import make_env
 
     policy = OnnxPolicy(policy_file)
-    if not scenario and not (policy.meta.get("record") or policy.meta.get("scenario") or policy.meta.get("scenario_path")):
+    meta = policy.meta
+    if not scenario and not (meta.get("record") or meta.get("scenario") or meta.get("scenario_path")):
         raise ConfigError(f"{policy_file} names no scenario; give one with --scenario")
     record = policy.record(scenario=str(scenario) if scenario else None)
     target = record.target(scenario)
