@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PKG = Path(__file__).parents[1] / "reled_sumo"
-RANK = {"errors": 0, "scenario": 1, "sim": 2, "env": 3, "demos": 4, "metrics": 4, "experts": 5, "optim": 5,
+RANK = {"errors": 0, "data": 0.5, "scenario": 1, "sim": 2, "env": 3, "demos": 4, "metrics": 4, "experts": 5, "optim": 5,
         "testing": 6, "deploy": 6, "training": 7, "evaluation": 8, "bench": 9, "watch": 9, "cli": 10,
         "integrations": 11}
 OWNERS = {"traci": {"sim"}, "libsumo": {"sim"}, "ollama": {"experts/ollama_client.py"},

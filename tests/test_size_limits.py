@@ -42,7 +42,7 @@ def test_a_demand_that_cannot_fit_is_refused_at_once(home, args, fits):
 def test_huge_hidden_layers_are_refused_with_a_size_that_fits():
     from reled_sumo.training.config import load_config
 
-    ci = ROOT / "configs" / "ci.yaml"
+    ci = ROOT / "reled_sumo" / "data" / "configs" / "ci.yaml"
     with pytest.raises(ConfigError, match=r"hpo.pi_hidden .* at most 50,000,000 fit, e.g. \[7071, 7071\]"):
         load_config(ci, {"hpo.pi_hidden": [100_000_000, 100_000_000]})
     with pytest.raises(ConfigError, match="hpo.vf_hidden .* at most 65536 wide"):

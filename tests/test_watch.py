@@ -122,7 +122,7 @@ def test_watch_onnx_policy_drives_like_the_run(sample_scenario, tmp_path):
     from reled_sumo.training.trainer import Trainer
     from reled_sumo.watch.gui import WatchOptions, onnx_policy, run_policy, watch
 
-    ci = Path(__file__).resolve().parents[1] / "configs" / "ci.yaml"
+    ci = Path(__file__).resolve().parents[1] / "reled_sumo" / "data" / "configs" / "ci.yaml"
     cfg = load_config(ci, {"scenario": str(sample_scenario.path), "algo": "bc", "env.max_agents": 5,
                            "env.horizon": 240, "total_decisions": 300, "hpo.n_epochs": 8, "hpo.learning_rate": 3e-3})
     run = Trainer(cfg, run_dir=tmp_path / "run").run().run_dir

@@ -27,6 +27,7 @@ import yaml
 
 from reled_sumo.bench import suite_exec
 from reled_sumo.env.observation import N_CAND, N_OWN
+from reled_sumo.data import suite_path
 from reled_sumo.errors import ConfigError, RelEdError, SuiteTaskError, first_line
 from reled_sumo.evaluation.evaluate import evaluate_policy, evaluate_run
 from reled_sumo.evaluation.references import ReferenceConfig, evaluate_reference, parse_references
@@ -39,7 +40,6 @@ from reled_sumo.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
-CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
 RESULTS, RUNS = "results", "runs"
 
 
@@ -79,7 +79,7 @@ class SuiteSpec:
     eval_seeds: int = 5
     budget_updates: int | None = None  # when set, every run stops after this many updates (budget unused)
     references: tuple[str, ...] = ()
-    train: Mapping[str, Any] = field(default_factory=dict)  # base TrainConfig (nested, as in configs/*.yaml)
+    train: Mapping[str, Any] = field(default_factory=dict)  # base TrainConfig (nested, as in data/configs/default.yaml)
     reference_options: Mapping[str, Any] = field(default_factory=dict)  # ReferenceConfig fields
     generalization: GeneralizationSpec | None = None
     threshold_method: str = "ippo"
@@ -98,18 +98,8 @@ def scaled_name(city: str, scale: float) -> str:
     return f"{city}-d{round(scale * 100):03d}"
 
 
-def suite_path(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.is_file():
-        return p
-    named = CONFIGS_DIR / f"suite_{name_or_path}.yaml"
-    if named.is_file():
-        return named
-    raise ConfigError(f"no suite {name_or_path!r}: neither a file nor {named}")
-
-
 def load_suite(name_or_path: str | Path) -> SuiteSpec:
-    """``small`` / ``paper`` / ``ci`` (configs/suite_<name>.yaml) or a YAML path."""
+    """A bundled suite (``small``, ``paper``, ``ci``: reled_sumo/data/configs/suite_<name>.yaml) or a YAML path."""
     raw = yaml.safe_load(suite_path(name_or_path).read_text()) or {}
     return suite_from_dict(raw)
 
@@ -314,7 +304,9 @@ def _gen_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
         raise ConfigError(f"generalization task {task} needs a target city and a training seed")
     rd = run_dir(out, task.city, task.agents, task.method, task.seed)
     policy, meta = load_policy(rd)
-    opts = {**dict(meta.get("env") or {}), "max_agents": task.agents}
+    from reled_sumo.deploy.record import RunRecord
+
+    opts = RunRecord.from_meta(meta).env_options(max_agents=task.agents)
     ev = evaluate_policy(task.target, transfer_act(policy, meta), spec.eval_seeds, opts, method=task.method,
                          meta={"kind": "transfer", "run_dir": str(rd), "trained_on": task.city})
     return {"eval": ev.to_dict()}

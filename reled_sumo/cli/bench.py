@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import agents_option, console, guarded, json_option, scenario_option, seed_option
+from reled_sumo.cli.common import agents_option, console, guarded, json_option, scenario_option, seed_option, show_table
 from reled_sumo.errors import UserInputError
 
 app = typer.Typer(help="Benchmarks (ratios against a reference measured in the same run).", no_args_is_help=True)
@@ -40,10 +40,27 @@ def fmt(v) -> str:
     return str(v)
 
 
-def rows_table(title: str, rows: list[dict], columns) -> Table:
+# short headers (the --json rows keep the full names)
+LABELS = {"raw_sim_s_per_wall_s": "raw sim/wall", "env_sim_s_per_wall_s": "env sim/wall", "ratio_env_to_raw": "env/raw",
+          "decisions_per_s": "dec/s", "us_per_decision": "us/dec", "overhead_us_per_decision": "+us/dec",
+          "arrival_rate": "arrived", "sim_s_per_wall_s": "sim/wall", "n_workers": "workers",
+          "ratio_to_process": "vs process"}
+# the columns shown on a terminal without --wide (80 columns)
+ENV_NARROW = ("agents", "backend", "raw_sim_s_per_wall_s", "env_sim_s_per_wall_s", "ratio_env_to_raw",
+              "decisions_per_s", "us_per_decision", "arrival_rate")
+WORKER_NARROW = ("backend", "n_workers", "decisions", "wall_s", "decisions_per_s", "sim_s_per_wall_s", "speedup",
+                 "ratio_to_process")
+
+
+def columns_for(full: tuple[str, ...], narrow: tuple[str, ...], wide: bool) -> tuple[str, ...]:
+    """Every column with --wide or when stdout is not a terminal; else the narrow set."""
+    return full if wide or not console.is_terminal else narrow
+
+
+def rows_table(title: str, rows: list[dict], columns, labels: dict | None = None) -> Table:
     t = Table(title=title)
     for c in columns:
-        t.add_column(c, justify="right")
+        t.add_column((labels or {}).get(c, c), justify="right")
     for r in rows:
         t.add_row(*(fmt(r.get(c, "")) for c in columns))
     return t
@@ -59,6 +76,7 @@ def env_cmd(
     repeats: int = typer.Option(1, "--repeats", help="Keep the fastest of R runs."),
     seed: int = seed_option(),
     as_json: bool = json_option(),
+    wide: bool = typer.Option(False, "--wide", help="Every column (wider than 80 characters)."),
 ) -> None:
     """Raw SUMO vs the env driven by `shortest`, with libsumo and TraCI, for several agent counts."""
     from reled_sumo.bench.env import bench_env  # lazy: sumo
@@ -66,7 +84,8 @@ def env_cmd(
     _at_least("--repeats", repeats)
     rows = bench_env(scenario, _ints(agents, "--agents", 1), tuple(b.strip() for b in backends.split(",")), horizon,
                      seed, repeats)
-    console.print(rows_table("env vs raw SUMO (same scenario, horizon, seed)", rows, ENV_COLUMNS))
+    show_table(rows_table("env vs raw SUMO (same scenario, horizon, seed)", rows,
+                          columns_for(ENV_COLUMNS, ENV_NARROW, wide), LABELS))
     if as_json:
         for r in rows:
             print(json.dumps(r))
@@ -89,6 +108,7 @@ def workers_cmd(
     ray_address: str = typer.Option("local", "--ray-address", help="With --backend ray: local (start Ray "
                                     "here), auto or a cluster address."),
     as_json: bool = json_option(),
+    wide: bool = typer.Option(False, "--wide", help="Every column (wider than 80 characters)."),
 ) -> None:
     """Parallel SUMO rollout workers (one libsumo env per process or Ray actor): decisions/s vs one
     worker of the same backend, and vs the process pool with as many workers."""
@@ -104,7 +124,8 @@ def workers_cmd(
     backends = tuple(b.strip() for b in backend.split(",") if b.strip())
     rows = [asdict(r) for r in bench_workers(str(sc.path), counts, episodes, options, backends=backends,
                                              ray_address=ray_address)]
-    console.print(rows_table("rollout workers (shortest policy, same seeds)", rows, WORKER_COLUMNS))
+    show_table(rows_table("rollout workers (shortest policy, same seeds)", rows,
+                          columns_for(WORKER_COLUMNS, WORKER_NARROW, wide), LABELS))
     if as_json:
         for r in rows:
             print(json.dumps(r))

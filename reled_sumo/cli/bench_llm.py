@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from reled_sumo.cli.bench import _ints, rows_table
-from reled_sumo.cli.common import agents_option, console, guarded, scenario_option
+from reled_sumo.cli.common import agents_option, guarded, scenario_option, show_table
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -52,5 +52,5 @@ def llm_cmd(
     finally:
         if sink is not None:
             sink.close()
-    console.print(rows_table(f"LLM experts on {scenario} ({agents} agents, {rounds} SED round(s))",
+    show_table(rows_table(f"LLM experts on {scenario} ({agents} agents, {rounds} SED round(s))",
                              [r for r in rows if r["expert"] == "llm"], summary_columns()))

@@ -9,9 +9,13 @@ import threading
 from typing import Any, Callable, Iterator, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.measure import Measurement
 from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
 
 from reled_sumo.errors import RelEdError
 
@@ -93,3 +97,57 @@ def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(console=err_console,
                         show_path=False, rich_tracebacks=False)], force=True)
+
+
+# ------------------------------------------------------------------ tables
+def show_table(table: Table, out: Console | None = None) -> None:
+    """Print ``table`` whole. On a terminal it is fitted to the terminal's width: headers and cells
+    wrap (at spaces; ``_`` in a header counts as one), never cut to "…". Anywhere else (a pipe, a
+    file) it is plain text: aligned columns, every header and cell in full, no box drawing."""
+    out = out or console
+    if out.is_terminal:
+        fit_table(table)
+        need = max(Measurement.get(out, out.options, table).minimum,
+                   sum(c.min_width or 1 for c in table.columns) + 2 * len(table.columns))
+        if need > out.width:  # whole words do not fit: fold them
+            for col in table.columns:
+                col.min_width = None
+        out.print(table)
+    else:
+        out.print(plain_table(table), markup=False, highlight=False, soft_wrap=True, emoji=False)
+
+
+MAX_WORD = 24  # a longer word in a cell (a long method name) folds over lines instead of widening its column
+
+
+def fit_table(table: Table) -> Table:
+    """Compact box and padding; no column narrower than its longest header word or (up to MAX_WORD)
+    cell word, so that words are wrapped whole; anything longer folds, nothing is cut."""
+    table.box, table.pad_edge, table.padding, table.collapse_padding = box.SIMPLE_HEAD, False, (0, 1), True
+    for col in table.columns:
+        if isinstance(col.header, str):
+            col.header = col.header.replace("_", " ")
+        words = [len(w) for w in _plain(col.header).split()]
+        words += [min(len(w), MAX_WORD) for v in col._cells for w in _plain(v).split()]
+        col.overflow, col.no_wrap, col.max_width = "fold", False, None
+        col.min_width = max(words, default=1)
+    return table
+
+
+def _plain(cell: object) -> str:
+    if isinstance(cell, Text):
+        return cell.plain
+    return Text.from_markup(cell).plain if isinstance(cell, str) else str(cell)
+
+
+def plain_table(table: Table) -> str:
+    """The table as plain text: a title line, a header line (if shown), one line per row."""
+    cols = [[_plain(c.header)] + [_plain(v) for v in c._cells] for c in table.columns]
+    widths = [max(len(line) for v in col for line in v.splitlines() or [""]) for col in cols]
+    lines = [_plain(table.title)] if table.title else []
+    first = 0 if table.show_header else 1
+    for i in range(first, table.row_count + 1):
+        cells = [col[i].replace("\n", " ") for col in cols]
+        lines.append("  ".join(v.rjust(w) if c.justify == "right" else v.ljust(w)
+                               for v, w, c in zip(cells, widths, table.columns)).rstrip())
+    return "\n".join(lines)

@@ -10,7 +10,7 @@ from rich import box
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reled_sumo.cli.common import agents_option, console, guarded, scenario_option, seed_option
+from reled_sumo.cli.common import agents_option, console, guarded, scenario_option, seed_option, show_table
 from reled_sumo.demos.stationarity import BoundConfig
 from reled_sumo.demos.trajectory import DemoSet
 
@@ -83,7 +83,7 @@ def generate_cmd(
                             llm_mode=llm_mode if expert == "ollama" else None,
                             model=model if llm_wrote else None, requested_model=model)
     demos.save(dest)
-    console.print(rounds_table([asdict(m) for m in history]))
+    show_table(rounds_table([asdict(m) for m in history]))
     console.print(f"saved {len(demos)} demonstrations to {dest} (written by: "
                   f"{', '.join(f'{k} {v}' for k, v in written.items()) or 'none'})")
 
@@ -104,7 +104,7 @@ def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -
     if written:
         console.print("written by: " + ", ".join(f"{k} {v}" for k, v in written.items()))
     if meta.get("metrics"):
-        console.print(rounds_table(meta["metrics"]))
+        show_table(rounds_table(meta["metrics"]))
     t = Table(title=f"{len(ds)} trajectories")
     for c in ("agent", "written by", "decisions", "edges", "travel time (s)", "arrived", "return", "bound"):
         t.add_column(c, justify="right")
@@ -112,4 +112,4 @@ def show_cmd(path: Path = typer.Argument(..., help="A demonstration folder.")) -
     for tr in list(ds.trajectories.values())[:30]:
         t.add_row(tr.agent_id, sources.get(tr.agent_id, "?"), str(tr.length), str(len(tr.edges)), f"{tr.travel_time:.1f}", str(tr.arrived),
                   f"{tr.ret:.3f}", f"{bound.get(tr.agent_id, float('nan')):.3f}")
-    console.print(t)
+    show_table(t)

@@ -9,7 +9,7 @@ from typing import Callable, Optional
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import guarded, show_table
 
 Check = tuple[str, bool, str, bool]  # name, ok, detail, required
 
@@ -45,7 +45,7 @@ def _data() -> str:
         package_resource(r.package, r.resource)
         names.append(r.name)
     if not names:
-        raise RuntimeError("no bundled city recipes found (scenarios/*.yaml); install the project with pip install -e .")
+        raise RuntimeError("no bundled city recipes found (reled_sumo/data/cities/*.yaml); reinstall the package")
     return f"bundled cities: {', '.join(names)}"
 
 
@@ -94,6 +94,6 @@ def doctor_cmd(
     for name, ok, detail, required in checks:
         status = "[green]ok[/green]" if ok else ("[red]FAIL[/red]" if required else "[yellow]unavailable[/yellow]")
         t.add_row(name, status, detail)
-    console.print(t)
+    show_table(t)
     if any(not ok and req for _, ok, _, req in checks):
         raise typer.Exit(code=1)

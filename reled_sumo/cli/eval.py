@@ -11,7 +11,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import console, guarded, show_table
 from reled_sumo.cli.eval_onnx import eval_onnx
 from reled_sumo.errors import UserInputError
 
@@ -73,7 +73,7 @@ def eval_cmd(
     _check_outputs(out_dir, force)
     files = write_report(results, out_dir, logs, force=force)
     save_results(results, Path(out_dir) / RESULTS_FILE, force=force)
-    console.print(results_table(results))
+    show_table(results_table(results))
     for c in learned_vs_references(results):
         console.print(f"{c.method} {c.sentence()}")
     console.print(f"wrote [bold]{files.markdown}[/bold] and {len(files.plots)} plot(s) in {Path(out_dir)}")

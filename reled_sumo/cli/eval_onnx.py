@@ -7,7 +7,7 @@ from typing import Optional
 from rich import box
 from rich.table import Table
 
-from reled_sumo.cli.common import console
+from reled_sumo.cli.common import console, show_table
 
 
 def eval_onnx(policy_file: Path, scenario: Optional[str], seeds: int) -> None:
@@ -21,4 +21,4 @@ def eval_onnx(policy_file: Path, scenario: Optional[str], seeds: int) -> None:
     for m in res.per_seed:
         t.add_row(str(m.seed), f"{m.mean_travel_time:.1f}", f"{m.p95_travel_time:.1f}", f"{m.censored_travel_time:.1f}",
                   f"{m.arrival_rate:.2f}", str(m.teleports))
-    console.print(t)
+    show_table(t)

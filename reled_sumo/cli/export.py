@@ -25,5 +25,6 @@ def export_cmd(
 
     path = export_onnx(run, out, force=force)
     pol = OnnxPolicy(path)
-    console.print(f"wrote [bold]{path}[/bold] ({path.stat().st_size / 1024:.0f} KiB): {pol.meta['kind']} policy, "
-                  f"{len(pol.possible_agents)} agents, obs {pol.obs_dim}, actions {pol.n_actions}")
+    rec = pol.record()
+    console.print(f"wrote [bold]{path}[/bold] ({path.stat().st_size / 1024:.0f} KiB): {rec.policy_kind} policy, "
+                  f"{len(rec.agents)} agents on {rec.scenario}, obs {pol.obs_dim}, actions {pol.n_actions}")

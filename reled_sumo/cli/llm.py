@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded
+from reled_sumo.cli.common import guarded, show_table
 from reled_sumo.testing.gguf_models import PACKAGED_MODELS
 from reled_sumo.testing.llama_server import main
 
@@ -24,7 +24,7 @@ def models_cmd() -> None:
     for m in PACKAGED_MODELS.values():
         path = m.locate()
         t.add_row(m.name, m.licence, str(path) if path else "no", m.install)
-    console.print(t)
+    show_table(t)
 
 
 @app.command("serve")

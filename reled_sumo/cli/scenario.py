@@ -7,7 +7,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from reled_sumo.cli.common import console, guarded, terminate_as_interrupt
+from reled_sumo.cli.common import console, guarded, show_table, terminate_as_interrupt
 from reled_sumo.errors import UserInputError
 
 app = typer.Typer(help="Build real-city SUMO scenarios from OpenStreetMap, or import a SUMO scenario.",
@@ -41,7 +41,7 @@ def build_cmd(
     sc = result.scenario
     how = "cache hit (unchanged inputs; use --force to rebuild)" if result.cache_hit else "built"
     console.print(f"[green]{how}[/green] scenario [bold]{sc.name}[/bold] in {result.seconds:.2f} s at {sc.path}")
-    console.print(summary_table(sc))
+    show_table(summary_table(sc))
 
 
 @app.command("import")
@@ -82,7 +82,7 @@ def import_cmd(
     sc = result.scenario
     how = "cache hit (unchanged inputs; use --force to re-import)" if result.cache_hit else "imported"
     console.print(f"[green]{how}[/green] scenario [bold]{sc.name}[/bold] in {result.seconds:.2f} s at {sc.path}")
-    console.print(summary_table(sc))
+    show_table(summary_table(sc))
 
 
 def _paths(text: Optional[str]) -> tuple[Path, ...]:
@@ -169,7 +169,7 @@ def list_cmd() -> None:
         t.add_column(col)
     for r in bundled().values():
         t.add_row(r.name, r.display_name, f"{r.package}:{r.resource}", r.licence)
-    console.print(t)
+    show_table(t)
     root = reled_home() / "scenarios"
     built = sorted(p.name for p in root.glob("*") if (p / "scenario.json").exists()) if root.exists() else []
     console.print(f"Built scenarios in {root}: {', '.join(built) if built else '(none)'}")
@@ -181,4 +181,4 @@ def info_cmd(name: str = typer.Argument(..., help="Scenario name or folder.")) -
     """Show the summary table of a built scenario."""
     from reled_sumo.scenario import resolve_scenario  # lazy: startup
 
-    console.print(summary_table(resolve_scenario(name)))
+    show_table(summary_table(resolve_scenario(name)))

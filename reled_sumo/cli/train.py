@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from reled_sumo.cli.common import console, err_console, guarded, scenario_option
+from reled_sumo.cli.common import err_console, guarded, scenario_option, show_table
 from reled_sumo.errors import UserInputError
 
 
@@ -56,8 +56,7 @@ def train_cmd(
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model for --expert ollama."),
     llm_mode: Optional[str] = typer.Option(None, "--llm-mode", help="path | routes: the LLM writes junction "
                                            "paths, or picks one of a few named routes per agent."),
-    config: Optional[Path] = typer.Option(None, "--config", help="YAML config (default: the bundled "
-                                          "configs/default.yaml, the settings that learn)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML config: a file, or a bundled name (default: `default`, the settings that learn; ci)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default runs/<id>)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (or the latest matching run)."),
     no_sed: bool = typer.Option(False, "--no-sed", help="Ablation: one expert pass, never refined or refreshed."),
@@ -115,7 +114,7 @@ def train_cmd(
         else:
             err_console.print("[yellow]interrupted[/yellow] before the first checkpoint; nothing to resume")
         raise typer.Exit(code=130) from None
-    console.print(summary_table(result))
+    show_table(summary_table(result))
 
 
 class RichProgress:

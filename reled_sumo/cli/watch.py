@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -28,24 +28,24 @@ def watch_cmd(
     fps: float = typer.Option(10.0, "--fps", help="Frames per second of the recording."),
 ) -> None:
     """Open sumo-gui and watch the agent vehicles (red, ringed) route themselves."""
-    from reled_sumo.watch.gui import WatchOptions, onnx_policy, reference_policy, run_policy, watch  # lazy: sumo
+    from reled_sumo.watch.gui import (  # lazy: sumo
+        WatchOptions, onnx_policy, reference_policy, replay_settings, run_policy, watch)
 
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         raise UserInputError("no display: sumo-gui needs a screen (set DISPLAY, or run under `xvfb-run`)")
-    options = {}
+    options: dict[str, Any] = {}
     if run is not None and policy_file is not None:
         raise UserInputError("give --run or --policy-file, not both")
     if run is not None or policy_file is not None:
-        factory, meta = run_policy(run) if run is not None else onnx_policy(policy_file)  # type: ignore[arg-type]
-        scenario = scenario or meta.get("scenario_path") or meta.get("scenario")
-        options = {k: v for k, v in (meta.get("env") or {}).items() if k in ("max_agents", "horizon")}
+        factory, run_record = run_policy(run) if run is not None else onnx_policy(policy_file)  # type: ignore[arg-type]
+        scenario, options = replay_settings(run_record, scenario, agents)  # the run's own env settings, as eval
         label = f"run {run}" if run is not None else f"ONNX policy {policy_file}"
     else:
         if scenario is None:
             raise UserInputError("give --scenario NAME (with --policy) or --run RUN_DIR")
         factory, label = reference_policy(policy, seed), f"policy {policy}"
-    if agents is not None:
-        options["max_agents"] = agents
+        if agents is not None:
+            options["max_agents"] = agents
     wopts = WatchOptions(window_size=_size(window_size), track=track, quit_on_end=quit_on_end, record=record,
                          record_every=record_every, fps=fps)
     console.print(f"opening sumo-gui on {scenario} with {label} ...")

@@ -17,11 +17,18 @@ from reled_sumo.deploy.onnx_policy import OnnxPolicy
 from reled_sumo.env.acting import with_zero_stats
 from reled_sumo.env.episode import EpisodeStats, run_episode
 from reled_sumo.env.make import ScenarioLike
+from reled_sumo.deploy.record import RunRecord
 from reled_sumo.errors import ConfigError
 from reled_sumo.metrics.episodes import run_env_episodes
 from reled_sumo.metrics.results import EvalResult, eval_seeds
 
 log = logging.getLogger(__name__)
+
+
+def env_options(record: RunRecord, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The run's env settings, headless (``gui`` dropped), with ``overrides``."""
+    opts = {k: v for k, v in (overrides or {}).items() if k != "gui"}
+    return record.env_options(**opts, render_mode=None)
 
 
 def check_agents(policy: OnnxPolicy, env: Any) -> None:
@@ -30,7 +37,7 @@ def check_agents(policy: OnnxPolicy, env: Any) -> None:
     if space.shape[0] != policy.obs_dim or env.K != policy.n_actions:
         raise ConfigError(f"{policy.path.name} expects observations of {policy.obs_dim} and {policy.n_actions} "
                           f"actions; this scenario gives {space.shape[0]} and {env.K}")
-    if policy.meta.get("kind") == "per-agent" and list(env.possible_agents) != policy.possible_agents:
+    if policy.kind == "per-agent" and list(env.possible_agents) != policy.possible_agents:
         raise ConfigError(f"{policy.path.name} is a per-agent policy for {len(policy.possible_agents)} agents "
                           f"({policy.possible_agents[:3]}...); this env has {len(env.possible_agents)} other agents")
 
@@ -46,15 +53,17 @@ def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scena
 
     ``method`` is the file's name; ``meta`` records the file, the model's kind and algorithm."""
     policy = OnnxPolicy(policy_file)
-    target = scenario or policy.meta.get("scenario_path") or policy.meta.get("scenario")
-    if not target:
+    meta = policy.meta
+    if not scenario and not (meta.get("record") or meta.get("scenario") or meta.get("scenario_path")):
         raise ConfigError(f"{policy_file} names no scenario; give one with --scenario")
-    env_opts = {**dict(policy.meta.get("env") or {}), **dict(env_overrides or {})}
-    meta = {"kind": "onnx", "policy_file": str(policy_file), "algo": policy.meta.get("algo"),
-            "policy_kind": policy.meta.get("kind")}
+    meta = policy.meta
+    if not scenario and not (meta.get("record") or meta.get("scenario") or meta.get("scenario_path")):
+        raise ConfigError(f"{policy_file} names no scenario; give one with --scenario")
+    record = policy.record(scenario=str(scenario) if scenario else None)
+    info = {"kind": "onnx", "policy_file": str(policy_file), "algo": record.algo, "policy_kind": meta.get("kind")}
 
     def check(env) -> None:
-        trained_on = policy.meta.get("scenario_hash")
+        trained_on = record.scenario_hash
         if trained_on and trained_on != env.scenario.scenario_hash:
             raise ConfigError(f"{policy_file} was trained on scenario hash {trained_on}, but "
                               f"{env.scenario.name} has hash {env.scenario.scenario_hash}: its agents and roads "
@@ -62,5 +71,6 @@ def evaluate_onnx(policy_file: str | Path, seeds: int | Sequence[int] = 3, scena
                               "trained on")
         check_agents(policy, env)
 
-    return run_env_episodes(target, eval_seeds(seeds), env_opts, lambda env, s: play_episode(env, policy, s),
-                            Path(policy_file).name, meta, check_env=check)
+    return run_env_episodes(record.target(scenario), eval_seeds(seeds), env_options(record, env_overrides),
+                            lambda env, s: play_episode(env, policy, s), Path(policy_file).name, info,
+                            check_env=check)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from reled_sumo.deploy.record import RunRecord
 from reled_sumo.errors import ConfigError, UserInputError
 
 FORMAT = "reled-onnx/1"
@@ -59,6 +60,11 @@ class OnnxPolicy:
         self.path = p
         self.possible_agents: list[str] = list(self.meta["possible_agents"])
         self.obs_dim, self.n_actions = int(self.meta["obs_dim"]), int(self.meta["n_actions"])
+        self.kind: str = str(self.meta.get("kind") or "shared")
+
+    def record(self, scenario: str | None = None) -> RunRecord:
+        """The run this model was exported from (``scenario``: the name when older metadata names none)."""
+        return RunRecord.from_meta(self.meta, scenario=scenario)
 
     def run(self, obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(actions[B], masked_logits[B, K])``."""

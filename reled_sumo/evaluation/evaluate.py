@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from reled_sumo.deploy.record import RunRecord
 from reled_sumo.scenario.manifest import ScenarioLike
 from reled_sumo.env.acting import learner_act
 from reled_sumo.env.episode import ActFn, run_episode
@@ -43,18 +45,15 @@ def evaluate_policy(scenario: ScenarioLike, act_fn: ActFn, seeds: int | Iterable
     return run_env_episodes(scenario, eval_seeds(seeds), env_options, episode, method, meta)
 
 
-def evaluate_loaded(policy, meta: Mapping[str, Any], seeds: int | Iterable[int] = 3, label: str | None = None,
-                    env_overrides: Mapping[str, Any] | None = None) -> EvalResult:
-    """Evaluate a loaded policy on the scenario and env options recorded in its run ``meta``."""
-    scenario = meta.get("scenario_path") or meta.get("scenario")
-    if not scenario:
-        raise ConfigError("the run's metadata names no scenario")
-    env_opts = {**dict(meta.get("env") or {}), **dict(env_overrides or {})}
-    algo = str(meta.get("algo", "policy"))
-    info = {"algo": algo, "train_seed": meta.get("seed"), "kind": "run"}
+def evaluate_loaded(policy, meta: Mapping[str, Any] | RunRecord, seeds: int | Iterable[int] = 3,
+                    label: str | None = None, env_overrides: Mapping[str, Any] | None = None) -> EvalResult:
+    """Evaluate a loaded policy on the scenario and env settings of its run record (or run ``meta``)."""
+    record = meta if isinstance(meta, RunRecord) else RunRecord.from_meta(meta)
+    info = {"algo": record.algo, "train_seed": record.seed, "kind": "run"}
     with torch_threads(1):  # tiny networks beside SUMO: more threads only add overhead
-        return evaluate_policy(scenario, learner_act(policy, True), seeds, env_opts,
-                               method=label or algo, meta=info)
+        return evaluate_policy(record.target(), learner_act(policy, True), seeds,
+                               record.env_options(**dict(env_overrides or {})), method=label or record.algo,
+                               meta=info)
 
 
 def evaluate_run(run_dir: str | Path, seeds: int | Iterable[int] = 3,
@@ -67,12 +66,12 @@ def evaluate_run(run_dir: str | Path, seeds: int | Iterable[int] = 3,
     policy, meta = load_policy(run)
     if hasattr(policy, "eval"):
         policy.eval()
-    meta = {**meta, "scenario_path": meta.get("scenario_path") or _run_scenario_path(run)}
-    res = evaluate_loaded(policy, meta, seeds, label=f"{meta.get('algo', 'policy')}:{run.name}",
-                          env_overrides=env_overrides)
-    if meta.get("scenario_hash") and meta["scenario_hash"] != res.scenario_hash:
-        log.warning("%s was trained on scenario hash %s, evaluated on %s", run, meta["scenario_hash"],
-                    res.scenario_hash)
+    record = RunRecord.from_meta(meta)
+    if record.scenario_path is None:  # a checkpoint older than scenario_path: <run>/scenario.json
+        record = replace(record, scenario_path=_run_scenario_path(run))
+    res = evaluate_loaded(policy, record, seeds, label=f"{record.algo}:{run.name}", env_overrides=env_overrides)
+    if (warning := record.check_hash(res.scenario_hash)) is not None:
+        log.warning("%s was %s", run, warning)
     return EvalResult(res.method, res.scenario, res.scenario_hash, res.per_seed, {**res.meta, "run_dir": str(run)})
 
 

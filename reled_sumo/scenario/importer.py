@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from reled_sumo.errors import ScenarioError, ScenarioImportError, UserInputError
+from reled_sumo.errors import ScenarioError, ScenarioImportError, ToolFailedError, UserInputError
 from reled_sumo.scenario import sumo_files as sf
 from reled_sumo.scenario.build import BuildResult
 from reled_sumo.scenario.graph import RoadGraph
@@ -227,10 +227,11 @@ def _import_into(req: ImportRequest, inp: _Inputs, key: str, hashes: dict, work:
     progress("choosing agents among the scenario's passenger vehicles")
     vtypes = {**vtypes_in, **sf.read_vtypes((routed,))}
     window = req.depart_window or (begin, begin + 0.5 * (end - begin))
-    sel = _select(req, vehicles, vtypes, graph, window)
+    sel = _select(req, vehicles, vtypes, graph, window, (begin, end))
     add_types = set(sf.read_vtypes(inp.additional))
     bg_n = _write_background(routed, {v.id for v in sel.chosen}, add_types, work / "background.rou.xml")
     agents = _write_agents(sel.chosen, vtypes, work / "agents.rou.xml")
+    preroute_agents(work / "agents.rou.xml", net, work)
     adds = _copy_additional(inp.additional, work)
     cfg = work / "scenario.sumocfg"
     _write_sumocfg(cfg, net, [work / "background.rou.xml", work / "agents.rou.xml"], adds, begin, end, req.seed)
@@ -268,16 +269,7 @@ def _skip_reason(v: sf.Vehicle, graph: RoadGraph) -> str | None:
     return None
 
 
-def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph: RoadGraph,
-            window: tuple[float, float]) -> _Selection:
-    lo, hi = window
-    passenger = [v for v in vehicles if sf.vclass_of(v.type, vtypes) == "passenger"]
-    if not passenger:
-        raise ScenarioImportError("the scenario has no passenger vehicles (vClass passenger) to choose agents from")
-    cands = [v for v in passenger if v.depart is None or lo <= v.depart <= hi]
-    if not cands:
-        raise ScenarioImportError(f"no passenger vehicle departs in the window [{lo:g}, {hi:g}] s "
-                                  f"({len(passenger)} depart outside it); widen --depart-window")
+def _usable(cands: list[sf.Vehicle], graph: RoadGraph) -> tuple[list[sf.Vehicle], Counter[str]]:
     skipped: Counter[str] = Counter()
     valid = []
     for v in cands:
@@ -286,16 +278,55 @@ def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph:
             valid.append(v)
         else:
             skipped[why] += 1
+    return valid, skipped
+
+
+def _departing(vehicles: list[sf.Vehicle], window: tuple[float, float]) -> list[sf.Vehicle]:
+    lo, hi = window
+    return [v for v in vehicles if v.depart is None or lo <= v.depart <= hi]
+
+
+def _wider(req: ImportRequest, passenger: list[sf.Vehicle], graph: RoadGraph, period: tuple[float, float]) -> str:
+    """For the default window only: what the whole period would give, and the option that gives it."""
+    if req.depart_window is not None:
+        return ""
+    n = len(_usable(_departing(passenger, period), graph)[0])
+    return (f"; the whole period [{period[0]:g}, {period[1]:g}] s has {n} that can be agents: "
+            f"--depart-window {period[0]:g}:{period[1]:g}")
+
+
+def _select(req: ImportRequest, vehicles: list[sf.Vehicle], vtypes: dict, graph: RoadGraph,
+            window: tuple[float, float], period: tuple[float, float]) -> _Selection:
+    lo, hi = window
+    where = f"the {'default ' if req.depart_window is None else ''}window [{lo:g}, {hi:g}] s" + \
+        (" (the first half of the scenario)" if req.depart_window is None else "")
+    if not vehicles:
+        raise ScenarioImportError("the scenario has no vehicles: its route files define no <vehicle>, <trip> or "
+                                  "<flow> in the simulated period (<route> definitions alone are not demand)")
+    passenger = [v for v in vehicles if sf.vclass_of(v.type, vtypes) == "passenger"]
+    if not passenger:
+        raise ScenarioImportError(f"the scenario has {len(vehicles)} vehicle(s) but no passenger vehicles "
+                                  "(vClass passenger) to choose agents from")
+    cands = _departing(passenger, window)
+    if not cands:
+        raise ScenarioImportError(f"no passenger vehicle departs in {where} ({len(passenger)} depart outside it)"
+                                  + (_wider(req, passenger, graph, period) or "; widen --depart-window"))
+    valid, skipped = _usable(cands, graph)
     n = req.agents if req.agents is not None else max(1, int(round(req.agent_share * len(valid))))  # type: ignore[operator]
     if len(valid) < n:
         detail = ", ".join(f"{k}: {c}" for k, c in skipped.items()) or "none skipped"
         raise ScenarioImportError(f"asked for {n} agents but only {len(valid)} of the {len(cands)} passenger vehicles "
-                                  f"departing in [{lo:g}, {hi:g}] s can be agents (skipped: {detail}); "
-                                  "use fewer --agents or a wider --depart-window")
+                                  f"departing in {where} can be agents (skipped: {detail})"
+                                  + (_wider(req, passenger, graph, period) or
+                                     "; use fewer --agents or a wider --depart-window"))
     valid.sort(key=lambda v: (v.depart, v.id))
     idx = np.unique(np.round(np.linspace(0, len(valid) - 1, n)).astype(int))
     chosen = tuple(valid[i] for i in idx)
     log.info("agents: %d of %d candidates (%d skipped: %s)", n, len(cands), sum(skipped.values()), dict(skipped))
+    if req.agent_share is not None and req.depart_window is None:
+        log.warning("%d agents: %s of the %d passenger vehicles departing in %s that can be agents, out of %d "
+                    "vehicles in all%s", len(chosen), "all" if req.agent_share == 1.0 else f"{req.agent_share:g}",
+                    len(valid), where, len(vehicles), _wider(req, passenger, graph, period))
     return _Selection(chosen, len(cands), dict(skipped), len(valid))
 
 
@@ -321,7 +352,7 @@ def _write_background(routed: Path, agent_ids: set[str], add_types: set[str], ou
 
 
 def _write_agents(chosen: tuple[sf.Vehicle, ...], vtypes: dict, out: Path) -> tuple[AgentSpec, ...]:
-    """One ``<trip>`` per agent (the env routes it), with a red copy of its own vType."""
+    """One ``<trip>`` per agent (routed once by :func:`preroute_agents`), with a red copy of its own vType."""
     root = ET.Element("routes")
     made: dict[str, str] = {}
     specs = []
@@ -346,6 +377,49 @@ def _write_agents(chosen: tuple[sf.Vehicle, ...], vtypes: dict, out: Path) -> tu
     ET.indent(tree)
     tree.write(out, encoding="UTF-8", xml_declaration=True)
     return tuple(specs)
+
+
+def preroute_agents(agents_file: Path, net: Path, work: Path) -> None:
+    """Turn the agents' ``<trip>``s into ``<vehicle>``s with the routes SUMO itself gives them at insertion.
+
+    SUMO routes a trip when it enters the network, on free-flow (static) travel times; the env then
+    replaces the route at the agent's decisions. Routing them once here, in a short SUMO run of the
+    agents alone, gives the same routes (so the same decisions and arrivals) without routing every
+    agent in every episode. ``agents_file`` is replaced only when every agent got its route."""
+    trips = ET.parse(agents_file).getroot()
+    want = [str(t.get("id")) for t in trips.iter("trip")]
+    if not want:
+        return
+    out = work / "agents.vehroutes.xml"
+    first = min(float(t.get("depart", 0.0)) for t in trips.iter("trip"))
+    try:
+        run_tool("sumo", ["-n", str(net), "-r", str(agents_file), "--vehroute-output", str(out),
+                          "--vehroute-output.write-unfinished", "true", "--begin", f"{np.floor(first):g}",
+                          "--no-step-log", "true", "--no-warnings", "true"], cwd=work, log_name="preroute-agents")
+        routes = {str(v.get("id")): str(r.get("edges")) for v in ET.parse(out).getroot().iter("vehicle")
+                  if (r := v.find("route")) is not None}
+    except (ToolFailedError, ET.ParseError) as exc:
+        raise ScenarioImportError(f"SUMO could not route the agents: {_last_line(exc)}") from exc
+    finally:
+        out.unlink(missing_ok=True)
+    missing = [a for a in want if not routes.get(a)]
+    if missing:
+        raise ScenarioImportError(f"SUMO could not route agent(s) {', '.join(missing[:5])} ({len(missing)} of "
+                                  f"{len(want)}); see {work / 'logs' / 'preroute-agents.log'}")
+    for el in trips.findall("trip"):
+        el.tag = "vehicle"
+        for k in ("from", "to", "via"):
+            el.attrib.pop(k, None)
+        ET.SubElement(el, "route", {"edges": routes[str(el.get("id"))]})
+    tree = ET.ElementTree(trips)
+    ET.indent(tree)
+    tree.write(agents_file, encoding="UTF-8", xml_declaration=True)
+
+
+def _last_line(exc: Exception) -> str:
+    text = exc.tail if isinstance(exc, ToolFailedError) else str(exc)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _copy_additional(files: tuple[Path, ...], work: Path) -> list[Path]:
@@ -391,7 +465,8 @@ def _write_import_manifest(req, inp, key, hashes, work, graph, scan, vehicles, s
         "source": {"kind": "import", "value": str(src.resolve()), "file": src.name,
                    "sha256": hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest(),
                    "inputs": hashes, "provider": "user", "licence": req.licence, "bbox": None},
-        "tools": {"sumo": sumo_version(), "duarouter_args": list(DUAROUTER_ARGS)},
+        "tools": {"sumo": sumo_version(), "duarouter_args": list(DUAROUTER_ARGS),
+                  "agent_routes": "pre-routed: SUMO's insertion routes (a run of the agents alone)"},
         "options": {"agents": len(agents), "requested_agents": req.agents, "agent_share": req.agent_share,
                     "depart_window": list(window), "begin": begin, "end": end, "duration": end - begin,
                     "seed": req.seed},

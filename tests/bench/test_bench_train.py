@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from reled_sumo.errors import ConfigError
 from reled_sumo.bench import train as B
 
-CI = str(Path(__file__).resolve().parents[2] / "configs" / "ci.yaml")
+CI = str(Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml")
 
 
 def test_rollout_rate_pools_updates_by_decisions():

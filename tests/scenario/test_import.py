@@ -290,7 +290,7 @@ def test_additional_files_with_vtypes_are_kept_and_not_duplicated(user_scenario,
     bg_types = _ids(sc.background_file, "vType")
     assert "slowcar" not in bg_types  # defined once, in the copied additional file
     agents_root = ET.parse(sc.agents_file).getroot()
-    slow_agents = [t for t in agents_root.iter("trip") if t.get("type") == "agent.slowcar"]
+    slow_agents = [t for t in agents_root.iter("vehicle") if t.get("type") == "agent.slowcar"]  # pre-routed
     assert slow_agents, "agents keep (a red copy of) their own vType"
     vt = next(v for v in agents_root.iter("vType") if v.get("id") == "agent.slowcar")
     assert float(vt.get("maxSpeed")) == 8.0 and vt.get("color") == "220,30,30"

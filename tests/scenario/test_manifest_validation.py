@@ -15,7 +15,7 @@ from reled_sumo.errors import ScenarioError, UserInputError
 from reled_sumo.scenario import resolve_scenario
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample_scenario"
-CI = str(Path(__file__).resolve().parents[2] / "configs" / "ci.yaml")
+CI = str(Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml")
 runner = CliRunner()
 
 

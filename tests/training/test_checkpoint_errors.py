@@ -14,7 +14,7 @@ from reled_sumo.cli.eval import eval_cmd
 from reled_sumo.cli.train import train_cmd
 
 ROOT = Path(__file__).resolve().parents[2]
-CI = str(ROOT / "configs" / "ci.yaml")
+CI = str(ROOT / "reled_sumo" / "data" / "configs" / "ci.yaml")
 SAMPLE = str(ROOT / "tests" / "data" / "sample_scenario")
 runner = CliRunner()
 

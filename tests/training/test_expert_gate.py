@@ -16,7 +16,7 @@ from reled_sumo.optim.hpo import HybridPPO
 from reled_sumo.training.config import load_config
 from reled_sumo.training.trainer import Trainer
 
-CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
+CI = Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml"
 
 
 def _first_update_weights(scenario, tmp_path: Path, gate: str, monkeypatch) -> tuple[np.ndarray, Trainer]:

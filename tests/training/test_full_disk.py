@@ -22,7 +22,7 @@ from reled_sumo.cli.train import train_cmd
 from reled_sumo.training.rundir import LOCK
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ("--config", str(ROOT / "configs" / "ci.yaml"), "--agents", "4", "--algo", "ippo",
+FAST = ("--config", str(ROOT / "reled_sumo" / "data" / "configs" / "ci.yaml"), "--agents", "4", "--algo", "ippo",
         "--scenario", str(ROOT / "tests" / "data" / "sample_scenario"))
 runner = CliRunner()
 

@@ -10,7 +10,7 @@ import pytest
 from reled_sumo.errors import ConfigError
 from reled_sumo.training.config import load_config
 
-CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
+CI = Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml"
 
 
 def test_nothing_imports_ray_until_a_ray_pool_is_built():

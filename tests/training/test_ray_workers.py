@@ -27,7 +27,7 @@ from reled_sumo.training.workers import (  # noqa: E402
 from rollout_policies import random_act, value_fn  # noqa: E402
 from test_workers import BUFFER_FIELDS, HORIZON, SEEDS, _alive, _children, shortest_like_act  # noqa: E402
 
-CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
+CI = Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml"
 
 
 def _all_gone(pids, within_s=15.0) -> bool:

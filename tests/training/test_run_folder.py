@@ -17,7 +17,7 @@ from reled_sumo.cli.train import train_cmd
 from reled_sumo.training.rundir import LOCK, MARKER, RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
-CI = str(ROOT / "configs" / "ci.yaml")
+CI = str(ROOT / "reled_sumo" / "data" / "configs" / "ci.yaml")
 SAMPLE = ROOT / "tests" / "data" / "sample_scenario"
 FAST = ("--config", CI, "--agents", "4", "--algo", "ippo")
 runner = CliRunner()

@@ -11,7 +11,7 @@ from reled_sumo.experts.sed import demo_routes, plan_travel_time
 from reled_sumo.training.config import load_config
 from reled_sumo.training.trainer import Trainer
 
-CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
+CI = Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml"
 
 
 def _sed_rows(run: Path) -> list[dict[str, float]]:

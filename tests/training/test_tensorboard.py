@@ -7,7 +7,7 @@ from pathlib import Path
 from reled_sumo.training.config import load_config
 from reled_sumo.training.trainer import Trainer
 
-CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
+CI = Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml"
 
 WANTED = ("train/loss", "train/expert_nll", "rollout/mean_travel_time", "rollout/arrival_rate", "expert/w_mean",
           "expert/dtw_mean", "expert/sed_bound", "time/decisions_per_s")

@@ -15,7 +15,7 @@ from reled_sumo.demos.trajectory import DemoSet
 from reled_sumo.training import trainer as trainer_mod
 from reled_sumo.training.checkpoint import load_checkpoint, load_policy
 
-CI = str(Path(__file__).resolve().parents[2] / "configs" / "ci.yaml")
+CI = str(Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml")
 runner = CliRunner()
 
 

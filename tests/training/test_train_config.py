@@ -10,7 +10,7 @@ from reled_sumo.training.algos import algo_spec
 from reled_sumo.training.config import TrainConfig, config_from_dict, dump_config, load_config
 from reled_sumo.training.trainer import Trainer
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs"
 
 
 def _yaml(tmp_path: Path, text: str) -> Path:

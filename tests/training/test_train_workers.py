@@ -11,7 +11,7 @@ from reled_sumo.errors import ConfigError
 from reled_sumo.training.config import load_config
 from reled_sumo.training.trainer import TrainCallback, Trainer
 
-CI = Path(__file__).resolve().parents[2] / "configs" / "ci.yaml"
+CI = Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml"
 
 
 class PoolSpy(TrainCallback):
