@@ -133,15 +133,26 @@ class VehicleEdgeIO(SessionState):
 
     def edge_mean_speeds(self, edge_ids: Sequence[str]) -> np.ndarray:
         """``[n]`` last-step mean speed (m/s) of these edges, the speed limit on empty ones: the
-        reading behind the windowed live travel times (one batched read; the cached
-        subscription results in ``edge_mode="subscription"``)."""
+        reading behind the windowed live travel times, taken every simulated second. libsumo: one
+        in-process call per edge (cheaper than building subscription results); TraCI: the edges'
+        mean speed is subscribed once, so a reading is one message, not one round trip per edge;
+        ``edge_mode="subscription"``: the cached subscription results."""
         if not self._open:
             self._require_open()
         if self.edge_mode == "subscription" and self._edge_subscribed:
             return self.edge_data(edge_ids)[:, 0].copy()
+        edge, var = self._api.edge, tc.LAST_STEP_MEAN_SPEED
         try:
-            g = self._api.edge.getLastStepMeanSpeed
-            return np.array([g(e) for e in edge_ids], dtype=np.float64)
+            if self.backend == "libsumo":
+                g = edge.getLastStepMeanSpeed
+                return np.array([g(e) for e in edge_ids], dtype=np.float64)
+            ids = tuple(edge_ids)
+            if self._speed_subscribed != ids:
+                for e in ids:
+                    edge.subscribe(e, (var,))
+                self._speed_subscribed = ids
+            res = edge.getAllSubscriptionResults()
+            return np.array([res[e][var] for e in ids], dtype=np.float64)
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc, "reading edge mean speeds") from exc
 

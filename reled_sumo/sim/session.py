@@ -141,6 +141,7 @@ class SumoSession(VehicleEdgeIO, BackendLifecycle):
         self._open = False
         self._dead = False
         self._edge_subscribed: tuple[str, ...] = ()
+        self._speed_subscribed: tuple[str, ...] = ()
         self._edge_cache_time = float("nan")
         self._edge_cache: dict[str, dict[int, Any]] = {}
         self._finalizer: weakref.finalize | None = None

@@ -37,6 +37,7 @@ class SessionState:
     _edge_subscribed: tuple[str, ...]
     _edge_cache_time: float
     _edge_cache: dict[str, dict[int, Any]]
+    _speed_subscribed: tuple[str, ...]  # edges whose mean speed is subscribed (TraCI, edge_mean_speeds)
     _finalizer: weakref.finalize | None
 
     if TYPE_CHECKING:  # defined by SumoSession
