@@ -26,7 +26,7 @@ def _tables():
     from reled_sumo.cli.bench import LABELS, WORKER_NARROW, rows_table
     from reled_sumo.cli.demo import rounds_table
     from reled_sumo.cli.eval import results_table
-    from reled_sumo.evaluation.results import EvalResult, SeedMetrics
+    from reled_sumo.metrics.results import EvalResult, SeedMetrics
 
     rows, cols = _env_rows()
     workers = [{"backend": "process", "n_workers": 4, "episodes": 8, "decisions": 40000, "wall_s": 81.25,

@@ -304,7 +304,7 @@ def _gen_task(spec: SuiteSpec, out: Path, task: Task) -> dict[str, Any]:
         raise ConfigError(f"generalization task {task} needs a target city and a training seed")
     rd = run_dir(out, task.city, task.agents, task.method, task.seed)
     policy, meta = load_policy(rd)
-    from reled_sumo.deploy.record import RunRecord
+    from reled_sumo.deploy.record import RunRecord  # lazy: beside the torch-loaded policy
 
     opts = RunRecord.from_meta(meta).env_options(max_agents=task.agents)
     ev = evaluate_policy(task.target, transfer_act(policy, meta), spec.eval_seeds, opts, method=task.method,

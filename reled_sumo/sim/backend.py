@@ -59,7 +59,7 @@ def killed_by(returncode: int) -> str:
 def libsumo_in_use() -> bool:
     """Whether this process has a libsumo simulation loaded (a process forked now would inherit it
     and could not start its own)."""
-    import sys
+    import sys  # lazy: only to look up libsumo in sys.modules
 
     libsumo = sys.modules.get("libsumo")
     try:

@@ -84,8 +84,8 @@ def _serve(conn, scenario: Any, env_config: Any, central_critic: bool, policy_by
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the learner's to handle
     env = None
     try:
-        from reled_sumo.env import make_env
-        from reled_sumo.training.mappo import GlobalStateEnv
+        from reled_sumo.env import make_env  # lazy: in the worker process
+        from reled_sumo.training.mappo import GlobalStateEnv  # lazy: in the worker process
 
         th.set_num_threads(torch_threads)
         env = make_env(scenario, config=env_config)
