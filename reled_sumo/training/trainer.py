@@ -22,6 +22,8 @@ import numpy as np
 import torch as th
 
 from reled_sumo.env.make import load_scenario, make_env
+from reled_sumo.env.routing_env import RoutingParallelEnv
+from stable_baselines3.common.logger import Logger
 from reled_sumo.env.meter import EdgeTimeMeter
 from reled_sumo.errors import ConfigError, UserInputError
 from reled_sumo.deploy.record import RunRecord
@@ -125,8 +127,11 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else Path(runs_root) / default_run_id(cfg)
         self.state = RunState()
         self.expert: ExpertData | None = None
-        self.env = self.hpo = self.logger = None
-        self.pool: RolloutWorkerPool | None = None
+        # set up by run() (_setup); typed as what they hold once the run has started
+        self.env: RoutingParallelEnv = None  # type: ignore[assignment]
+        self.hpo: HybridPPO = None  # type: ignore[assignment]
+        self.logger: Logger = None  # type: ignore[assignment]
+        self.pool: Any = None  # RolloutWorkerPool or RayWorkerPool (training/ray_workers.py)
         self.prefetch: PrefetchWorker | None = None  # overlap_rollouts (training/overlap.py)
         self._expert_model: Any = None
         self._snapshot: dict | None = None
@@ -328,6 +333,7 @@ class Trainer:
         else:
             log.info("refreshed teacher v%d rejected: %.1f s vs the current %.1f s on the same seeds",
                      version, new_tt, old_tt)
+        assert self.expert is not None  # version 0 is always accepted
         for key, value in (("bound", self.expert.bound), ("version", self.expert.version),
                            ("seconds", time.perf_counter() - t0), ("refresh_accepted", float(accepted)),
                            ("teacher_travel_time", new_tt if accepted else old_tt), ("candidate_travel_time", new_tt),
@@ -380,6 +386,7 @@ class Trainer:
         if wc.gate == "sampled" or wc.mode != "dtw":
             return np.mean([e.returns for e in episodes], axis=0)
         st = self.state
+        assert self.expert is not None
         if st.greedy_returns is None or (update - 1) % wc.gate_every == 0:
             policy = self.hpo.policy
             act = lambda o, i, m: policy.act(o, i, m, deterministic=True)  # noqa: E731
@@ -425,11 +432,12 @@ class Trainer:
                            ("rollout/arrival_rate", r.arrival_rate), ("rollout/mean_return", r.mean_return)):
             rec(key, value)
         if self.expert is not None:
-            for key, value in (("w_mean", r.w_mean), ("w_max", r.w_max), ("w_std", r.w_std), ("w_min", r.w_min),
+            value_: float | None
+            for key, value_ in (("w_mean", r.w_mean), ("w_max", r.w_max), ("w_std", r.w_std), ("w_min", r.w_min),
                                ("d_scale", self.state.d_scale), ("dtw_mean", r.dtw_mean),
                                ("dtw_seconds", dtw_seconds), ("sed_bound", self.expert.bound),
                                ("demo_version", self.expert.version)):
-                rec(f"expert/{key}", value)
+                rec(f"expert/{key}", value_)
         self.logger.dump(step=r.decisions)
 
     # ------------------------------------------------------------------ checkpoints
