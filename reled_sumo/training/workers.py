@@ -295,7 +295,13 @@ class RolloutWorkerPool(ExchangePool):
         return reply
 
     def _gone(self, w: int, exc: BaseException) -> RolloutWorkerError:
-        return WorkerSimulationDiedError(w, f"process {self._procs[w].pid} is gone ({exc!r})")
+        """A send to worker ``w`` failed: it died (named with its exit code, as when a receive fails first)."""
+        proc = self._procs[w]
+        proc.join(1.0)
+        if proc.exitcode is not None:
+            return WorkerSimulationDiedError(
+                w, f"process {proc.pid} died (exit code {proc.exitcode}): its env/SUMO is gone ({exc!r})")
+        return WorkerSimulationDiedError(w, f"process {proc.pid} is gone ({exc!r})")
 
     def close(self) -> None:
         """Close every env and end every worker process (idempotent)."""
