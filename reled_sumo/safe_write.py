@@ -31,12 +31,12 @@ class LockHeldError(UserInputError):
     """Another process holds the lock."""
 
 
-@contextlib.contextmanager
-def exclusive_lock(lock_file: Path, busy: str, remove: bool = False) -> Iterator[None]:
-    """Hold ``lock_file`` exclusively; ``LockHeldError(busy + holder pid)`` at once if another process does.
+def acquire_lock(lock_file: Path, busy: str, error: type[Exception] = LockHeldError, hint: str = "") -> int:
+    """Lock ``lock_file`` exclusively (``fcntl.flock``) and write this process's pid into it; returns the
+    open descriptor (closing it drops the lock). Another holder: ``error(busy + " (pid N)" + hint)`` at once.
 
-    ``remove=True``: the lock file is deleted (while still held) on release, so nothing is left
-    behind; a process that locked the deleted file meanwhile sees that and tries again."""
+    A lock file its holder deleted on release (``exclusive_lock(remove=True)``) may have been locked in
+    between: then the current file is locked instead."""
     while True:
         fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -45,17 +45,27 @@ def exclusive_lock(lock_file: Path, busy: str, remove: bool = False) -> Iterator
             holder = _read_pid(fd)
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise LockHeldError(f"{busy}{f' (pid {holder})' if holder else ''}") from None
+                raise error(f"{busy}{f' (pid {holder})' if holder else ''}{hint}") from None
             raise
         if _same_file(fd, lock_file):
             break
-        os.close(fd)  # we locked a lock file its holder deleted on release: lock the current one
+        os.close(fd)
+    try:  # the pid is for the message of a refused second process: best effort (a full disk)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass
+    return fd
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_file: Path, busy: str, remove: bool = False) -> Iterator[None]:
+    """Hold ``lock_file`` exclusively (:func:`acquire_lock`) for the ``with`` block.
+
+    ``remove=True``: the lock file is deleted (while still held) on release, so nothing is left
+    behind; a process that locked the deleted file meanwhile sees that and tries again."""
+    fd = acquire_lock(lock_file, busy)
     try:
-        try:  # the pid is for the message of a refused second process: best effort (a full disk)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        except OSError:
-            pass
         yield
     finally:
         if remove:

@@ -12,14 +12,13 @@
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import logging
 import os
 from pathlib import Path
 
 from reled_sumo.errors import UserInputError
+from reled_sumo.safe_write import acquire_lock
 
 log = logging.getLogger(__name__)
 
@@ -61,18 +60,8 @@ class RunDir:
             raise UserInputError(f"{path} exists, is not empty and is not a reled run folder (no {MARKER}); "
                                  "refusing to write into it; choose another --out")
         path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = _read_pid(fd)
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise RunInUseError(f"run folder {path} is in use by another reled process"
-                                    f"{f' (pid {holder})' if holder else ''}; wait for it to finish or "
-                                    "choose another --out") from None
-            raise
-        _write_pid(fd)
+        fd = acquire_lock(path / LOCK, f"run folder {path} is in use by another reled process", RunInUseError,
+                          "; wait for it to finish or choose another --out")
         if not (path / MARKER).is_file():
             (path / MARKER).write_text(json.dumps({"kind": "reled-sumo training run", "format": 1}) + "\n")
         return cls(path, fd, created, before, resume)
@@ -115,21 +104,3 @@ def _rmdir_if_empty(path: Path) -> None:
         path.rmdir()
     except OSError:
         log.warning("kept %s: it holds files this run did not write", path)
-
-
-def _write_pid(fd: int) -> None:
-    """The holder's pid in the lock file, for the message of a refused second process (best effort:
-    on a full disk the lock still holds, and the first real write says what is wrong)."""
-    try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-    except OSError as exc:
-        log.debug("could not write the pid into the lock file: %s", exc)
-
-
-def _read_pid(fd: int) -> int | None:
-    try:
-        text = os.pread(fd, 32, 0).decode().strip()
-        return int(text) if text.isdigit() else None
-    except OSError:
-        return None
