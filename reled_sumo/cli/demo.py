@@ -37,7 +37,8 @@ def rounds_table(metrics: list[dict]) -> Table:
 @guarded
 def generate_cmd(
     scenario: str = scenario_option(),
-    expert: str = typer.Option("routing", "--expert", help="routing (no LLM) or ollama."),
+    expert: str = typer.Option("routing", "--expert", help="routing (no LLM), agents-eq (the agents-only "
+                               "equilibrium, no LLM) or ollama."),
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model (default qwen2.5:7b-instruct)."),
     host: Optional[str] = typer.Option(None, "--host", help="Ollama host (default $OLLAMA_HOST or 127.0.0.1:11434)."),
     llm_mode: str = typer.Option("path", "--llm-mode", help="path | routes: the LLM writes junction paths, "
@@ -64,10 +65,11 @@ def generate_cmd(
     cfg = SEDConfig(rounds=rounds, seed=seed, bound=BoundConfig(divergence=divergence))
     limits = {k: v for k, v in (("timeout_s", timeout), ("retries", retries), ("round_timeout_s", round_timeout))
               if v is not None}
-    exp = make_expert(ExpertOptions(kind=expert, model=model, host=host,  # type: ignore[arg-type]  # validated
-                                    fallback_on_unavailable=fallback, mode=llm_mode, **limits))  # type: ignore[arg-type]
+    opts = ExpertOptions(kind=expert, model=model, host=host,  # type: ignore[arg-type]  # validated
+                         fallback_on_unavailable=fallback, mode=llm_mode, **limits)  # type: ignore[arg-type]
     env = make_env(scenario, seed=seed, max_agents=agents)
     try:
+        exp = make_expert(opts, env=env)
         with Progress(TextColumn("SED"), BarColumn(), TextColumn("round {task.completed}/{task.total}"),
                       TimeElapsedColumn(), console=console) as bar:
             task = bar.add_task("sed", total=rounds)

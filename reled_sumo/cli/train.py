@@ -52,7 +52,7 @@ def train_cmd(
     updates: Optional[int] = typer.Option(None, "--updates", help="Budget in PPO updates instead of decisions "
                                           "(one update per --episodes-per-update episodes)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Run seed (network init, episodes, SED)."),
-    expert: Optional[str] = typer.Option(None, "--expert", help="routing | ollama (demonstrations)."),
+    expert: Optional[str] = typer.Option(None, "--expert", help="routing | ollama | agents-eq (who writes the demonstrations)."),
     model: Optional[str] = typer.Option(None, "--model", help="Ollama model for --expert ollama."),
     llm_mode: Optional[str] = typer.Option(None, "--llm-mode", help="path | routes: the LLM writes junction "
                                            "paths, or picks one of a few named routes per agent."),

@@ -8,7 +8,7 @@
   times), executed in the env with :func:`~reled_sumo.experts.execute.execute_routes`.
 * ``sumo-rerouting``: plain SUMO; only the agents carry SUMO's rerouting device and
   re-plan every ``rerouting_period`` s on measured edge speeds.
-* ``agents-eq``: the agents-only equilibrium (:mod:`reled_sumo.evaluation.equilibrium`): the
+* ``agents-eq``: the agents-only equilibrium (:mod:`reled_sumo.experts.equilibrium`): the
   background keeps its routes, the controlled agents iterate to a best response on measured
   edge times; cached per scenario, agent set and horizon. The bound for agents-only control.
 * ``due``: **system-wide** dynamic user equilibrium: plain SUMO on the routes of
@@ -35,8 +35,8 @@ from reled_sumo.env.acting import batch_policy, with_zero_stats
 from reled_sumo.env.config import select_agents
 from reled_sumo.env.episode import run_episode
 from reled_sumo.errors import ConfigError
-from reled_sumo.evaluation.equilibrium import agents_equilibrium
 from reled_sumo.experts.base import agent_trips
+from reled_sumo.experts.equilibrium import EquilibriumConfig, agents_equilibrium
 from reled_sumo.experts.execute import execute_routes
 from reled_sumo.experts.routing import RoutingConfig, RoutingExpert
 from reled_sumo.metrics.episodes import clean_env_options, run_env_episodes
@@ -61,10 +61,7 @@ class ReferenceConfig:
     def __post_init__(self) -> None:
         if not (isinstance(self.due_iterations, int) and self.due_iterations >= 1):
             raise ConfigError(f"due_iterations must be an integer >= 1, got {self.due_iterations!r}")
-        for name in ("eq_iterations", "eq_seeds"):
-            v = getattr(self, name)
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-                raise ConfigError(f"{name} must be an integer >= 1, got {v!r}")
+        EquilibriumConfig(self.eq_iterations, self.eq_seeds, self.use_cache)  # validates them
         if not self.rerouting_period > 0:
             raise ConfigError(f"rerouting_period must be > 0 s, got {self.rerouting_period}")
 

@@ -18,7 +18,7 @@ from reled_sumo.errors import ExpertError
 if TYPE_CHECKING:  # pragma: no cover
     from reled_sumo.scenario.graph import RoadGraph
 
-ROUTE_SOURCES = frozenset({"llm", "repaired", "fallback", "routing"})
+ROUTE_SOURCES = frozenset({"llm", "repaired", "fallback", "routing", "equilibrium"})
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,8 @@ class ExpertRoute:
 
     ``source``: ``"llm"`` (the model's answer as given), ``"repaired"`` (the model's
     answer after repair), ``"fallback"`` (the model failed, the routing expert
-    answered) or ``"routing"`` (the routing expert was asked directly).
+    answered), ``"routing"`` (the routing expert was asked directly) or ``"equilibrium"``
+    (the agents-only equilibrium or its best response, :mod:`reled_sumo.experts.equilibrium`).
     """
 
     agent_id: str

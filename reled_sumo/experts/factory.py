@@ -2,22 +2,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.experts.base import Expert
+from reled_sumo.experts.equilibrium import EquilibriumConfig, EquilibriumExpert
 from reled_sumo.experts.routing import RoutingExpert
 from reled_sumo.validation import check_field_types
 
-EXPERTS = ("routing", "ollama")
+EXPERTS = ("routing", "ollama", "agents-eq")
 LLM_MODES = ("path", "routes")
 
 
 @dataclass(frozen=True)
 class ExpertOptions:
-    """Which expert writes the demonstrations (``routing`` needs no server)."""
+    """Which expert writes the demonstrations (``routing`` and ``agents-eq`` need no server;
+    ``agents-eq`` demonstrates the agents-only equilibrium, ``eq_iterations`` x ``eq_seeds``
+    SUMO episodes once per scenario and agent set, cached)."""
 
-    kind: Literal["routing", "ollama"] = "routing"
+    kind: Literal["routing", "ollama", "agents-eq"] = "routing"
     model: str | None = None  # Ollama model (None: the client's default)
     host: str | None = None  # Ollama host (None: $OLLAMA_HOST or http://127.0.0.1:11434)
     timeout_s: float = 120.0  # whole-request deadline of one LLM answer (per attempt)
@@ -25,6 +28,8 @@ class ExpertOptions:
     round_timeout_s: float = 600.0  # all LLM answers of one expert call (a demo round)
     fallback_on_unavailable: bool = False  # True: an unreachable server -> routing-expert routes
     mode: Literal["path", "routes"] = "path"  # LLM answers: junction paths, or a choice among named routes
+    eq_iterations: int = 6  # agents-eq: best-response iterations (the agents-eq reference's default)
+    eq_seeds: int = 2  # agents-eq: SUMO seeds each iteration is measured on
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -36,13 +41,21 @@ class ExpertOptions:
             raise ConfigError(f"expert.round_timeout_s must be > 0, got {self.round_timeout_s!r}")
         if self.mode not in LLM_MODES:
             raise ConfigError(f"expert.mode must be one of {', '.join(LLM_MODES)}, got {self.mode!r}")
+        if self.eq_iterations < 1 or self.eq_seeds < 1:
+            raise ConfigError("expert.eq_iterations and expert.eq_seeds must be >= 1, got "
+                              f"{self.eq_iterations!r} and {self.eq_seeds!r}")
 
 
-def make_expert(opts: ExpertOptions, cache_dir: str | None = None) -> Expert:
-    """The routing expert (no LLM, the embedded default), or the Ollama expert; its server is
-    checked now (LLMUnavailableError with the client's explanation) unless it may fall back."""
+def make_expert(opts: ExpertOptions, cache_dir: str | None = None, env: Any = None) -> Expert:
+    """The routing expert (no LLM, the embedded default), the agents-only equilibrium (needs the
+    ``env`` whose agents it routes), or the Ollama expert; its server is checked now
+    (LLMUnavailableError with the client's explanation) unless it may fall back."""
     if opts.kind == "routing":
         return RoutingExpert()
+    if opts.kind == "agents-eq":
+        if env is None:
+            raise ConfigError("the agents-eq expert needs the env whose agents it routes")
+        return EquilibriumExpert(env, EquilibriumConfig(opts.eq_iterations, opts.eq_seeds))
     from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert  # lazy: ollama
     from reled_sumo.experts.ollama_client import OllamaConfig  # lazy: ollama
 

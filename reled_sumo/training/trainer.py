@@ -306,7 +306,7 @@ class Trainer:
 
     def _expert_instance(self):
         if self._expert_model is None:
-            self._expert_model = make_expert(self.cfg.expert)
+            self._expert_model = make_expert(self.cfg.expert, env=self.env)
         return self._expert_model
 
     def _generate_demos(self, version: int, travel_times: np.ndarray | None) -> None:

@@ -87,7 +87,7 @@ def test_agents_equilibrium_is_cached_per_agent_set_and_no_worse_on_its_own_seed
     """The iteration keeps the best plan it measured, so on its measuring seeds it is at most
     the free-flow shortest plan it starts from; the cache key includes the controlled agents."""
     from reled_sumo.env import make_env
-    from reled_sumo.evaluation.equilibrium import _measure, agents_equilibrium, cache_path
+    from reled_sumo.experts.equilibrium import _measure, agents_equilibrium, cache_path
     from reled_sumo.experts.base import agent_trips
 
     env = make_env(kotka_small, max_agents=8)

@@ -1,0 +1,95 @@
+"""The agents-only equilibrium as a teacher: it demonstrates the `agents-eq` reference's routes,
+revises with best responses on the times SED measured, and plugs into SED and training."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from reled_sumo.cli.app import app
+from reled_sumo.demos.trajectory import DemoSet
+from reled_sumo.env import make_env
+from reled_sumo.errors import ConfigError, ExpertError
+from reled_sumo.experts.base import AgentFeedback, AgentTrip, agent_trips
+from reled_sumo.experts.equilibrium import EquilibriumConfig, EquilibriumExpert, agents_equilibrium
+from reled_sumo.experts.factory import ExpertOptions, make_expert
+from reled_sumo.experts.sed import SEDConfig, refine
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def env(kotka_small):
+    e = make_env(kotka_small, seed=0, max_agents=8, backend="traci")  # the train test below needs libsumo
+    yield e
+    e.close()
+
+
+def test_the_teacher_answers_with_the_reference_equilibrium(env):
+    graph = env.scenario.graph
+    eq = agents_equilibrium(env, iterations=2, seeds=1)
+    expert = make_expert(ExpertOptions(kind="agents-eq", eq_iterations=2, eq_seeds=1), env=env)
+    plan = expert.plan(graph, agent_trips(env), None, {})
+    assert {a: list(r.edges) for a, r in plan.items()} == eq
+    assert {r.source for r in plan.values()} == {"equilibrium"}
+
+
+def test_a_revision_is_the_best_response_on_the_measured_times(env):
+    """SED's revision: an edge of the equilibrium route made very slow is avoided where a detour exists."""
+    graph = env.scenario.graph
+    expert = EquilibriumExpert(env, EquilibriumConfig(iterations=2, seeds=1))
+    trips = agent_trips(env)
+    eq = expert.routes()
+    moved = 0
+    for t in trips:
+        inner = eq[t.agent_id][1:-1]
+        if not inner:
+            continue
+        slow = np.array(graph.freeflow_time, dtype=np.float64)
+        slow[inner[0]] = 1e6
+        fb = {t.agent_id: AgentFeedback(agent_id=t.agent_id)}
+        new = list(expert.plan(graph, [t], slow, fb)[t.agent_id].edges)
+        assert new == graph.shortest_path(t.origin, t.destination, slow)
+        moved += inner[0] not in new
+    assert moved > 0  # at least one trip had a detour, so the revision did answer the measured times
+
+
+def test_the_teacher_refuses_agents_it_did_not_route(env):
+    expert = EquilibriumExpert(env, EquilibriumConfig(iterations=2, seeds=1))
+    t = agent_trips(env)[0]
+    stranger = AgentTrip("not-an-agent", t.origin, t.destination, t.depart)
+    with pytest.raises(ExpertError, match="not-an-agent"):
+        expert.plan(env.scenario.graph, [stranger], None, {})
+
+
+@pytest.mark.parametrize("opts", [dict(eq_iterations=0), dict(eq_seeds=0), dict(eq_iterations=-3)])
+def test_bad_equilibrium_options_are_refused(opts):
+    with pytest.raises(ConfigError):
+        ExpertOptions(kind="agents-eq", **opts)
+
+
+def test_the_teacher_needs_an_env():
+    with pytest.raises(ConfigError, match="env"):
+        make_expert(ExpertOptions(kind="agents-eq"))
+
+
+def test_sed_with_the_equilibrium_teacher_starts_at_the_equilibrium(env):
+    """Round 0 of SED executes the equilibrium, so its demonstrations follow those routes."""
+    graph = env.scenario.graph
+    expert = EquilibriumExpert(env, EquilibriumConfig(iterations=2, seeds=1))
+    demos, rounds = refine(env, expert, SEDConfig(rounds=2, seeds=1))
+    assert len(rounds) == 2
+    eq = expert.routes()
+    kept_eq = sum([graph.index[e] for e in tr.edges] == eq[a] for a, tr in demos.trajectories.items())
+    assert kept_eq >= len(eq) - rounds[1].accepted
+    assert set(demos.meta["written_by"]) == {"equilibrium"}
+
+
+def test_train_with_the_equilibrium_teacher(kotka_small, tmp_path):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["train", "--scenario", str(kotka_small.path), "--algo", "reled", "--agents", "6",
+                              "--updates", "2", "--seed", "0", "--expert", "agents-eq", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    demos = DemoSet.load(out / "demos")
+    assert demos.meta["expert"] == "agents-eq"
+    assert demos.meta["written_by"] == {"equilibrium": 6}
