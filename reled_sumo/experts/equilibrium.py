@@ -5,7 +5,9 @@ The background keeps its own routes (unlike ``due``, which re-routes every vehic
 different traffic system). The controlled agents iterate to a best response on measured
 edge times (method of successive averages over agents):
 
-1. start on free-flow shortest paths;
+1. start on free-flow shortest paths (``start="shortest"``, the ``agents-eq`` reference), or on
+   the routes the ``live`` policy drove on seed ``seed`` (``start="live"``: the learners' prior,
+   so the kept plan is at most the prior's routes on the measuring seeds);
 2. run the plan in the env on ``seeds`` SUMO seeds and measure edge times (vehicle-time
    weighted, :class:`~reled_sumo.env.meter.EdgeTimeMeter`);
 3. every agent's best response is its shortest path on those times; the ``1 / (k + 2)``
@@ -38,7 +40,9 @@ from reled_sumo.errors import ConfigError, ExpertError
 from reled_sumo.experts.base import (
     AgentFeedback, AgentTrip, ExpertRoute, ExpertStats, agent_trips, check_travel_times, check_trips,
 )
-from reled_sumo.experts.execute import execute_routes
+from reled_sumo.env.acting import batch_policy, with_zero_stats
+from reled_sumo.env.policies import get_policy
+from reled_sumo.experts.execute import execute_routes, record_routes
 from reled_sumo.experts.routing import shortest_paths_by_destination
 from reled_sumo.sim.reference_runs import CACHE_DIR
 
@@ -48,22 +52,33 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger(__name__)
 
 
-def cache_path(env, iterations: int, seeds: int) -> Path:
+START_PLANS = ("shortest", "live")
+
+
+def cache_path(env, iterations: int, seeds: int, start: str = "shortest") -> Path:
     sc = env.scenario
-    key = json.dumps([sc.scenario_hash, list(env.possible_agents), env.horizon, iterations, seeds])
+    parts: list[Any] = [sc.scenario_hash, list(env.possible_agents), env.horizon, iterations, seeds]
+    if start != "shortest":  # the reference's key stays as it was
+        parts += [start, _live_settings(env)]
+    key = json.dumps(parts)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(sc.path) / CACHE_DIR / f"agents-eq-{digest}.json"
 
 
 def agents_equilibrium(env, iterations: int = 6, seeds: int = 2, seed: int = 0,
-                       use_cache: bool = True) -> dict[str, list[int]]:
+                       use_cache: bool = True, start: str = "shortest") -> dict[str, list[int]]:
     """Routes (edge indices) of the agents-only equilibrium of ``env``'s controlled agents."""
+    if start not in START_PLANS:
+        raise ConfigError(f"agents-eq start must be one of {', '.join(START_PLANS)}, got {start!r}")
     graph = env.scenario.graph
-    path = cache_path(env, iterations, seeds)
+    path = cache_path(env, iterations, seeds, start)
     if use_cache and path.is_file():
         return {a: [graph.index[e] for e in r] for a, r in json.loads(path.read_text()).items()}
     trips = agent_trips(env)
-    routes = {t.agent_id: graph.shortest_path(t.origin, t.destination) or [t.origin] for t in trips}
+    if start == "live":
+        routes = record_routes(env, with_zero_stats(batch_policy(get_policy("live"))), seed)
+    else:
+        routes = {t.agent_id: graph.shortest_path(t.origin, t.destination) or [t.origin] for t in trips}
     best_routes, best_tt = dict(routes), np.inf
     for k in range(iterations + 1):
         tt, measured = _measure(env, graph, routes, seeds, seed)
@@ -76,6 +91,12 @@ def agents_equilibrium(env, iterations: int = 6, seeds: int = 2, seed: int = 0,
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({a: graph.route_ids(r) for a, r in best_routes.items()}))
     return best_routes
+
+
+def _live_settings(env) -> list[Any]:
+    """What the ``live`` start plan depends on beyond the scenario and the agents."""
+    c = env.config
+    return [c.live_estimate, c.live_period_s, c.live_window_s, c.live_sample_s]
 
 
 def _measure(env, graph, routes, seeds: int, seed: int) -> tuple[float, np.ndarray]:
@@ -102,6 +123,7 @@ class EquilibriumConfig:
     iterations: int = 6
     seeds: int = 2
     use_cache: bool = True
+    start: str = "shortest"  # or "live": start from the routes the live prior drives
 
     def __post_init__(self) -> None:
         for name in ("iterations", "seeds"):
@@ -110,6 +132,8 @@ class EquilibriumConfig:
                 raise ConfigError(f"agents-eq {name} must be an integer >= 1, got {v!r}")
         if not isinstance(self.use_cache, bool):
             raise ConfigError(f"agents-eq use_cache must be true or false, got {self.use_cache!r}")
+        if self.start not in START_PLANS:
+            raise ConfigError(f"agents-eq start must be one of {', '.join(START_PLANS)}, got {self.start!r}")
 
 
 class EquilibriumExpert:
@@ -144,5 +168,5 @@ class EquilibriumExpert:
         """The equilibrium (computed on the first call, or read from the scenario's cache)."""
         if self._routes is None:
             c = self.config
-            self._routes = agents_equilibrium(self.env, c.iterations, c.seeds, use_cache=c.use_cache)
+            self._routes = agents_equilibrium(self.env, c.iterations, c.seeds, use_cache=c.use_cache, start=c.start)
         return self._routes

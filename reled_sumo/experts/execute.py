@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from reled_sumo.demos.trajectory import Trajectory
-from reled_sumo.env.acting import zero_stats
+from reled_sumo.env.acting import ActFn, zero_stats
 from reled_sumo.env.episode import EpisodeStats, StepBatch, run_episode
 from reled_sumo.env.meter import EdgeTimeMeter
 from reled_sumo.scenario.graph import RoadGraph
@@ -115,3 +115,56 @@ def _freeze(agent: str, rows: list[tuple], stats: EpisodeStats, i: int, edges: l
         edges=tuple(edges), travel_time=float(stats.travel_time[i]), arrived=bool(stats.arrived[i]),
         final_reward=float(stats.unattributed[i]),
     )
+
+
+class RouteRecorder:
+    """A :class:`~reled_sumo.env.episode.BatchPolicy` that plays ``act`` and records, per agent,
+    every decision as (current edge, chosen successor)."""
+
+    def __init__(self, graph: RoadGraph, act: ActFn, n_agents: int):
+        self.graph, self.act = graph, act
+        self.decisions: list[list[tuple[int, int]]] = [[] for _ in range(n_agents)]
+
+    def act_batch(self, batch: StepBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        actions, values, log_probs = self.act(batch.obs, batch.agent, batch.mask)
+        chosen = self.graph.succ[batch.edge, np.asarray(actions, dtype=np.int64)]
+        for i, e, c in zip(batch.agent.tolist(), batch.edge.tolist(), chosen.tolist()):
+            self.decisions[i].append((e, c))
+        return actions, values, log_probs
+
+
+def record_routes(env, act: ActFn, seed: int) -> dict[str, list[int]]:
+    """The route (edge indices, origin to destination) every agent drove under ``act`` in one
+    episode on SUMO seed ``seed``: its decisions, joined by the free-flow shortest path between
+    them (the edges where it had no choice), completed to its destination the same way."""
+    graph, names = env.scenario.graph, list(env.possible_agents)
+    recorder = RouteRecorder(graph, act, len(names))
+    run_episode(env, recorder, seed=seed)
+    od = {a.id: (graph.index[a.origin], graph.index[a.destination]) for a in env.scenario.agents}
+    return {a: stitch_route(graph, *od[a], recorder.decisions[i]) for i, a in enumerate(names)}
+
+
+def stitch_route(graph: RoadGraph, origin: int, dest: int, decisions: list[tuple[int, int]]) -> list[int]:
+    """A valid route through ``decisions`` ((edge, chosen successor) pairs, in order), loops erased
+    (a route follower looks an edge up once); the free-flow shortest path where a decision cannot be
+    reached from the route so far."""
+    route = [origin]
+    for edge, chosen in [*decisions, (dest, dest)]:
+        for target in (edge, chosen):
+            if target < 0 or route[-1] == target:
+                continue
+            link = graph.shortest_path(route[-1], target)
+            if link is None:
+                return graph.shortest_path(origin, dest) or [origin]
+            route.extend(link[1:])
+    return _erase_loops(route)
+
+
+def _erase_loops(route: list[int]) -> list[int]:
+    """``route`` with every loop cut out: after an edge comes what followed its last visit."""
+    last = {e: k for k, e in enumerate(route)}
+    out, k = [], 0
+    while k < len(route):
+        out.append(route[k])
+        k = last[route[k]] + 1
+    return out

@@ -30,6 +30,7 @@ class ExpertOptions:
     mode: Literal["path", "routes"] = "path"  # LLM answers: junction paths, or a choice among named routes
     eq_iterations: int = 6  # agents-eq: best-response iterations (the agents-eq reference's default)
     eq_seeds: int = 2  # agents-eq: SUMO seeds each iteration is measured on
+    eq_start: Literal["shortest", "live"] = "shortest"  # agents-eq: free-flow routes or the live prior's
 
     def __post_init__(self) -> None:
         check_field_types(self)
@@ -44,6 +45,8 @@ class ExpertOptions:
         if self.eq_iterations < 1 or self.eq_seeds < 1:
             raise ConfigError("expert.eq_iterations and expert.eq_seeds must be >= 1, got "
                               f"{self.eq_iterations!r} and {self.eq_seeds!r}")
+        if self.eq_start not in ("shortest", "live"):
+            raise ConfigError(f"expert.eq_start must be shortest or live, got {self.eq_start!r}")
 
 
 def make_expert(opts: ExpertOptions, cache_dir: str | None = None, env: Any = None) -> Expert:
@@ -55,7 +58,7 @@ def make_expert(opts: ExpertOptions, cache_dir: str | None = None, env: Any = No
     if opts.kind == "agents-eq":
         if env is None:
             raise ConfigError("the agents-eq expert needs the env whose agents it routes")
-        return EquilibriumExpert(env, EquilibriumConfig(opts.eq_iterations, opts.eq_seeds))
+        return EquilibriumExpert(env, EquilibriumConfig(opts.eq_iterations, opts.eq_seeds, start=opts.eq_start))
     from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert  # lazy: ollama
     from reled_sumo.experts.ollama_client import OllamaConfig  # lazy: ollama
 

@@ -93,3 +93,54 @@ def test_train_with_the_equilibrium_teacher(kotka_small, tmp_path):
     demos = DemoSet.load(out / "demos")
     assert demos.meta["expert"] == "agents-eq"
     assert demos.meta["written_by"] == {"equilibrium": 6}
+
+
+def test_recorded_live_routes_replay_the_live_episode(env):
+    """The routes the live prior drove, replayed by the route follower on the same seed, give the
+    same episode: no deviation, the same travel time for every agent."""
+    from reled_sumo.env.acting import batch_policy, with_zero_stats
+    from reled_sumo.env.episode import run_episode
+    from reled_sumo.env.policies import get_policy
+    from reled_sumo.experts.execute import execute_routes, record_routes
+
+    graph = env.scenario.graph
+    live = with_zero_stats(batch_policy(get_policy("live")))
+    routes = record_routes(env, live, seed=3)
+    trips = {t.agent_id: t for t in agent_trips(env)}
+    for a, r in routes.items():
+        assert r[0] == trips[a].origin and r[-1] == trips[a].destination and graph.is_valid_route(r)
+        assert len(set(r)) == len(r)
+    played = run_episode(env, live, seed=3)
+    replay = execute_routes(env, graph, routes, seed=3)
+    assert replay.deviations == 0
+    np.testing.assert_array_equal(replay.stats.travel_time, played.travel_time)
+
+
+def test_stitching_erases_loops_and_fills_forced_edges(kotka_small):
+    from reled_sumo.experts.execute import stitch_route
+
+    graph = kotka_small.graph
+    long = next(p for d in range(graph.num_edges) if (p := graph.shortest_path(0, d)) and len(p) >= 4)
+    o, d = long[0], long[-1]
+    # decisions only at the second and last-but-one edges: the rest is filled in
+    assert stitch_route(graph, o, d, [(long[1], long[2])]) == long
+    # a detour that comes back to an edge already driven is cut out
+    back = graph.shortest_path(long[2], long[1])
+    assert back is not None and len(back) > 2
+    looped = stitch_route(graph, o, d, [(long[1], long[2]), (back[-2], long[1]), (long[1], long[2])])
+    assert looped == long
+
+
+def test_the_live_start_equilibrium_is_no_worse_than_the_prior_routes_on_its_seeds(env):
+    from reled_sumo.env.acting import batch_policy, with_zero_stats
+    from reled_sumo.env.policies import get_policy
+    from reled_sumo.experts.equilibrium import _measure, cache_path
+    from reled_sumo.experts.execute import record_routes
+
+    graph = env.scenario.graph
+    eq = agents_equilibrium(env, iterations=2, seeds=1, start="live")
+    assert cache_path(env, 2, 1, "live") != cache_path(env, 2, 1)
+    start = record_routes(env, with_zero_stats(batch_policy(get_policy("live"))), 0)
+    assert _measure(env, graph, eq, 1, 0)[0] <= _measure(env, graph, start, 1, 0)[0] + 1e-9
+    with pytest.raises(ConfigError, match="start"):
+        agents_equilibrium(env, iterations=2, seeds=1, start="magic")
