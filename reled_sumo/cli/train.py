@@ -20,14 +20,15 @@ from reled_sumo.errors import UserInputError
 def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                workers=None, episodes=None, timeout=None, retries=None, select=None,
                prior_tau=None, llm_mode=None, ray_address=None, round_timeout=None,
-               updates=None, overlap=None) -> dict[str, Any]:
+               updates=None, overlap=None, episode_workers=None) -> dict[str, Any]:
     out: dict[str, Any] = {"scenario": scenario, "algo": algo, "env.max_agents": agents, "total_decisions": steps,
                            "seed": seed, "expert.kind": expert, "expert.model": model, "hpo.policy": policy,
                            "rollout_workers": workers, "episodes_per_update": episodes,
                            "expert.timeout_s": timeout, "expert.retries": retries,
                            "expert.round_timeout_s": round_timeout, "env.agent_selection": select,
                            "hpo.prior_tau": prior_tau, "expert.mode": llm_mode,
-                           "ray_address": ray_address, "total_updates": updates, "overlap_rollouts": overlap}
+                           "ray_address": ray_address, "total_updates": updates, "overlap_rollouts": overlap,
+                           "episode_workers": episode_workers}
     if no_sed:
         out["no_sed"] = True
     if fixed_weight is not None:
@@ -81,6 +82,9 @@ def train_cmd(
     overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", help="Play the next update's episodes "
                                            "on a worker process while the learner updates (policy lag 1; "
                                            "overlap_rollouts, docs/performance.md)."),
+    episode_workers: Optional[int] = typer.Option(None, "--episode-workers", help="Play an update's episodes "
+                                                  "at once on the learner and N worker processes (needs "
+                                                  "--episodes-per-update > N; docs/performance.md)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
     from reled_sumo.scenario.demand import parse_agents  # lazy: scipy
@@ -91,7 +95,7 @@ def train_cmd(
     n_agents, every = parse_agents(agents)
     ov = _overrides(scenario, algo, n_agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                     workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address,
-                    round_timeout, updates, overlap)
+                    round_timeout, updates, overlap, episode_workers)
     if resume:
         base = load_config(config or default_config_path(), ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")

@@ -48,6 +48,7 @@ class TrainConfig:
     rollout_workers: int = 0  # 0: rollouts in the learner's process; N: N worker processes, one SUMO each
     ray_address: str | None = None  # None: the workers are local processes; auto | local | <address>: Ray actors
     overlap_rollouts: bool = False  # play the next update's episodes on a worker during learning (lag 1)
+    episode_workers: int = 0  # W > 0: an update's episodes play at once, on the learner and W worker processes
     env: EnvConfig = field(default_factory=EnvConfig)
     hpo: HPOConfig = field(default_factory=HPOConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)
@@ -67,7 +68,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if self.total_updates is not None and not (isinstance(self.total_updates, int) and self.total_updates >= 1):
             raise ConfigError(f"total_updates must be an integer >= 1 or null, got {self.total_updates!r}")
-        for name in ("sed_every", "eval_every", "rollout_workers"):
+        for name in ("sed_every", "eval_every", "rollout_workers", "episode_workers"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if self.ray_address is not None and (not self.ray_address.strip() or self.rollout_workers < 1):
@@ -75,10 +76,22 @@ class TrainConfig:
                               f"got {self.ray_address!r} with rollout_workers={self.rollout_workers}")
         if self.overlap_rollouts and self.rollout_workers:
             raise ConfigError("overlap_rollouts needs rollout_workers: 0 (it runs its own worker process)")
+        if self.episode_workers:
+            self._check_episode_workers()
         if self.env.render_mode is not None:
             raise ConfigError("training runs headless: env.render_mode must be null")
         for name in ("pi_hidden", "vf_hidden"):
             check_network_size(f"hpo.{name}", getattr(self.hpo, name))
+
+    def _check_episode_workers(self) -> None:
+        if self.rollout_workers or self.overlap_rollouts:
+            raise ConfigError("episode_workers cannot be combined with rollout_workers or overlap_rollouts")
+        if self.episode_workers >= self.episodes_per_update:
+            raise ConfigError(f"episode_workers ({self.episode_workers}) must be below episodes_per_update "
+                              f"({self.episodes_per_update}): the learner and every worker play at least one "
+                              "of an update's episodes")
+        if self.device != "cpu":
+            raise ConfigError(f"episode_workers needs device: cpu (the workers play on CPU), got {self.device!r}")
 
     @property
     def uses_demos(self) -> bool:

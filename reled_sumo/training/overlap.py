@@ -248,4 +248,63 @@ def collect_overlapped(trainer: Any, seeds: Sequence[int], buffer: Any) -> list[
     return episodes
 
 
-__all__ = ["PrefetchWorker", "collect_overlapped", "open_prefetch", "play"]
+class EpisodeSplitter:
+    """``episode_workers: W``: an update's episodes are played at the same time, the first share on the
+    learner's env and the others on ``W`` :class:`PrefetchWorker` processes, all with the current
+    weights (no policy lag: as on-policy as sequential collection).
+
+    Every episode seeds torch with its own seed (:func:`play`), and the learner's random state is
+    put back after its share, so the transitions do not depend on ``W`` or on which process played
+    an episode; they differ from the sequential path (``W = 0``) only in the random numbers of
+    action sampling. Episodes enter the buffer in seed order. On 2 cores this is the way to use the
+    second core for the rollout, which is most of an update's time."""
+
+    def __init__(self, workers: list[PrefetchWorker], buffer_dims: tuple[int, int, int]):
+        self.workers, self.buffer_dims = workers, buffer_dims
+
+    def collect(self, env: Any, policy: Any, seeds: Sequence[int], buffer: Any) -> list[EpisodeStats]:
+        chunks = split_seeds(seeds, len(self.workers) + 1)
+        busy = [w for w, chunk in zip(self.workers, chunks[1:]) if chunk]
+        for w, chunk in zip(busy, chunks[1:]):
+            w.submit(policy, chunk)
+        state = th.get_rng_state()
+        own = play(env, policy, chunks[0], self.buffer_dims)
+        th.set_rng_state(state)
+        episodes: list[EpisodeStats] = []
+        for columns, eps in [own, *(w.take() for w in busy)]:
+            buffer.add(**columns)
+            episodes += eps
+        return episodes
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
+
+
+def split_seeds(seeds: Sequence[int], parts: int) -> list[list[int]]:
+    """``seeds`` in ``parts`` contiguous, nearly equal chunks (the first ones the larger)."""
+    n, seeds = len(seeds), [int(s) for s in seeds]
+    sizes = [n // parts + (i < n % parts) for i in range(parts)]
+    starts = np.cumsum([0, *sizes])
+    return [seeds[starts[i]: starts[i + 1]] for i in range(parts)]
+
+
+def open_splitter(trainer: Any, scenario: Any) -> EpisodeSplitter | None:
+    """The trainer's :class:`EpisodeSplitter` when ``episode_workers`` > 0, else None."""
+    cfg = trainer.cfg
+    if not cfg.episode_workers:
+        return None
+    workers: list[PrefetchWorker] = []
+    try:
+        for _ in range(cfg.episode_workers):
+            workers.append(PrefetchWorker(scenario, cfg.env, trainer.hpo.policy, trainer.spec.central_critic,
+                                          trainer._buffer_dims, cfg.torch_threads))
+    except BaseException:
+        for w in workers:
+            w.close()
+        raise
+    return EpisodeSplitter(workers, trainer._buffer_dims)
+
+
+__all__ = ["EpisodeSplitter", "PrefetchWorker", "collect_overlapped", "open_prefetch", "open_splitter", "play",
+           "split_seeds"]

@@ -44,14 +44,16 @@ from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, globa
 from reled_sumo.env.episode import EpisodeStats, run_episode
 from reled_sumo.safe_write import atomic_write
 from reled_sumo.training.rundir import RunDir
-from reled_sumo.training.overlap import PrefetchWorker, collect_overlapped, open_prefetch
+from reled_sumo.training.overlap import (
+    EpisodeSplitter, PrefetchWorker, collect_overlapped, open_prefetch, open_splitter,
+)
 from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 from reled_sumo.optim.threads import torch_threads
 
 log = logging.getLogger(__name__)
 # config keys a --resume may change
 RESUMABLE_CHANGES = ("total_decisions", "total_updates", "rollout_workers", "ray_address", "expert.timeout_s",
-                     "expert.retries", "expert.round_timeout_s", "overlap_rollouts")
+                     "expert.retries", "expert.round_timeout_s", "overlap_rollouts", "episode_workers")
 
 
 class TrainCallback:
@@ -133,6 +135,7 @@ class Trainer:
         self.logger: Logger = None  # type: ignore[assignment]
         self.pool: Any = None  # RolloutWorkerPool or RayWorkerPool (training/ray_workers.py)
         self.prefetch: PrefetchWorker | None = None  # overlap_rollouts (training/overlap.py)
+        self.splitter: EpisodeSplitter | None = None  # episode_workers (training/overlap.py)
         self._expert_model: Any = None
         self._snapshot: dict | None = None
         self._session_t0 = 0.0
@@ -264,6 +267,7 @@ class Trainer:
         self._buffer_dims = (dim, k, n)
         self._open_pool(scenario)
         self.prefetch = open_prefetch(self, scenario)
+        self.splitter = open_splitter(self, scenario)
         if saved is not None:
             self._restore(saved)
             dump_config(self.cfg, self.run_dir / "config.yaml")  # atomic; --steps may have changed
@@ -359,6 +363,8 @@ class Trainer:
         if self.prefetch is not None and meter is None:
             return buffer, collect_overlapped(self, seeds, buffer), None
         env = GlobalStateEnv(self.env) if self.spec.central_critic else self.env
+        if self.splitter is not None and meter is None:
+            return buffer, self.splitter.collect(env, self.hpo.policy, seeds, buffer), None
         after = None if meter is None else meter.read
         episodes = [run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=s, after_step=after)
                     for s in seeds]
@@ -491,6 +497,7 @@ class Trainer:
 
     def _close(self) -> None:
         for closer in (getattr(self.pool, "close", None), getattr(self.prefetch, "close", None),
+                       getattr(self.splitter, "close", None),
                        getattr(self.env, "close", None),
                        getattr(self.logger, "close", None),
                        getattr(self._expert_model, "close", None)):
