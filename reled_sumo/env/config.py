@@ -83,6 +83,9 @@ class EnvConfig:
       last step's travel time at each refresh, smoothed; fooled by queues at red lights).
     * ``obs_norm``: :class:`ObsNorm` divisors (a dict is accepted by :func:`make_env`).
     * ``sumo_args``: extra SUMO command-line arguments.
+    * ``sparse_speeds``: with libsumo, the live estimate's speed readings call SUMO only for edges
+      that hold a vehicle (the same numbers, :mod:`reled_sumo.sim.speeds`); set false for a
+      scenario whose speed limits change while it runs (variable speed signs).
     """
 
     backend: str = "libsumo"
@@ -109,6 +112,7 @@ class EnvConfig:
     live_sample_s: float = 1.0
     obs_norm: ObsNorm = field(default_factory=ObsNorm)
     sumo_args: tuple[str, ...] = ()
+    sparse_speeds: bool = True
 
     def __post_init__(self) -> None:
         check_field_types(self)

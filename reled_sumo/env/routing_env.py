@@ -136,6 +136,7 @@ class RoutingParallelEnv(ParallelEnv):
             end=self._begin + self.horizon + c.step_length,
             extra_args=("--waiting-time-memory", str(mem), *c.sumo_args),
             gui_delay_ms=c.gui_delay_ms,
+            sparse_speeds=c.sparse_speeds,
         )
 
     def reset(self, seed: int | None = None, options: Mapping[str, Any] | None = None):

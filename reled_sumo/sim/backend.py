@@ -173,7 +173,7 @@ class BackendLifecycle(SessionState):
             raise self._fail(exc, "load", always_fatal=True) from exc
         self.config = config
         self._edge_subscribed, self._edge_cache_time, self._edge_cache = (), float("nan"), {}
-        self._speed_subscribed = ()
+        self._speed_subscribed, self._empty_speeds = (), None  # a reload may bring other speed limits
         log.debug("reloaded SUMO session %s (%s): %s", self.label, self.backend, " ".join(cmd))
         return self
 

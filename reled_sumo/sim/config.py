@@ -61,6 +61,8 @@ class SessionConfig:
     * ``gui_delay_ms``: sumo-gui's ``--delay``; ``gui_start``/``gui_quit_on_end``:
       ``--start`` / ``--quit-on-end``.
     * ``quiet``: ``--no-step-log --no-warnings``.
+    * ``sparse_speeds``: libsumo edge mean speeds read only where vehicles are (``sim/speeds.py``;
+      the same numbers); off for scenarios that change speed limits while they run.
     """
 
     backend: str = "libsumo"
@@ -77,6 +79,7 @@ class SessionConfig:
     gui_start: bool = True
     gui_quit_on_end: bool = True
     quiet: bool = True
+    sparse_speeds: bool = True
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:

@@ -9,6 +9,7 @@ from traci import constants as tc
 from traci.exceptions import TraCIException
 
 from reled_sumo.errors import SimulationError
+from reled_sumo.sim.speeds import EmptySpeeds, mean_speeds
 from reled_sumo.sim.state import SessionState
 
 #: Edge variables returned by :meth:`VehicleEdgeIO.edge_data`, in this order.
@@ -134,7 +135,8 @@ class VehicleEdgeIO(SessionState):
     def edge_mean_speeds(self, edge_ids: Sequence[str]) -> np.ndarray:
         """``[n]`` last-step mean speed (m/s) of these edges, the speed limit on empty ones: the
         reading behind the windowed live travel times, taken every simulated second. libsumo: one
-        in-process call per edge (cheaper than building subscription results); TraCI: the edges'
+        in-process call per edge that holds a vehicle (``sim/speeds.py``: an empty edge reads its
+        learnt constant; every edge with ``SessionConfig.sparse_speeds`` off); TraCI: the edges'
         mean speed is subscribed once, so a reading is one message, not one round trip per edge;
         ``edge_mode="subscription"``: the cached subscription results."""
         if not self._open:
@@ -144,8 +146,12 @@ class VehicleEdgeIO(SessionState):
         edge, var = self._api.edge, tc.LAST_STEP_MEAN_SPEED
         try:
             if self.backend == "libsumo":
-                g = edge.getLastStepMeanSpeed
-                return np.array([g(e) for e in edge_ids], dtype=np.float64)
+                if not self.config.sparse_speeds:
+                    g = edge.getLastStepMeanSpeed
+                    return np.array([g(e) for e in edge_ids], dtype=np.float64)
+                if self._empty_speeds is None or self._empty_speeds.ids != tuple(edge_ids):
+                    self._empty_speeds = EmptySpeeds.of(self._api, edge_ids)
+                return mean_speeds(self._api, self._empty_speeds)
             ids = tuple(edge_ids)
             if self._speed_subscribed != ids:
                 for e in ids:

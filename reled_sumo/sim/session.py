@@ -59,6 +59,7 @@ from traci.exceptions import FatalTraCIError
 
 from reled_sumo.errors import ConfigError, SimulationDiedError, SimulationError
 from reled_sumo.sim.backend import BackendLifecycle, LibsumoBusyError, _tail, killed_by
+from reled_sumo.sim.speeds import EmptySpeeds
 from reled_sumo.sim.config import SessionConfig
 from reled_sumo.sim.io import EDGE_VARS, VehicleEdgeIO
 
@@ -142,6 +143,7 @@ class SumoSession(VehicleEdgeIO, BackendLifecycle):
         self._dead = False
         self._edge_subscribed: tuple[str, ...] = ()
         self._speed_subscribed: tuple[str, ...] = ()
+        self._empty_speeds: EmptySpeeds | None = None
         self._edge_cache_time = float("nan")
         self._edge_cache: dict[str, dict[int, Any]] = {}
         self._finalizer: weakref.finalize | None = None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from reled_sumo.errors import SimulationError
 from reled_sumo.sim.config import SessionConfig
+from reled_sumo.sim.speeds import EmptySpeeds
 
 
 class SessionState:
@@ -38,6 +39,7 @@ class SessionState:
     _edge_cache_time: float
     _edge_cache: dict[str, dict[int, Any]]
     _speed_subscribed: tuple[str, ...]  # edges whose mean speed is subscribed (TraCI, edge_mean_speeds)
+    _empty_speeds: EmptySpeeds | None  # libsumo edge_mean_speeds: each empty edge's reading (sim/speeds.py)
     _finalizer: weakref.finalize | None
 
     if TYPE_CHECKING:  # defined by SumoSession
