@@ -61,6 +61,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rrl-libsumo", action="store_true",
                    help="RouteRL's use_libsumo (its venv then needs libsumo, which needs traci>=1.28: not its pin)")
     p.add_argument("--policy", default="shortest", help="reled-sumo's rule at every junction (shortest, live, random)")
+    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                   help="a further EnvConfig option of the reled env, e.g. live_estimate=snapshot (repeatable)")
     p.add_argument("--home", type=Path, default=Path("/tmp/reled-routerl-compare"),
                    help="RELED_HOME for the imported scenarios and the exported demand")
     p.add_argument("--json", type=Path, default=None, help="write the raw numbers here")
@@ -68,10 +70,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     a = p.parse_args(argv)
     if a.agents < 1 or a.rounds < 1 or a.days < 1:
         p.error("--agents, --rounds and --days must be >= 1")
+    try:
+        a.env_options = env_options(a.env)
+    except ValueError as e:
+        p.error(str(e))
     a.networks = [n for n in a.networks.split(",") if n]
     if not a.networks:
         p.error("--networks is empty")
     return a
+
+
+def env_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as EnvConfig options; a VALUE that parses as JSON is taken as such."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.isidentifier():
+            raise ValueError(f"--env wants KEY=VALUE, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def check_rrl_python(path: str) -> Path:
@@ -131,16 +151,18 @@ def _routerl_networks(rrl_python: Path, env: dict[str, str]) -> str:
     return r.stdout.strip().splitlines()[-1]
 
 
-def reled_days(scenario: str, days: int, seed: int, backend: str, policy: str) -> dict[str, Any]:
+def reled_days(scenario: str, days: int, seed: int, backend: str, policy: str,
+               options: dict[str, Any] | None = None) -> dict[str, Any]:
     """One warm-up day and ``days`` timed days of the reled env (run in a fresh process)."""
     # reled_sumo is imported only in the reled side's own process
     from reled_sumo.env import make_env
     from reled_sumo.env.policies import get_policy
 
     w0 = time.perf_counter()
-    env = make_env(scenario, backend=backend, seed=seed)
+    env = make_env(scenario, backend=backend, seed=seed, **(options or {}))
     pol = get_policy(policy)
     out: dict[str, Any] = {"tool": "reled-sumo", "scenario": scenario, "backend": backend, "policy": policy,
+                           "env_options": options or {},
                            "agents": len(env.possible_agents), "setup_wall_s": time.perf_counter() - w0}
     try:
         played = [_reled_day(env, pol, seed) for _ in range(days + 1)]
@@ -173,6 +195,7 @@ def play(tool: str, network: str, scen: dict[str, Any], a: argparse.Namespace, e
     else:
         cmd = [sys.executable, str(HERE / "routerl_compare.py"), "--reled-side", scen["scenario"], "--days",
                str(a.days), "--seed", str(a.seed), "--backend", a.backend, "--policy", a.policy, "--home", str(a.home)]
+        cmd += [f"--env={kv}" for kv in a.env]
     load = os.getloadavg()
     started = time.strftime("%H:%M:%S", time.gmtime())
     res = _run_json(cmd, {**env, "RELED_HOME": str(a.home)}, a.home)
@@ -236,7 +259,9 @@ def _git_commit() -> str:
     if git is None:
         return "?"
     r = subprocess.run([git, "-C", str(HERE), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    return r.stdout.strip() or "?"
+    dirty = subprocess.run([git, "-C", str(HERE), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (r.stdout.strip() or "?") + ("+uncommitted changes" if dirty else "")
 
 
 def compare(a: argparse.Namespace) -> dict[str, Any]:
@@ -269,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise CompareError(f"{a.json} exists; the script does not overwrite files it did not write")
         if a.reled_side is not None:
             os.environ["RELED_HOME"] = str(a.home)
-            print(json.dumps(reled_days(a.reled_side, a.days, a.seed, a.backend, a.policy)))
+            print(json.dumps(reled_days(a.reled_side, a.days, a.seed, a.backend, a.policy, a.env_options)))
             return 0
         result = compare(a)
     except (CompareError, OSError, subprocess.TimeoutExpired) as e:
