@@ -25,6 +25,7 @@ rounds' ratios, beside every round's pair and ``os.getloadavg()`` before each ru
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -140,7 +141,9 @@ def prepare(network: str, a: argparse.Namespace, env: dict[str, str]) -> dict[st
     r = subprocess.run(cmd, env={**env, "RELED_HOME": str(a.home)}, capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         raise CompareError(f"reled scenario import of {network} failed: {(r.stderr or r.stdout).strip()[-300:]}")
-    return {"scenario": name, "demand": str(demand), "net": str(net), "import_cmd": " ".join(cmd[1:]), **info}
+    sha = hashlib.sha256(demand.read_bytes()).hexdigest()
+    return {"scenario": name, "demand": str(demand), "demand_sha256": sha, "net": str(net),
+            "import_cmd": " ".join(cmd[1:]), "import_summary": r.stdout.strip().splitlines()[:1], **info}
 
 
 def _routerl_networks(rrl_python: Path, env: dict[str, str]) -> str:
