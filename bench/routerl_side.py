@@ -73,7 +73,8 @@ def play_day(env: Any) -> dict[str, float]:
     arrivals = [r["start_time"] + 60.0 * r["travel_time"] for r in env.last_episode_travel_times]
     horizon = float(env.simulation_params["simulation_timesteps"])
     return {"wall_s": wall, "cpu_s": cpu, "child_cpu_s": child, "sim_s": max([horizon, *arrivals]),
-            "decisions": decisions, "vehicles": len(arrivals)}
+            "decisions": decisions, "vehicles": len(arrivals),
+            "teleports": bool(env.last_episode_had_teleports)}
 
 
 def export_demand(env: Any, path: Path) -> int:
