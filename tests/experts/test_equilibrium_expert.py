@@ -144,3 +144,23 @@ def test_the_live_start_equilibrium_is_no_worse_than_the_prior_routes_on_its_see
     assert _measure(env, graph, eq, 1, 0)[0] <= _measure(env, graph, start, 1, 0)[0] + 1e-9
     with pytest.raises(ConfigError, match="start"):
         agents_equilibrium(env, iterations=2, seeds=1, start="magic")
+
+
+def test_the_bundled_teacher_eq_config_is_default_but_the_teacher_and_the_embedding():
+    from dataclasses import asdict
+
+    from reled_sumo.data import config_path
+    from reled_sumo.training.config import load_config
+
+    default, eq = asdict(load_config(config_path("default"))), asdict(load_config(config_path("teacher_eq")))
+
+    def flat(d, pre=""):
+        out = {}
+        for k, v in d.items():
+            out.update(flat(v, f"{pre}{k}.") if isinstance(v, dict) else {f"{pre}{k}": v})
+        return out
+
+    a, b = flat(default), flat(eq)
+    assert {k for k in a if a[k] != b[k]} == {"expert.kind", "expert.eq_iterations",
+                                               "hpo.agent_embedding_dim"}
+    assert b["expert.kind"] == "agents-eq" and b["hpo.agent_embedding_dim"] == 8
