@@ -28,6 +28,14 @@ def kotka_small(reled_home):
     return build(req).scenario
 
 
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty RELED_HOME of this test's own (the folder is not created)."""
+    h = tmp_path / "home"
+    monkeypatch.setenv("RELED_HOME", str(h))
+    return h
+
+
 SAMPLE = DATA / "sample_scenario"
 
 

@@ -18,13 +18,6 @@ ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("RELED_HOME", str(h))
-    return h
-
-
 @pytest.mark.parametrize("args,fits", [
     (["--background-vehicles", "1000000000"], "--background-vehicles 17900 or fewer"),
     (["--agents", "1000000000"], "--agents 18000 or fewer"),

@@ -80,12 +80,6 @@ def user_scenario(tmp_path_factory) -> Path:
     return make_sumo_scenario(tmp_path_factory.mktemp("user") / "city")
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("RELED_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def _ids(path: Path, tag: str) -> list[str]:
     return [e.get("id") for e in ET.parse(path).getroot().iter(tag)]
 

@@ -33,12 +33,6 @@ def _scenario(d: Path, departs: list[float], routes_only: bool = False) -> Path:
     return cfg
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("RELED_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
-
-
 def test_route_definitions_alone_are_no_vehicles(tmp_path, home):
     cfg = _scenario(tmp_path / "s", [], routes_only=True)
     with pytest.raises(ScenarioImportError, match="has no vehicles") as err:

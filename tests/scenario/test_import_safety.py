@@ -25,13 +25,6 @@ def cfg(tmp_path_factory) -> Path:
     return make_sumo_scenario(tmp_path_factory.mktemp("user") / "city")
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("RELED_HOME", str(h))
-    return h
-
-
 def _import(cfg: Path, name: str, *extra: str):
     return runner.invoke(app, ["scenario", "import", "--sumocfg", str(cfg), "--name", name, *extra])
 

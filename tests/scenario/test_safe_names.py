@@ -20,13 +20,6 @@ SMALL = ("--agents", "4", "--background-vehicles", "10", "--duration", "200")
 runner = CliRunner()
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch) -> Path:
-    h = tmp_path / "home"
-    monkeypatch.setenv("RELED_HOME", str(h))
-    return h
-
-
 def _build(*args: str):
     return runner.invoke(app, ["scenario", "build", *args])
 
