@@ -42,11 +42,11 @@ class ExpertOptions:
             raise ConfigError(f"expert.round_timeout_s must be > 0, got {self.round_timeout_s!r}")
         if self.mode not in LLM_MODES:
             raise ConfigError(f"expert.mode must be one of {', '.join(LLM_MODES)}, got {self.mode!r}")
-        if self.eq_iterations < 1 or self.eq_seeds < 1:
-            raise ConfigError("expert.eq_iterations and expert.eq_seeds must be >= 1, got "
-                              f"{self.eq_iterations!r} and {self.eq_seeds!r}")
-        if self.eq_start not in ("shortest", "live"):
-            raise ConfigError(f"expert.eq_start must be shortest or live, got {self.eq_start!r}")
+        self.equilibrium()  # validates eq_iterations, eq_seeds and eq_start (one set of rules)
+
+    def equilibrium(self) -> EquilibriumConfig:
+        """The ``agents-eq`` teacher's settings."""
+        return EquilibriumConfig(self.eq_iterations, self.eq_seeds, start=self.eq_start)
 
 
 def make_expert(opts: ExpertOptions, cache_dir: str | None = None, env: Any = None) -> Expert:
@@ -58,7 +58,7 @@ def make_expert(opts: ExpertOptions, cache_dir: str | None = None, env: Any = No
     if opts.kind == "agents-eq":
         if env is None:
             raise ConfigError("the agents-eq expert needs the env whose agents it routes")
-        return EquilibriumExpert(env, EquilibriumConfig(opts.eq_iterations, opts.eq_seeds, start=opts.eq_start))
+        return EquilibriumExpert(env, opts.equilibrium())
     from reled_sumo.experts.llm import LLMExpertConfig, OllamaExpert  # lazy: ollama
     from reled_sumo.experts.ollama_client import OllamaConfig  # lazy: ollama
 
