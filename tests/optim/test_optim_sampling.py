@@ -1,5 +1,6 @@
 """The rollout's masked sampling (optim.sampling) against sb3-contrib's distribution path:
 the same actions (same torch RNG draws) and bit-identical log-probabilities."""
+import numpy as np
 import pytest
 import torch as th
 
@@ -65,6 +66,30 @@ def test_policy_forward_draws_what_the_distribution_draws():
         assert th.equal(lp, dist.log_prob(ref_a))
         assert th.equal(v, pol.predict_values(obs, idx))
 
+
+
+def test_act_returns_what_the_forward_returns_with_the_same_seed():
+    """``act`` (numpy in and out, inference mode) draws the forward's actions, values and log-probs."""
+    k = 4
+    pc = PolicyConfig("shared", (16,), (16,), agent_embedding_dim=3, candidate_layout=(N_OWN, N_CAND), prior=(0, 0.5))
+    th.manual_seed(0)
+    pol = build_policy(pc, 5, obs_size(k), k)
+    g = th.Generator().manual_seed(2)
+    obs, idx = th.randn(3, obs_size(k), generator=g), th.randint(0, 5, (3,), generator=g)
+    mask = th.rand(3, k, generator=g) < 0.5
+    mask[:, 1] = True
+    for seed in range(20):
+        th.manual_seed(seed)
+        a, v, lp = pol.act(obs.numpy(), idx.numpy(), mask.numpy())
+        th.manual_seed(seed)
+        with th.no_grad():
+            ref = pol(obs, idx, mask)
+        for got, want in zip((a, v, lp), ref):
+            assert np.array_equal(got, want.numpy())
+    # the policy still trains after acting (no inference tensor leaks into autograd)
+    values, log_prob, _ = pol.evaluate_actions(obs, idx, th.as_tensor(a), mask)
+    (values.sum() + log_prob.sum()).backward()
+    assert all(p.grad is not None for p in pol.critic.parameters())
 
 
 def _distribution_path(pol, obs, idx, actions, mask):
