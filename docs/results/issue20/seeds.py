@@ -1,10 +1,12 @@
-"""reled-eq-emb against ippo-emb and `live` on two training seeds (docs/results.md): each seed paired
-with the references on the 20 evaluation seeds, then the two training seeds averaged per evaluation seed.
+"""reled-eq-emb against ippo-emb and `live` on every training seed both have (docs/results.md): each seed
+paired with the references on the 20 evaluation seeds; then the training seeds averaged per evaluation
+seed (CI over evaluation seeds), and the per-training-seed mean differences (CI over training seeds).
 
     python seeds.py OUT CITY N        # e.g. python seeds.py /work/exp/bench-eq kotka 100
 """
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -24,22 +26,37 @@ def per_seed(r: EvalResult) -> dict[int, float]:
 
 
 refs = {b: load("ref", b) for b in ("live", "sumo-rerouting")}
-runs = {(m, s): load("train", f"{m}/s{s}") for m in ("reled-eq-emb", "ippo-emb") for s in (0, 1)}
+METHODS = ("reled-eq-emb", "ippo-emb")
+TRAIN = sorted(int(p.stem[1:]) for p in Path(f"{out}/results/train/{city}/n{n}/{METHODS[0]}").glob("s*.json")
+               if all(Path(f"{out}/results/train/{city}/n{n}/{m}/{p.name}").exists() for m in METHODS))
+runs = {(m, s): load("train", f"{m}/s{s}") for m in METHODS for s in TRAIN}
 for (m, s), r in runs.items():
     x = np.array(list(per_seed(r).values()))
     cells = [f"{b} {compare_paired(r, ref).diff.format(1)}" for b, ref in refs.items()]
     print(f"{m} s{s}: {x.mean():.1f} s (median {np.median(x):.1f}); vs " + ", ".join(cells))
-for s in (0, 1):
+for s in TRAIN:
     c = compare_paired(runs[("reled-eq-emb", s)], runs[("ippo-emb", s)])
     print(f"seed {s}: reled-eq-emb - ippo-emb {c.diff.format(1)} ({c.verdict})")
 seeds = sorted(per_seed(refs["live"]))
-mean = {m: np.array([np.mean([per_seed(runs[(m, s)])[k] for s in (0, 1)]) for k in seeds])
-        for m in ("reled-eq-emb", "ippo-emb")}
+mean = {m: np.array([np.mean([per_seed(runs[(m, s)])[k] for s in TRAIN]) for k in seeds]) for m in METHODS}
 live = np.array([per_seed(refs["live"])[k] for k in seeds])
 rer = np.array([per_seed(refs["sumo-rerouting"])[k] for k in seeds])
 a, b = mean["reled-eq-emb"], mean["ippo-emb"]
-print(f"two seeds averaged: reled-eq-emb {a.mean():.1f}, ippo-emb {b.mean():.1f}")
+print(f"{len(TRAIN)} training seeds {TRAIN} averaged per evaluation seed: reled-eq-emb {a.mean():.1f}, ippo-emb {b.mean():.1f}")
 print(f"  reled-eq-emb - live {mean_ci(a - live).format(1)}, ratio {mean_ci(a / live).format(3)}")
 print(f"  reled-eq-emb / sumo-rerouting {mean_ci(a / rer).format(3)}")
 print(f"  reled-eq-emb - ippo-emb {mean_ci(a - b).format(1)}, ratio {mean_ci(a / b).format(3)}")
 print(f"  ippo-emb - live {mean_ci(b - live).format(1)}")
+
+if len(TRAIN) > 2:  # the training seed as the unit: one mean paired difference per training seed
+    def seed_means(m: str, ref: np.ndarray, ratio: bool = False) -> np.ndarray:
+        rows = [np.array([per_seed(runs[(m, s)])[k] for k in seeds]) for s in TRAIN]
+        return np.array([(r / ref).mean() if ratio else (r - ref).mean() for r in rows])
+    print(f"over the {len(TRAIN)} training seeds (t-interval with {len(TRAIN) - 1} df):")
+    for m in METHODS:
+        d, q = seed_means(m, live), seed_means(m, live, ratio=True)
+        print(f"  {m} - live per seed {np.round(d, 1).tolist()}: {mean_ci(d).format(1)}; ratio {mean_ci(q).format(3)}; "
+              f"/ sumo-rerouting {mean_ci(seed_means(m, rer, ratio=True)).format(3)}")
+    pair = np.array([np.mean([per_seed(runs[("reled-eq-emb", s)])[k] - per_seed(runs[("ippo-emb", s)])[k]
+                              for k in seeds]) for s in TRAIN])
+    print(f"  reled-eq-emb - ippo-emb per seed {np.round(pair, 1).tolist()}: {mean_ci(pair).format(1)}")
