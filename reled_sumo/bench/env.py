@@ -142,19 +142,22 @@ def _run_env(scenario, cfg: EnvConfig, seed: int) -> dict[str, Any]:
         t0_sim = env.sim_time
         decisions = 0
         arrived = 0
-        c0, w0 = time.process_time(), time.perf_counter()
+        sess = env.session
+        assert sess is not None
+        s0, c0, w0 = sess.step_seconds, time.process_time(), time.perf_counter()
         while env.agents:
             acts = pol(obs, infos)
             decisions += len(acts)
             obs, _, term, _, infos = env.step(acts)
             arrived += sum(1 for a, done in term.items() if done and infos[a].get("arrived"))
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+        sumo_wall = sess.step_seconds - s0
         sim_span = env.sim_time - t0_sim
         steps = int(round(sim_span / cfg.step_length))
         session_cfg = env._session_config(seed)  # noqa: SLF001 - same command line for raw
     finally:
         env.close()
-    return {"wall": wall, "cpu": cpu, "sim_span": sim_span, "steps": steps, "decisions": decisions,
+    return {"wall": wall, "cpu": cpu, "sumo_wall": sumo_wall, "sim_span": sim_span, "steps": steps, "decisions": decisions,
             "arrived": arrived, "t0": t0_sim, "session_cfg": session_cfg, "controlled": len(env.possible_agents)}
 
 
@@ -237,6 +240,10 @@ def _row(n: int, backend: str, env_runs: list[dict[str, Any]], raw_runs: list[tu
         "overhead_us_per_decision": (r["wall"] - raw_wall) / dec * 1e6,
         "arrival_rate": r["arrived"] / n,
         "cpu_ratio_env_to_raw": cpu_ratio if backend == "libsumo" else None,
+        # the gap split in two: SUMO's own steps inside the env against the raw run (libsumo: SUMO runs
+        # slower when Python work runs between its steps), and the env's share of its wall time outside them
+        "sumo_in_env_to_raw": r["sumo_wall"] / raw_wall if raw_wall > 0 else float("nan"),
+        "env_outside_sumo_share": 1.0 - r["sumo_wall"] / r["wall"] if r["wall"] > 0 else float("nan"),
     }
 
 

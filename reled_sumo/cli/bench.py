@@ -14,7 +14,8 @@ from reled_sumo.errors import UserInputError
 app = typer.Typer(help="Benchmarks (ratios against a reference measured in the same run).", no_args_is_help=True)
 
 ENV_COLUMNS = ("agents", "backend", "sim_s", "raw_sim_s_per_wall_s", "env_sim_s_per_wall_s", "ratio_env_to_raw",
-               "decisions", "decisions_per_s", "us_per_decision", "overhead_us_per_decision", "arrival_rate")
+               "decisions", "decisions_per_s", "us_per_decision", "overhead_us_per_decision", "arrival_rate",
+               "cpu_ratio_env_to_raw", "sumo_in_env_to_raw", "env_outside_sumo_share")
 
 
 def _ints(text: str, option: str = "", minimum: int | None = None) -> list[int]:
@@ -44,7 +45,8 @@ def fmt(v) -> str:
 LABELS = {"raw_sim_s_per_wall_s": "raw sim/wall", "env_sim_s_per_wall_s": "env sim/wall", "ratio_env_to_raw": "env/raw",
           "decisions_per_s": "dec/s", "us_per_decision": "us/dec", "overhead_us_per_decision": "+us/dec",
           "arrival_rate": "arrived", "sim_s_per_wall_s": "sim/wall", "n_workers": "workers",
-          "ratio_to_process": "vs process"}
+          "ratio_to_process": "vs process", "cpu_ratio_env_to_raw": "env/raw CPU",
+          "sumo_in_env_to_raw": "SUMO in env/raw", "env_outside_sumo_share": "outside SUMO"}
 # the columns shown on a terminal without --wide (80 columns)
 ENV_NARROW = ("agents", "backend", "raw_sim_s_per_wall_s", "env_sim_s_per_wall_s", "ratio_env_to_raw",
               "decisions_per_s", "us_per_decision", "arrival_rate")

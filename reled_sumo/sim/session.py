@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import time as _time
 import weakref
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -147,6 +148,7 @@ class SumoSession(VehicleEdgeIO, BackendLifecycle):
         self._edge_cache_time = float("nan")
         self._edge_cache: dict[str, dict[int, Any]] = {}
         self._finalizer: weakref.finalize | None = None
+        self.step_seconds = 0.0  # wall time spent in SUMO's simulationStep (diagnostics, bench env)
 
     # ------------------------------------------------------------ lifecycle
     def __enter__(self) -> "SumoSession":
@@ -226,7 +228,9 @@ class SumoSession(VehicleEdgeIO, BackendLifecycle):
             raise SimulationError("this session was started with events=False; use run_steps()")
         api = self._api
         try:
+            t0 = _time.perf_counter()
             api.simulationStep()
+            self.step_seconds += _time.perf_counter() - t0
             if self._direct:
                 gt, gd, ga, gtel = self._event_getters
                 t = gt()
@@ -250,8 +254,10 @@ class SumoSession(VehicleEdgeIO, BackendLifecycle):
         api = self._api
         try:
             step = api.simulationStep
+            t0 = _time.perf_counter()
             for _ in range(int(n)):
                 step()
+            self.step_seconds += _time.perf_counter() - t0
             self.time = float(api.simulation.getTime())
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc, "simulationStep", always_fatal=True) from exc

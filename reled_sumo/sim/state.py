@@ -27,6 +27,7 @@ class SessionState:
     vehicle_vars: tuple[int, ...]
     events: bool  # False: raw stepping only
     time: float  # SUMO time after the last step (NaN before start)
+    step_seconds: float  # wall time spent in simulationStep since the session was made
     _direct: bool  # vehicle_mode == "direct"
     _api: Any  # the TraCI connection or the libsumo module
     _proc: subprocess.Popen | None  # SUMO's process (TraCI)

@@ -75,6 +75,8 @@ def test_bench_env_rows(sample_scenario, tmp_path):
     assert 0 < r["sim_s"] <= 300
     assert r["env_wall_s"] > 0 and r["raw_wall_s"] > 0
     assert 0 < r["cpu_ratio_env_to_raw"] < 10
+    # the gap's split: SUMO's steps are part of the env's wall time, not all of it
+    assert 0 < r["env_outside_sumo_share"] < 1 and r["sumo_in_env_to_raw"] > 0
     assert "ratio_env_to_raw" in format_rows(rows)
 
 

@@ -244,3 +244,20 @@ def test_edge_mean_speeds_over_traci_are_one_message_per_reading(sample_scenario
             assert calls == []
     np.testing.assert_allclose(readings["traci"], readings["libsumo"])
     assert (readings["libsumo"] > 0).all() and readings["libsumo"].std() > 0
+
+
+def test_step_seconds_counts_the_time_inside_simulation_steps_only(sample_scenario):
+    import time
+
+    with SumoSession(sample_scenario.sumocfg, SessionConfig(backend="libsumo", seed=2)) as s:
+        assert s.step_seconds == 0.0
+        w0 = time.perf_counter()
+        s.run_steps(200)
+        for _ in range(100):
+            s.step()
+        wall = time.perf_counter() - w0
+        stepped = s.step_seconds
+        assert 0 < stepped <= wall
+        time.sleep(0.05)  # time outside a step is not counted
+        s.step()
+        assert s.step_seconds - stepped < 0.05
