@@ -18,22 +18,10 @@ from traci.exceptions import FatalTraCIError, TraCIException
 
 from reled_sumo.errors import ConfigError, SimulationDiedError, SimulationError
 from reled_sumo.sim.config import SessionConfig
-from reled_sumo.sim.getters import swig_getter
 from reled_sumo.sim.state import SessionState
 
 log = logging.getLogger("reled_sumo.sim.session")
 
-# the vehicle variables read directly (``vehicle_mode="direct"``) and their getters' names
-_VEHICLE_GETTERS = {
-    tc.VAR_ROAD_ID: "getRoadID",
-    tc.VAR_LANEPOSITION: "getLanePosition",
-    tc.VAR_SPEED: "getSpeed",
-    tc.VAR_ROUTE_INDEX: "getRouteIndex",
-    tc.VAR_POSITION: "getPosition",
-    tc.VAR_DISTANCE: "getDistance",
-    tc.VAR_ACCUMULATED_WAITING_TIME: "getAccumulatedWaitingTime",
-    tc.VAR_ALLOWED_SPEED: "getAllowedSpeed",
-}
 _SIM_VARS = (
     tc.VAR_TIME,
     tc.VAR_DEPARTED_VEHICLES_IDS,
@@ -123,7 +111,17 @@ class BackendLifecycle(SessionState):
                 self._start_traci(cmd)
             if self.events and not self._direct:
                 self._api.simulation.subscribe(_SIM_VARS)
-            self._getters = {var: swig_getter(self._api, "vehicle", name) for var, name in _VEHICLE_GETTERS.items()}
+            v = self._api.vehicle
+            self._getters = {
+                tc.VAR_ROAD_ID: v.getRoadID,
+                tc.VAR_LANEPOSITION: v.getLanePosition,
+                tc.VAR_SPEED: v.getSpeed,
+                tc.VAR_ROUTE_INDEX: v.getRouteIndex,
+                tc.VAR_POSITION: v.getPosition,
+                tc.VAR_DISTANCE: v.getDistance,
+                tc.VAR_ACCUMULATED_WAITING_TIME: v.getAccumulatedWaitingTime,
+                tc.VAR_ALLOWED_SPEED: v.getAllowedSpeed,
+            }
             sim = self._api.simulation
             self._event_getters = (
                 sim.getTime, sim.getDepartedIDList, sim.getArrivedIDList, sim.getStartingTeleportIDList,

@@ -9,7 +9,6 @@ from traci import constants as tc
 from traci.exceptions import TraCIException
 
 from reled_sumo.errors import SimulationError
-from reled_sumo.sim.getters import read_all, swig_getter
 from reled_sumo.sim.speeds import EmptySpeeds, mean_speeds
 from reled_sumo.sim.state import SessionState
 
@@ -148,7 +147,8 @@ class VehicleEdgeIO(SessionState):
         try:
             if self.backend == "libsumo":
                 if not self.config.sparse_speeds:
-                    return read_all(swig_getter(self._api, "edge", "getLastStepMeanSpeed"), edge_ids)
+                    g = edge.getLastStepMeanSpeed
+                    return np.array([g(e) for e in edge_ids], dtype=np.float64)
                 if self._empty_speeds is None or self._empty_speeds.ids != tuple(edge_ids):
                     self._empty_speeds = EmptySpeeds.of(self._api, edge_ids)
                 return mean_speeds(self._api, self._empty_speeds)
@@ -197,9 +197,7 @@ class VehicleEdgeIO(SessionState):
                 res = self._edge_cache
                 rows = [tuple(res[e][v] for v in EDGE_VARS) for e in edge_ids]
             else:
-                api = self._api
-                gms, gvn, goc = (swig_getter(api, "edge", name) for name in
-                                 ("getLastStepMeanSpeed", "getLastStepVehicleNumber", "getLastStepOccupancy"))
+                gms, gvn, goc = edge.getLastStepMeanSpeed, edge.getLastStepVehicleNumber, edge.getLastStepOccupancy
                 rows = [(gms(e), gvn(e), goc(e)) for e in edge_ids]
         except Exception as exc:  # noqa: BLE001
             raise self._fail(exc, "reading edge data") from exc

@@ -23,8 +23,6 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from reled_sumo.sim.getters import read_all, swig_getter
-
 
 @dataclass
 class EmptySpeeds:
@@ -45,19 +43,19 @@ class EmptySpeeds:
 
 def mean_speeds(api: Any, known: EmptySpeeds) -> np.ndarray:
     """``[E]`` last-step mean speed of ``known.ids`` (libsumo), reading only the edges that need it."""
-    get = swig_getter(api, "edge", "getLastStepMeanSpeed")
+    get = api.edge.getLastStepMeanSpeed
     vehicles = api.vehicle.getIDList()
-    ids = known.ids
-    if 4 * len(vehicles) >= len(ids):  # a vehicle's road read costs more than an edge's speed read
-        return read_all(get, ids)
+    if 4 * len(vehicles) >= len(known.ids):  # a vehicle's road read costs more than an edge's speed read
+        return np.array([get(e) for e in known.ids], dtype=np.float64)
     must = known.always | np.isnan(known.empty)
-    road, index = swig_getter(api, "vehicle", "getRoadID"), known.index
-    occupied = np.zeros(len(ids), dtype=bool)
+    road, index = api.vehicle.getRoadID, known.index
+    occupied = np.zeros(len(known.ids), dtype=bool)
     hit = [index[r] for r in map(road, vehicles) if r in index]
     occupied[hit] = True
     read = np.flatnonzero(occupied | must)
     out = known.empty.copy()
-    out[read] = read_all(get, [ids[i] for i in read.tolist()])
+    ids = known.ids
+    out[read] = [get(ids[i]) for i in read.tolist()]
     learnt = read[~occupied[read] & ~known.always[read]]
     known.empty[learnt] = out[learnt]
     return out

@@ -4,14 +4,11 @@ from __future__ import annotations
 import numpy as np
 
 from reled_sumo.sim import SessionConfig, SumoSession
-from reled_sumo.sim.getters import swig_getter
 from reled_sumo.sim.speeds import EmptySpeeds, mean_speeds
 
 
 class _Counting:
     """The libsumo module with ``edge.getLastStepMeanSpeed`` counted (everything else passes through)."""
-
-    _libsumo = None  # no compiled getters: speeds.swig_getter falls back to the counted public one
 
     def __init__(self, api):
         self._api, self.calls = api, 0
@@ -62,15 +59,3 @@ def test_an_edge_set_that_changes_is_learnt_again(sample_scenario):
         a = s.edge_mean_speeds(ids)
         b = s.edge_mean_speeds(ids[::-1])
         np.testing.assert_array_equal(b, a[::-1])
-
-
-def test_the_compiled_getter_reads_what_the_public_one_reads(sample_scenario):
-    ids = sample_scenario.graph.edge_ids
-    with SumoSession(sample_scenario.sumocfg, SessionConfig(backend="libsumo", seed=2)) as s:
-        s.run_steps(400)
-        fast = swig_getter(s.api, "edge", "getLastStepMeanSpeed")
-        assert fast is not s.api.edge.getLastStepMeanSpeed  # the SWIG function, not the wrapper
-        np.testing.assert_array_equal([fast(e) for e in ids], [s.api.edge.getLastStepMeanSpeed(e) for e in ids])
-        counting = _Counting(s.api)  # an api without compiled getters: the public one is used
-        swig_getter(counting, "edge", "getLastStepMeanSpeed")(ids[0])
-        assert counting.calls == 1
