@@ -1,8 +1,9 @@
-"""reled-eq-emb against ippo-emb and `live` on every training seed both have (docs/results.md): each seed
+"""Method A against method B and `live` on every training seed both have (docs/results.md): each seed
 paired with the references on the 20 evaluation seeds; then the training seeds averaged per evaluation
 seed (CI over evaluation seeds), and the per-training-seed mean differences (CI over training seeds).
 
-    python seeds.py OUT CITY N        # e.g. python seeds.py /work/exp/bench-eq kotka 100
+    python seeds.py OUT CITY N [A,B]    # e.g. python seeds.py /work/exp/bench-eq kotka 100 reled,ippo
+                                        # (A,B defaults to reled-eq-emb,ippo-emb)
 """
 import json
 import sys
@@ -26,7 +27,8 @@ def per_seed(r: EvalResult) -> dict[int, float]:
 
 
 refs = {b: load("ref", b) for b in ("live", "sumo-rerouting")}
-METHODS = ("reled-eq-emb", "ippo-emb")
+METHODS = tuple(sys.argv[4].split(",")) if len(sys.argv) > 4 else ("reled-eq-emb", "ippo-emb")
+A, B = METHODS
 TRAIN = sorted(int(p.stem[1:]) for p in Path(f"{out}/results/train/{city}/n{n}/{METHODS[0]}").glob("s*.json")
                if all(Path(f"{out}/results/train/{city}/n{n}/{m}/{p.name}").exists() for m in METHODS))
 runs = {(m, s): load("train", f"{m}/s{s}") for m in METHODS for s in TRAIN}
@@ -35,18 +37,18 @@ for (m, s), r in runs.items():
     cells = [f"{b} {compare_paired(r, ref).diff.format(1)}" for b, ref in refs.items()]
     print(f"{m} s{s}: {x.mean():.1f} s (median {np.median(x):.1f}); vs " + ", ".join(cells))
 for s in TRAIN:
-    c = compare_paired(runs[("reled-eq-emb", s)], runs[("ippo-emb", s)])
-    print(f"seed {s}: reled-eq-emb - ippo-emb {c.diff.format(1)} ({c.verdict})")
+    c = compare_paired(runs[(A, s)], runs[(B, s)])
+    print(f"seed {s}: {A} - {B} {c.diff.format(1)} ({c.verdict})")
 seeds = sorted(per_seed(refs["live"]))
 mean = {m: np.array([np.mean([per_seed(runs[(m, s)])[k] for s in TRAIN]) for k in seeds]) for m in METHODS}
 live = np.array([per_seed(refs["live"])[k] for k in seeds])
 rer = np.array([per_seed(refs["sumo-rerouting"])[k] for k in seeds])
-a, b = mean["reled-eq-emb"], mean["ippo-emb"]
-print(f"{len(TRAIN)} training seeds {TRAIN} averaged per evaluation seed: reled-eq-emb {a.mean():.1f}, ippo-emb {b.mean():.1f}")
-print(f"  reled-eq-emb - live {mean_ci(a - live).format(1)}, ratio {mean_ci(a / live).format(3)}")
-print(f"  reled-eq-emb / sumo-rerouting {mean_ci(a / rer).format(3)}")
-print(f"  reled-eq-emb - ippo-emb {mean_ci(a - b).format(1)}, ratio {mean_ci(a / b).format(3)}")
-print(f"  ippo-emb - live {mean_ci(b - live).format(1)}")
+a, b = mean[A], mean[B]
+print(f"{len(TRAIN)} training seeds {TRAIN} averaged per evaluation seed: {A} {a.mean():.1f}, {B} {b.mean():.1f}")
+print(f"  {A} - live {mean_ci(a - live).format(1)}, ratio {mean_ci(a / live).format(3)}")
+print(f"  {A} / sumo-rerouting {mean_ci(a / rer).format(3)}")
+print(f"  {A} - {B} {mean_ci(a - b).format(1)}, ratio {mean_ci(a / b).format(3)}")
+print(f"  {B} - live {mean_ci(b - live).format(1)}")
 
 if len(TRAIN) > 2:  # the training seed as the unit: one mean paired difference per training seed
     def seed_means(m: str, ref: np.ndarray, ratio: bool = False) -> np.ndarray:
@@ -57,6 +59,5 @@ if len(TRAIN) > 2:  # the training seed as the unit: one mean paired difference 
         d, q = seed_means(m, live), seed_means(m, live, ratio=True)
         print(f"  {m} - live per seed {np.round(d, 1).tolist()}: {mean_ci(d).format(1)}; ratio {mean_ci(q).format(3)}; "
               f"/ sumo-rerouting {mean_ci(seed_means(m, rer, ratio=True)).format(3)}")
-    pair = np.array([np.mean([per_seed(runs[("reled-eq-emb", s)])[k] - per_seed(runs[("ippo-emb", s)])[k]
-                              for k in seeds]) for s in TRAIN])
-    print(f"  reled-eq-emb - ippo-emb per seed {np.round(pair, 1).tolist()}: {mean_ci(pair).format(1)}")
+    pair = np.array([np.mean([per_seed(runs[(A, s)])[k] - per_seed(runs[(B, s)])[k] for k in seeds]) for s in TRAIN])
+    print(f"  {A} - {B} per seed {np.round(pair, 1).tolist()}: {mean_ci(pair).format(1)}")
