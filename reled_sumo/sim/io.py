@@ -9,7 +9,7 @@ from traci import constants as tc
 from traci.exceptions import TraCIException
 
 from reled_sumo.errors import SimulationError
-from reled_sumo.sim.speeds import EmptySpeeds, mean_speeds
+from reled_sumo.sim.speeds import EmptySpeeds, all_speeds, mean_speeds
 from reled_sumo.sim.state import SessionState
 
 #: Edge variables returned by :meth:`VehicleEdgeIO.edge_data`, in this order.
@@ -147,8 +147,7 @@ class VehicleEdgeIO(SessionState):
         try:
             if self.backend == "libsumo":
                 if not self.config.sparse_speeds:
-                    g = edge.getLastStepMeanSpeed
-                    return np.array([g(e) for e in edge_ids], dtype=np.float64)
+                    return all_speeds(self._api, edge_ids)
                 if self._empty_speeds is None or self._empty_speeds.ids != tuple(edge_ids):
                     self._empty_speeds = EmptySpeeds.of(self._api, edge_ids)
                 return mean_speeds(self._api, self._empty_speeds)

@@ -41,12 +41,18 @@ class EmptySpeeds:
         return cls(ids, {e: i for i, e in enumerate(ids)}, np.full(len(ids), np.nan), always)
 
 
+def all_speeds(api: Any, edge_ids: Sequence[str]) -> np.ndarray:
+    """``[n]`` last-step mean speed of every one of ``edge_ids`` (libsumo): one call each."""
+    get = api.edge.getLastStepMeanSpeed
+    return np.array([get(e) for e in edge_ids], dtype=np.float64)
+
+
 def mean_speeds(api: Any, known: EmptySpeeds) -> np.ndarray:
     """``[E]`` last-step mean speed of ``known.ids`` (libsumo), reading only the edges that need it."""
-    get = api.edge.getLastStepMeanSpeed
     vehicles = api.vehicle.getIDList()
     if 4 * len(vehicles) >= len(known.ids):  # a vehicle's road read costs more than an edge's speed read
-        return np.array([get(e) for e in known.ids], dtype=np.float64)
+        return all_speeds(api, known.ids)
+    get = api.edge.getLastStepMeanSpeed
     must = known.always | np.isnan(known.empty)
     road, index = api.vehicle.getRoadID, known.index
     occupied = np.zeros(len(known.ids), dtype=bool)
