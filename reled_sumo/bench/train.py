@@ -47,7 +47,7 @@ from reled_sumo.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
-THROUGHPUT_COLUMNS = ("mode", "algo", "workers", "overlap", "agents", "episodes", "decisions", "wall_s",
+THROUGHPUT_COLUMNS = ("mode", "algo", "workers", "overlap", "episode_workers", "agents", "episodes", "decisions", "wall_s",
                       "decisions_per_s", "ratio_to_env", "cpu_s")
 ENSEMBLE_COLUMNS = ("agents", "batch", "shared_fwd_us", "per_agent_fwd_us", "fwd_ratio", "shared_train_us",
                     "per_agent_train_us", "train_ratio")
@@ -132,9 +132,11 @@ def env_only_rows(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
 
 
 def _row(mode: str, algo: str, agents: int, episodes: int, decisions: int, wall: float,
-         workers: int = 0, cpu: float = float("nan"), overlap: bool = False) -> dict[str, Any]:
+         workers: int = 0, cpu: float = float("nan"), overlap: bool = False,
+         episode_workers: int = 0) -> dict[str, Any]:
     """One row; ``cpu``: CPU seconds of the same span (NaN where the span is not a process's)."""
-    return {"mode": mode, "algo": algo, "workers": workers, "overlap": int(overlap), "agents": agents,
+    return {"mode": mode, "algo": algo, "workers": workers, "overlap": int(overlap),
+            "episode_workers": episode_workers, "agents": agents,
             "episodes": episodes, "decisions": int(decisions), "wall_s": float(wall),
             "decisions_per_s": decisions / max(wall, 1e-9), "cpu_s": float(cpu)}
 
@@ -177,10 +179,11 @@ def train_rows(cfg: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
     total, cpu = time.perf_counter() - t0, cpu_seconds() - c0  # the worker processes have ended: counted
     agents = cfg.env.max_agents or 0
     dec, secs = rollout_rate(cb.reports)
-    w, ov = cfg.rollout_workers, cfg.overlap_rollouts
-    return [_row("train-rollout", cfg.algo, agents, res.episodes, dec, secs, w, overlap=ov),
-            _row("train-e2e", cfg.algo, agents, res.episodes, res.decisions, res.wall_seconds, w, overlap=ov),
-            _row("train-e2e+setup", cfg.algo, agents, res.episodes, res.decisions, total, w, cpu, ov)]
+    w, ov, ew = cfg.rollout_workers, cfg.overlap_rollouts, cfg.resolved_episode_workers()
+    return [_row("train-rollout", cfg.algo, agents, res.episodes, dec, secs, w, overlap=ov, episode_workers=ew),
+            _row("train-e2e", cfg.algo, agents, res.episodes, res.decisions, res.wall_seconds, w, overlap=ov,
+                 episode_workers=ew),
+            _row("train-e2e+setup", cfg.algo, agents, res.episodes, res.decisions, total, w, cpu, ov, ew)]
 
 
 def _env_pass(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:

@@ -36,6 +36,16 @@ def _overrides(scenario, algo, agents, steps, seed, expert, model, no_sed, fixed
     return out
 
 
+def _workers_arg(value: str | None) -> int | str | None:
+    """``--episode-workers``: a whole number >= 0 or ``auto``."""
+    if value is None or value == "auto":
+        return value
+    try:
+        return int(value)
+    except ValueError:
+        raise UserInputError(f"--episode-workers must be a whole number or 'auto', got {value!r}") from None
+
+
 def _latest_run(root: Path, prefix: str) -> Path:
     runs = sorted(p for p in root.glob(prefix + "*") if (p / "checkpoint.pt").is_file())
     if not runs:
@@ -82,9 +92,10 @@ def train_cmd(
     overlap: Optional[bool] = typer.Option(None, "--overlap/--no-overlap", help="Play the next update's episodes "
                                            "on a worker process while the learner updates (policy lag 1; "
                                            "overlap_rollouts, docs/performance.md)."),
-    episode_workers: Optional[int] = typer.Option(None, "--episode-workers", help="Play an update's episodes "
+    episode_workers: Optional[str] = typer.Option(None, "--episode-workers", help="Play an update's episodes "
                                                   "at once on the learner and N worker processes (needs "
-                                                  "--episodes-per-update > N; docs/performance.md)."),
+                                                  "--episodes-per-update > N), or 'auto' (the default: one "
+                                                  "per spare core; docs/performance.md)."),
 ) -> None:
     """Train routing agents (RELED, IPPO, MAPPO or behaviour cloning); writes runs/<id>/."""
     from reled_sumo.scenario.demand import parse_agents  # lazy: scipy
@@ -95,7 +106,7 @@ def train_cmd(
     n_agents, every = parse_agents(agents)
     ov = _overrides(scenario, algo, n_agents, steps, seed, expert, model, no_sed, fixed_weight, policy,
                     workers, episodes, timeout, retries, select, prior_tau, llm_mode, None if no_ray else ray_address,
-                    round_timeout, updates, overlap, episode_workers)
+                    round_timeout, updates, overlap, _workers_arg(episode_workers))
     if resume:
         base = load_config(config or default_config_path(), ov)
         out = out or _latest_run(Path("runs"), default_run_id(base).rsplit("-", 2)[0] + "-")

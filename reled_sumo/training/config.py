@@ -7,6 +7,7 @@ full dotted key; invalid values raise it from the dataclasses' own validation.
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -25,6 +26,15 @@ from reled_sumo.optim.hpo import HPOConfig
 from reled_sumo.validation import check_field_types
 
 ALGOS = ("reled", "ippo", "mappo", "bc")
+
+
+def usable_cpus() -> int:
+    """The CPU cores this process may run on (its affinity where the OS tells it, else the count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
 Algo = Literal["reled", "ippo", "mappo", "bc"]
 
 
@@ -48,7 +58,9 @@ class TrainConfig:
     rollout_workers: int = 0  # 0: rollouts in the learner's process; N: N worker processes, one SUMO each
     ray_address: str | None = None  # None: the workers are local processes; auto | local | <address>: Ray actors
     overlap_rollouts: bool = False  # play the next update's episodes on a worker during learning (lag 1)
-    episode_workers: int = 0  # W > 0: an update's episodes play at once, on the learner and W worker processes
+    # W > 0: an update's episodes play at once, on the learner and W worker processes (the run does not
+    # depend on W); "auto": one worker per spare CPU core, at most episodes_per_update - 1, where allowed
+    episode_workers: int | Literal["auto"] = "auto"
     env: EnvConfig = field(default_factory=EnvConfig)
     hpo: HPOConfig = field(default_factory=HPOConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)
@@ -68,7 +80,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if self.total_updates is not None and not (isinstance(self.total_updates, int) and self.total_updates >= 1):
             raise ConfigError(f"total_updates must be an integer >= 1 or null, got {self.total_updates!r}")
-        for name in ("sed_every", "eval_every", "rollout_workers", "episode_workers"):
+        for name in ("sed_every", "eval_every", "rollout_workers"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
         if self.ray_address is not None and (not self.ray_address.strip() or self.rollout_workers < 1):
@@ -76,22 +88,35 @@ class TrainConfig:
                               f"got {self.ray_address!r} with rollout_workers={self.rollout_workers}")
         if self.overlap_rollouts and self.rollout_workers:
             raise ConfigError("overlap_rollouts needs rollout_workers: 0 (it runs its own worker process)")
-        if self.episode_workers:
-            self._check_episode_workers()
+        w = self.episode_workers
+        if w != "auto" and not (isinstance(w, int) and w >= 0):
+            raise ConfigError(f"episode_workers must be an integer >= 0 or 'auto', got {w!r}")
+        if isinstance(w, int) and w:
+            self._check_episode_workers(w)
         if self.env.render_mode is not None:
             raise ConfigError("training runs headless: env.render_mode must be null")
         for name in ("pi_hidden", "vf_hidden"):
             check_network_size(f"hpo.{name}", getattr(self.hpo, name))
 
-    def _check_episode_workers(self) -> None:
+    def _check_episode_workers(self, workers: int) -> None:
         if self.rollout_workers or self.overlap_rollouts:
             raise ConfigError("episode_workers cannot be combined with rollout_workers or overlap_rollouts")
-        if self.episode_workers >= self.episodes_per_update:
-            raise ConfigError(f"episode_workers ({self.episode_workers}) must be below episodes_per_update "
+        if workers >= self.episodes_per_update:
+            raise ConfigError(f"episode_workers ({workers}) must be below episodes_per_update "
                               f"({self.episodes_per_update}): the learner and every worker play at least one "
                               "of an update's episodes")
         if self.device != "cpu":
             raise ConfigError(f"episode_workers needs device: cpu (the workers play on CPU), got {self.device!r}")
+
+    def resolved_episode_workers(self, cpus: int | None = None) -> int:
+        """How many episode worker processes the run starts: the number given, or for ``"auto"`` one per
+        spare CPU core (``cpus``: this process's usable cores), at most ``episodes_per_update - 1``, and
+        none where episode workers are not allowed (rollout workers, overlap, a GPU)."""
+        if self.episode_workers != "auto":
+            return int(self.episode_workers)
+        if self.rollout_workers or self.overlap_rollouts or self.device != "cpu":
+            return 0
+        return max(0, min(self.episodes_per_update - 1, (usable_cpus() if cpus is None else cpus) - 1))
 
     @property
     def uses_demos(self) -> bool:

@@ -290,13 +290,15 @@ def split_seeds(seeds: Sequence[int], parts: int) -> list[list[int]]:
 
 
 def open_splitter(trainer: Any, scenario: Any) -> EpisodeSplitter | None:
-    """The trainer's :class:`EpisodeSplitter` when ``episode_workers`` > 0, else None."""
+    """The trainer's :class:`EpisodeSplitter` when ``episode_workers`` resolves to W > 0, else None."""
     cfg = trainer.cfg
-    if not cfg.episode_workers:
+    n = cfg.resolved_episode_workers()
+    if not n:
         return None
+    log.info("episode workers: %d (episode_workers=%s)", n, cfg.episode_workers)
     workers: list[PrefetchWorker] = []
     try:
-        for _ in range(cfg.episode_workers):
+        for _ in range(n):
             workers.append(PrefetchWorker(scenario, cfg.env, trainer.hpo.policy, trainer.spec.central_critic,
                                           trainer._buffer_dims, cfg.torch_threads))
     except BaseException:

@@ -366,8 +366,12 @@ class Trainer:
         if self.splitter is not None and meter is None:
             return buffer, self.splitter.collect(env, self.hpo.policy, seeds, buffer), None
         after = None if meter is None else meter.read
-        episodes = [run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=s, after_step=after)
-                    for s in seeds]
+        state = th.get_rng_state()  # each episode samples from its own seed, as on the episode workers
+        episodes = []
+        for s in seeds:
+            th.manual_seed(s)
+            episodes.append(run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=s, after_step=after))
+        th.set_rng_state(state)
         measured = None if meter is None else meter.mean(self.env.scenario.graph.freeflow_time)
         return buffer, episodes, measured
 

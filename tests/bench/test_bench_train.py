@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from reled_sumo.errors import ConfigError
 from reled_sumo.bench import train as B
+from reled_sumo.training.config import usable_cpus
 
 CI = str(Path(__file__).resolve().parents[2] / "reled_sumo" / "data" / "configs" / "ci.yaml")
 
@@ -66,6 +67,9 @@ def test_bench_train_cli_prints_rows_as_json_lines(kotka_small):
         assert set(B.THROUGHPUT_COLUMNS) <= set(r) and r["agents"] == 6 and r["decisions"] > 0
     assert rows[0]["ratio_to_env"] == 1.0 and rows[3]["algo"] == "ippo"
     assert [r["workers"] for r in rows[2:8]] == [0, 0, 0, 2, 2, 2]
+    # both runs collect 2 episodes per update; the in-process one shares them with episode workers
+    # (episode_workers: auto) where this machine has a spare core, the pooled one never does
+    assert [r["episode_workers"] for r in rows[2:8]] == [min(1, usable_cpus() - 1)] * 3 + [0] * 3
     assert rows[8]["agents"] == 4 and "train_ratio" in rows[8]
 
 

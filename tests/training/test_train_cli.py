@@ -110,10 +110,12 @@ def test_unreachable_ollama_gives_llm_unavailable(kotka_small, tmp_path):
 
 @pytest.mark.parametrize("flag", [["--algo", "nope"], ["--policy", "everyone"], ["--expert", "oracle"],
                                   ["--workers", "-2"], ["--episodes-per-update", "0"], ["--agents", "0"],
-                                  ["--agents", "-1"], ["--agents", "lots"]])
+                                  ["--agents", "-1"], ["--agents", "lots"], ["--episode-workers", "two"],
+                                  ["--episode-workers", "-1"], ["--episode-workers", "1.5"]])
 def test_bad_flags(flag, tmp_path):
     res = _train(*flag, "--out", str(tmp_path / "r"))
     assert res.exit_code == 2
+    assert "Traceback" not in res.output
 
 
 def test_agents_all_controls_every_agent_vehicle_despite_the_config_cap(kotka_small, tmp_path):

@@ -45,18 +45,20 @@ def test_reled_beats_random_travel_time(kotka_small, tmp_path, request):
 
 
 def test_reled_learns_to_route_within_10_percent_of_shortest(kotka_small, tmp_path):
-    """CI learning test (not slow): 10 agents, no shortest-path prior, 3,000 decisions. The greedy
+    """CI learning test (not slow): 10 agents, no shortest-path prior, 4,500 decisions. The greedy
     policy must end within 1.1x the free-flow shortest path's travel time on the same evaluation
     seeds (non-arrived agents counted), and the rollouts (sampled actions) must have improved over
     the run. A run stopped after its first update (lr 1e-3, 5 epochs) measured 2.52x shortest
-    (arrival 0.50); this one measured 1.003x: the policy learned, it was not born there."""
+    (arrival 0.50): the policy learns, it is not born there. Training seeds 0-3 measured
+    1.003-1.040x at 4,500 decisions (26-30 updates) and 1.009-1.111x at 3,000 (one seed over 1.1x),
+    once every episode sampled from its own seed (2026-12-05), so the budget is 4,500."""
     from reled_sumo.env.acting import learner_act
     from reled_sumo.evaluation.evaluate import evaluate_policy
     from reled_sumo.evaluation.references import evaluate_reference
     import csv
 
     env_opts = {"max_agents": 10, "horizon": 600}
-    cfg = load_config(None, {"scenario": str(kotka_small.path), "algo": "reled", "total_decisions": 3000,
+    cfg = load_config(None, {"scenario": str(kotka_small.path), "algo": "reled", "total_decisions": 4500,
                              "sed_every": 0, "eval_every": 0, "sed.rounds": 2, "hpo.learning_rate": 3e-3,
                              "hpo.n_epochs": 10, "hpo.prior_tau": 0.0, "seed": 0, "env.max_agents": 10,
                              "env.horizon": 600})
