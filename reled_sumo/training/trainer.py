@@ -14,7 +14,6 @@ import copy
 import json
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,7 +28,7 @@ from reled_sumo.errors import ConfigError, UserInputError
 from reled_sumo.deploy.record import RunRecord
 from reled_sumo.experts.factory import make_expert
 from reled_sumo.demos.trajectory import DemoSet
-from reled_sumo.experts.sed import RoundMetrics, demo_routes, plan_travel_time, refine
+from reled_sumo.experts.sed import demo_routes, plan_travel_time, refine
 from reled_sumo.optim.dtw import timed_path_dtw
 from reled_sumo.optim.expert import ExpertBatch
 from reled_sumo.optim.hpo import HybridPPO
@@ -44,6 +43,7 @@ from reled_sumo.training.mappo import CentralCriticPolicy, GlobalStateEnv, globa
 from reled_sumo.env.episode import EpisodeStats, run_episode
 from reled_sumo.safe_write import atomic_write
 from reled_sumo.training.rundir import RunDir
+from reled_sumo.training.reports import RunState, TrainCallback, TrainResult, UpdateReport
 from reled_sumo.training.overlap import (
     EpisodeSplitter, PrefetchWorker, collect_overlapped, open_prefetch, open_splitter,
 )
@@ -54,64 +54,6 @@ log = logging.getLogger(__name__)
 # config keys a --resume may change
 RESUMABLE_CHANGES = ("total_decisions", "total_updates", "rollout_workers", "ray_address", "expert.timeout_s",
                      "expert.retries", "expert.round_timeout_s", "overlap_rollouts", "episode_workers")
-
-
-class TrainCallback:
-    """Progress hooks (all optional). The CLI's rich progress bar is one."""
-
-    def on_start(self, trainer: "Trainer") -> None: ...
-
-    def on_phase(self, text: str) -> None: ...
-
-    def on_sed_round(self, metrics: RoundMetrics) -> None: ...
-
-    def on_update(self, report: "UpdateReport") -> None: ...
-
-    def on_end(self, result: "TrainResult") -> None: ...
-
-
-@dataclass(frozen=True)
-class UpdateReport:
-    update: int
-    decisions: int  # agent decisions so far (the budget's unit)
-    total_decisions: int
-    episodes: int
-    decisions_per_s: float  # end to end (rollouts + SED + training), over the run
-    rollout_decisions_per_s: float  # this update's rollouts only
-    mean_travel_time: float
-    p95_travel_time: float
-    arrival_rate: float
-    mean_return: float
-    w_mean: float
-    w_max: float
-    w_std: float  # spread of w_i across agents
-    w_min: float
-    dtw_mean: float
-    losses: Mapping[str, float]
-    elapsed_s: float
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    run_dir: Path
-    checkpoint: Path
-    updates: int
-    decisions: int
-    episodes: int
-    wall_seconds: float
-    decisions_per_s: float
-    last: UpdateReport | None
-
-
-@dataclass
-class RunState:
-    updates: int = 0
-    decisions: int = 0
-    episodes: int = 0
-    wall_seconds: float = 0.0
-    measured_tt: np.ndarray | None = None  # edge travel times measured in the latest rollouts
-    d_scale: float | None = None  # DTW scale of the expert weights (metres), set at the first update
-    greedy_returns: np.ndarray | None = None  # per agent, the greedy policy on the teacher's seed (the gate)
 
 
 def default_run_id(cfg: TrainConfig) -> str:
