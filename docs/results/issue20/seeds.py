@@ -44,6 +44,9 @@ mean = {m: np.array([np.mean([per_seed(runs[(m, s)])[k] for s in TRAIN]) for k i
 live = np.array([per_seed(refs["live"])[k] for k in seeds])
 rer = np.array([per_seed(refs["sumo-rerouting"])[k] for k in seeds])
 a, b = mean[A], mean[B]
+for m in METHODS:  # the suite's jam rule: an evaluation seed above 1.2x live
+    jams = [(s, k) for s in TRAIN for k, v in per_seed(runs[(m, s)]).items() if v > 1.2 * per_seed(refs["live"])[k]]
+    print(f"{m} jams (> 1.2x live): {len(jams)} of {len(TRAIN) * len(per_seed(refs['live']))} episodes {jams}")
 print(f"{len(TRAIN)} training seeds {TRAIN} averaged per evaluation seed: {A} {a.mean():.1f}, {B} {b.mean():.1f}")
 print(f"  {A} - live {mean_ci(a - live).format(1)}, ratio {mean_ci(a / live).format(3)}")
 print(f"  {A} / sumo-rerouting {mean_ci(a / rer).format(3)}")
