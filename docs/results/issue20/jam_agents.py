@@ -4,7 +4,7 @@
 
 For each SUMO seed, one greedy episode of the run's policy and one of the `live` prior on the same seed:
 the mean travel times, how many agents lose or gain more than 60 s against `live`, and the six agents
-that lose most, with the number of points of their path (one per edge entered) under each.
+that lose most, with the number of points of their path (one per decision, plus the end) under each.
 """
 import sys
 
