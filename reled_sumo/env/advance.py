@@ -157,6 +157,7 @@ def _enter(a: AgentTable, sess: SumoSession, tables: RoutingTables, delay_s: flo
             if first:
                 a.fresh.add(i)
             cur[i] = e
+            a.visited[i].add(e)
             t_entry[i] = t
             if e != dest[i] and is_dec[row[i], e] and ridx >= commit[i]:
                 if delay_s > 0 and not first:

@@ -49,6 +49,7 @@ class AgentTable:
     over: bool = False
     # position and route, as last read from SUMO
     cur: list[int] = field(init=False)  # current edge
+    visited: list[set[int]] = field(init=False)  # edges each agent was seen on this trip (loop_guard)
     t_entry: list[float] = field(init=False)  # when it was first seen on ``cur``
     lp: list[float] = field(init=False)  # lane position at the last poll
     lp_odo: list[float] = field(init=False)  # lane position when ``odo`` was read
@@ -82,6 +83,7 @@ class AgentTable:
         self.status = [PENDING] * n
         self.n_pending = n
         self.cur = [-1] * n
+        self.visited = [set() for _ in range(n)]
         self.commit = [0] * n
         self.depart = [0.0] * n
         self.last_t = [0.0] * n

@@ -60,6 +60,9 @@ class EnvConfig:
     * ``decision_lookahead``: edges committed per decision. 1 (default): an agent decides
       at every edge with a choice; L > 1: after choosing a candidate it also keeps the
       next L-1 edges of the shortest path through it before deciding again.
+    * ``loop_guard``: False (default). True: a decider's candidates onto an edge it has already been
+      seen on during this trip are masked, unless that would mask them all (against learned loops,
+      docs/env.md).
     * ``decision_delay_s``: 0 (default): an agent decides in the step it enters the
       edge. > 0: its decision may be held back up to this many seconds (and never past
       half of the shortest time it could need to reach the end of the edge) so that it
@@ -96,6 +99,7 @@ class EnvConfig:
     step_length: float = 1.0
     decision_lookahead: int = 1
     decision_delay_s: float = 0.0
+    loop_guard: bool = False
     reward: str = "travel_time"
     reward_scale: float = 60.0
     arrival_bonus: float = 1.0

@@ -14,7 +14,7 @@ from reled_sumo.env.advance import DETAIL_VARS, DIST, LANEPOS, POLL_VARS, POS, R
 from reled_sumo.env.agents import AgentTable, Decisions
 from reled_sumo.env.config import EnvConfig
 from reled_sumo.env.live import LiveTimes
-from reled_sumo.env.observation import ObservationBuilder
+from reled_sumo.env.observation import C_LIVE_VIA_TIME, N_CAND, N_OWN, Batch, ObservationBuilder
 from reled_sumo.env.rewards import RewardFn, RewardInputs
 from reled_sumo.env.tables import RoutingTables
 from reled_sumo.sim.session import SumoSession
@@ -63,6 +63,21 @@ def collect(a: AgentTable, p: Packing, sess: SumoSession, read_edge_times: Calla
     return _pack(a, fresh_infos, rew_upd, term_upd, trunc_upd)
 
 
+def _guard_loops(a: AgentTable, b: Batch, deciders: list[int]) -> None:
+    """``loop_guard``: mask each decider's candidates onto an edge it was already seen on this trip,
+    unless that masks them all; a masked best slot moves to the valid one with the lowest live time."""
+    for j, i in enumerate(deciders):
+        seen, row, cand = a.visited[i], b.mask[j], b.cand[j]
+        valid = np.flatnonzero(row)
+        drop = [k for k in valid.tolist() if cand[k] in seen]
+        if not drop or len(drop) == len(valid):
+            continue
+        row[drop] = 0
+        if b.best_k[j] in drop:
+            keep = np.flatnonzero(row)
+            b.best_k[j] = int(keep[np.argmin(b.obs[j, N_OWN + keep * N_CAND + C_LIVE_VIA_TIME])])
+
+
 def _observe(a: AgentTable, p: Packing, sess: SumoSession, batch_idx: list[int], nd: int, live: np.ndarray,
              fresh_infos: dict[str, dict[str, Any]]) -> list[float]:
     """Observations and infos of the deciders (the first ``nd`` of ``batch_idx``) and the new
@@ -76,6 +91,8 @@ def _observe(a: AgentTable, p: Packing, sess: SumoSession, batch_idx: list[int],
         live,
     )
     rem = b.remaining
+    if nd and p.config.loop_guard:
+        _guard_loops(a, b, batch_idx[:nd])
     if nd:
         a.decisions = Decisions(a.deciders, b.cand, b.mask.tolist(), b.best_k)
     fresh = a.fresh
@@ -128,6 +145,7 @@ def _final_observations(a: AgentTable, p: Packing, sess: SumoSession, idx: list[
         e = index.get(d[ROAD], -1)
         if e >= 0 and e != cur[i]:
             cur[i] = e
+            a.visited[i].add(e)
             a.lp_odo[i] = d[LANEPOS]
         a.lp[i], a.spd[i], a.xy[i] = d[LANEPOS], d[SPEED], d[POS]
         a.odo[i], a.wait[i] = d[DIST], d[WAIT]
