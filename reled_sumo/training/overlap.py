@@ -60,10 +60,26 @@ def logit_scale_of(policy: th.nn.Module) -> float:
     return next((float(m.logit_scale) for m in policy.modules() if isinstance(m, CandidateActor)), 1.0)
 
 
+def seeded_episodes(env: Any, act: Any, value_fn: Any, buffer: Any, seeds: Sequence[int],
+                    after_step: Any = None) -> list[EpisodeStats]:
+    """One episode per seed into ``buffer``, torch's sampling seeded with each episode's own seed and
+    the caller's random state put back afterwards: the transitions do not depend on which process
+    plays an episode or on what it played before (the learner's sequential path and every worker)."""
+    state = th.get_rng_state()
+    episodes = []
+    try:
+        for s in seeds:
+            th.manual_seed(int(s))
+            episodes.append(run_episode(env, act, value_fn, buffer, seed=int(s), after_step=after_step))
+    finally:
+        th.set_rng_state(state)
+    return episodes
+
+
 def play(env: Any, policy: Any, seeds: Sequence[int], buffer_dims: tuple[int, int, int]
          ) -> tuple[dict[str, np.ndarray], list[EpisodeStats]]:
-    """Play one episode per seed with ``policy`` (torch seeded with each episode's seed); returns the
-    transitions (buffer columns, in order) and the episodes' statistics."""
+    """Play one episode per seed with ``policy`` (:func:`seeded_episodes`); returns the transitions
+    (buffer columns, in order) and the episodes' statistics."""
     dim, k, n = buffer_dims
     buffer = GrowingRolloutBuffer(max(n * 64, 256) * len(seeds), dim, k, n)
 
@@ -71,10 +87,7 @@ def play(env: Any, policy: Any, seeds: Sequence[int], buffer_dims: tuple[int, in
         with th.no_grad():
             return policy.predict_values(th.as_tensor(o), th.as_tensor(i)).cpu().numpy()
 
-    episodes = []
-    for s in seeds:
-        th.manual_seed(int(s))
-        episodes.append(run_episode(env, policy.act, value_fn, buffer, seed=int(s)))
+    episodes = seeded_episodes(env, policy.act, value_fn, buffer, seeds)
     return {f: getattr(buffer, f)[: buffer.pos].copy() for f in _FIELDS}, episodes
 
 
@@ -267,9 +280,7 @@ class EpisodeSplitter:
         busy = [w for w, chunk in zip(self.workers, chunks[1:]) if chunk]
         for w, chunk in zip(busy, chunks[1:]):
             w.submit(policy, chunk)
-        state = th.get_rng_state()
-        own = play(env, policy, chunks[0], self.buffer_dims)
-        th.set_rng_state(state)
+        own = play(env, policy, chunks[0], self.buffer_dims)  # puts the learner's random state back
         episodes: list[EpisodeStats] = []
         for columns, eps in [own, *(w.take() for w in busy)]:
             buffer.add(**columns)
@@ -309,4 +320,4 @@ def open_splitter(trainer: Any, scenario: Any) -> EpisodeSplitter | None:
 
 
 __all__ = ["EpisodeSplitter", "PrefetchWorker", "collect_overlapped", "open_prefetch", "open_splitter", "play",
-           "split_seeds"]
+           "seeded_episodes", "split_seeds"]

@@ -45,7 +45,7 @@ from reled_sumo.safe_write import atomic_write
 from reled_sumo.training.rundir import RunDir
 from reled_sumo.training.reports import RunState, TrainCallback, TrainResult, UpdateReport
 from reled_sumo.training.overlap import (
-    EpisodeSplitter, PrefetchWorker, collect_overlapped, open_prefetch, open_splitter,
+    EpisodeSplitter, PrefetchWorker, collect_overlapped, open_prefetch, open_splitter, seeded_episodes,
 )
 from reled_sumo.training.workers import RolloutWorkerPool, collect_parallel
 from reled_sumo.optim.threads import torch_threads
@@ -308,12 +308,7 @@ class Trainer:
         if self.splitter is not None and meter is None:
             return buffer, self.splitter.collect(env, self.hpo.policy, seeds, buffer), None
         after = None if meter is None else meter.read
-        state = th.get_rng_state()  # each episode samples from its own seed, as on the episode workers
-        episodes = []
-        for s in seeds:
-            th.manual_seed(s)
-            episodes.append(run_episode(env, self.hpo.policy.act, self._value_fn, buffer, seed=s, after_step=after))
-        th.set_rng_state(state)
+        episodes = seeded_episodes(env, self.hpo.policy.act, self._value_fn, buffer, seeds, after_step=after)
         measured = None if meter is None else meter.mean(self.env.scenario.graph.freeflow_time)
         return buffer, episodes, measured
 
