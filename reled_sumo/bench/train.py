@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import torch as th
 from torch.utils import benchmark
 
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 THROUGHPUT_COLUMNS = ("mode", "algo", "workers", "overlap", "episode_workers", "agents", "episodes", "decisions", "wall_s",
                       "decisions_per_s", "ratio_to_env", "cpu_s")
 ENSEMBLE_COLUMNS = ("agents", "batch", "shared_fwd_us", "per_agent_fwd_us", "fwd_ratio", "shared_train_us",
-                    "per_agent_train_us", "train_ratio")
+                    "per_agent_train_us", "train_ratio", "shared_act_us", "shared_torch_act_us", "act_speedup")
 GOAL_RATIO = 0.7
 
 
@@ -251,6 +252,10 @@ def _rollout_step(policy, obs, idx, mask) -> None:
         policy(obs, idx, mask)
 
 
+def _act_step(act, obs: np.ndarray, idx: np.ndarray, mask: np.ndarray) -> None:
+    act(obs, idx, mask)
+
+
 def time_call(fn, min_run_time: float = 0.5) -> float:
     """Median seconds of one ``fn()`` (torch.utils.benchmark, 1 thread, warm-up included)."""
 
@@ -280,9 +285,15 @@ def bench_ensemble(agents: Sequence[int] = (10, 50, 100), batch: int | None = No
                 us[f"{key}_fwd_us"] = 1e6 * time_call(partial(_rollout_step, pol, obs, idx, mask), min_run_time)
                 us[f"{key}_train_us"] = 1e6 * time_call(partial(_train_step, pol, obs, idx, mask, actions),
                                                         min_run_time)
+                if kind == "shared":  # the rollout call as the trainer makes it: numpy copy vs torch
+                    arrays = (obs.numpy(), idx.numpy(), mask.numpy())
+                    us["shared_act_us"] = 1e6 * time_call(partial(_act_step, pol.act, *arrays), min_run_time)
+                    us["shared_torch_act_us"] = 1e6 * time_call(partial(_act_step, pol.torch_act, *arrays),
+                                                                min_run_time)
             rows.append({"agents": int(n), "batch": b, **us,
                          "fwd_ratio": us["per_agent_fwd_us"] / us["shared_fwd_us"],
-                         "train_ratio": us["per_agent_train_us"] / us["shared_train_us"]})
+                         "train_ratio": us["per_agent_train_us"] / us["shared_train_us"],
+                         "act_speedup": us["shared_torch_act_us"] / us["shared_act_us"]})
             log.info("ensemble N=%d B=%d: %s", n, b, rows[-1])
     finally:
         th.set_num_threads(threads)

@@ -39,6 +39,7 @@ from sb3_contrib.common.maskable.distributions import MaskableCategoricalDistrib
 from torch import nn
 
 from reled_sumo.errors import ConfigError
+from reled_sumo.optim.fast_act import NumpyForward, cache_key, plain_mlp_activation
 from reled_sumo.optim.losses import premask_logits
 from reled_sumo.validation import check_field_types
 from reled_sumo.optim.sampling import masked_evaluate, masked_sample
@@ -105,6 +106,10 @@ class MultiAgentPolicy(nn.Module, ABC):
             raise ConfigError(f"need n_agents, obs_dim, n_actions >= 1, got {n_agents}, {obs_dim}, {n_actions}")
         self.cfg, self.n_agents, self.obs_dim, self.n_actions = cfg, n_agents, obs_dim, n_actions
         self.action_dist = MaskableCategoricalDistribution(n_actions)
+        #: act() through the numpy copy where the policy has one (False: always torch)
+        self.numpy_forward = True
+        self._fast: NumpyForward | None = None
+        self._fast_supported: bool | None = None
 
     def forward(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor | None,
                 deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
@@ -148,13 +153,32 @@ class MultiAgentPolicy(nn.Module, ABC):
     def device(self) -> th.device:
         return next(self.parameters()).device
 
-    @th.inference_mode()
     def act(self, obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray | None,
             deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Numpy convenience for rollout collection: ``(actions, values, log_probs)``. Runs under
-        ``inference_mode`` (no autograd bookkeeping at all; the same kernels as ``no_grad``, so the
-        same numbers): 247 against 323 us CPU per call with 2 deciders (the embedding policy, one
-        thread, 2026-12-05)."""
+        """Numpy convenience for rollout collection: ``(actions, values, log_probs)``. The shared
+        candidate policy on the CPU runs a numpy copy of its weights (:mod:`reled_sumo.optim.fast_act`:
+        the same actions from the same torch random stream, values and log-probs to float32
+        rounding) unless ``numpy_forward`` is False; everything else runs :meth:`torch_act`."""
+        fast = self._numpy_forward() if self.numpy_forward else None
+        if fast is None:
+            return self.torch_act(obs, agent_index, mask, deterministic)
+        return fast.act(obs, agent_index, mask, deterministic)
+
+    def _numpy_forward(self) -> NumpyForward | None:
+        """The numpy copy of the weights (rebuilt after any change), or None where there is none."""
+        return None
+
+    def __getstate__(self) -> dict:
+        """Pickles (a worker's copy of the policy) leave the numpy copy behind: it is rebuilt there."""
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
+        return {**state, "_fast": None}
+
+    @th.inference_mode()
+    def torch_act(self, obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray | None,
+                  deterministic: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`act` in torch, under ``inference_mode`` (no autograd bookkeeping at all; the same
+        kernels as ``no_grad``, so the same numbers): 247 against 323 us CPU per call with 2
+        deciders (the embedding policy, one thread, 2026-12-05)."""
         dev = self.device
         out = self(th.as_tensor(np.asarray(obs, dtype=np.float32), device=dev),
                    th.as_tensor(np.asarray(agent_index, dtype=np.int64), device=dev),
@@ -244,6 +268,20 @@ class SharedPolicy(MultiAgentPolicy):
                                                    residual_gain=cfg.residual_gain)
         else:
             self.actor = mlp([obs_dim + emb, *cfg.pi_hidden, n_actions], act, cfg.ortho_init, out_gain=0.01)
+
+    def _numpy_forward(self) -> NumpyForward | None:
+        actor = self.actor
+        if self._fast_supported is None:  # the structure is fixed at construction
+            self._fast_supported = (type(self) is SharedPolicy and isinstance(actor, CandidateActor)
+                                    and not actor.ensemble and plain_mlp_activation(actor.mlp) is not None
+                                    and plain_mlp_activation(self.critic) is not None)
+        if not self._fast_supported or self.device.type != "cpu":
+            return None
+        assert isinstance(actor, CandidateActor)
+        key = cache_key(self, actor.logit_scale)
+        if self._fast is None or self._fast.key != key:
+            self._fast = NumpyForward(actor, self.critic, self.embedding, key)
+        return self._fast
 
     def _inputs(self, obs: th.Tensor, agent_index: th.Tensor) -> th.Tensor:
         if self.embedding is None:

@@ -61,6 +61,10 @@ class TrainConfig:
     # W > 0: an update's episodes play at once, on the learner and W worker processes (the run does not
     # depend on W); "auto": one worker per spare CPU core, at most episodes_per_update - 1, where allowed
     episode_workers: int | Literal["auto"] = "auto"
+    # the rollouts' policy forward: "numpy", a numpy copy of the shared candidate policy's weights
+    # (optim/fast_act.py; the same actions from the same random numbers, values and log-probs to
+    # float32 rounding); "torch", torch's forward, bit for bit as before 2026-12-06
+    rollout_forward: Literal["numpy", "torch"] = "numpy"
     env: EnvConfig = field(default_factory=EnvConfig)
     hpo: HPOConfig = field(default_factory=HPOConfig)
     sed: SEDConfig = field(default_factory=SEDConfig)
@@ -93,6 +97,8 @@ class TrainConfig:
             raise ConfigError(f"episode_workers must be an integer >= 0 or 'auto', got {w!r}")
         if isinstance(w, int) and w:
             self._check_episode_workers(w)
+        if self.rollout_forward not in ("numpy", "torch"):
+            raise ConfigError(f"rollout_forward must be 'numpy' or 'torch', got {self.rollout_forward!r}")
         if self.env.render_mode is not None:
             raise ConfigError("training runs headless: env.render_mode must be null")
         for name in ("pi_hidden", "vf_hidden"):

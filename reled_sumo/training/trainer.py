@@ -206,6 +206,7 @@ class Trainer:
             policy, dim = CentralCriticPolicy(pc, n, d, k, g), d + g
         self.hpo = HybridPPO(self.spec.hpo, n, dim, k, logger=self.logger, policy=policy,
                              candidate_layout=env.candidate_layout, prior_feature=env.prior_feature)
+        self.hpo.policy.numpy_forward = self.cfg.rollout_forward == "numpy"  # workers get it with the policy
         self._buffer_dims = (dim, k, n)
         self._open_pool(scenario)
         self.prefetch = open_prefetch(self, scenario)

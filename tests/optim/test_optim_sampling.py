@@ -69,7 +69,8 @@ def test_policy_forward_draws_what_the_distribution_draws():
 
 
 def test_act_returns_what_the_forward_returns_with_the_same_seed():
-    """``act`` (numpy in and out, inference mode) draws the forward's actions, values and log-probs."""
+    """``torch_act`` (numpy in and out, inference mode) draws the forward's actions, values and
+    log-probs, bit for bit (``act``'s numpy copy: tests/optim/test_fast_act.py)."""
     k = 4
     pc = PolicyConfig("shared", (16,), (16,), agent_embedding_dim=3, candidate_layout=(N_OWN, N_CAND), prior=(0, 0.5))
     th.manual_seed(0)
@@ -80,7 +81,7 @@ def test_act_returns_what_the_forward_returns_with_the_same_seed():
     mask[:, 1] = True
     for seed in range(20):
         th.manual_seed(seed)
-        a, v, lp = pol.act(obs.numpy(), idx.numpy(), mask.numpy())
+        a, v, lp = pol.torch_act(obs.numpy(), idx.numpy(), mask.numpy())
         th.manual_seed(seed)
         with th.no_grad():
             ref = pol(obs, idx, mask)
