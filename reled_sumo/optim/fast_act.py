@@ -137,13 +137,14 @@ def _sample(logits: np.ndarray, mask: np.ndarray | None,
         actions = probs.argmax(axis=1)
     else:
         actions = th.multinomial(th.from_numpy(probs), 1, True).T.reshape(-1).numpy()
-    return actions.astype(np.int64), np.take_along_axis(logits, actions[:, None], axis=1)[:, 0]
+    actions = actions.astype(np.int64)
+    return actions, logits[np.arange(len(actions)), actions]
 
 
-def cache_key(module: nn.Module, logit_scale: float) -> tuple[Any, ...]:
+def cache_key(params: list[nn.Parameter], logit_scale: float) -> tuple[Any, ...]:
     """What the copy depends on: every parameter's identity and version (torch bumps the version on
     every in-place write), and the actor's logit scale."""
-    return (tuple((id(p), p._version) for p in module.parameters()), logit_scale)
+    return (tuple([(id(p), p._version) for p in params]), logit_scale)
 
 
 __all__ = ["NumpyForward", "cache_key", "plain_mlp_activation"]

@@ -110,6 +110,7 @@ class MultiAgentPolicy(nn.Module, ABC):
         self.numpy_forward = True
         self._fast: NumpyForward | None = None
         self._fast_supported: bool | None = None
+        self._fast_params: list[nn.Parameter] = []
 
     def forward(self, obs: th.Tensor, agent_index: th.Tensor, mask: th.Tensor | None,
                 deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
@@ -171,7 +172,7 @@ class MultiAgentPolicy(nn.Module, ABC):
     def __getstate__(self) -> dict:
         """Pickles (a worker's copy of the policy) leave the numpy copy behind: it is rebuilt there."""
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__
-        return {**state, "_fast": None}
+        return {**state, "_fast": None, "_fast_params": [], "_fast_supported": None}
 
     @th.inference_mode()
     def torch_act(self, obs: np.ndarray, agent_index: np.ndarray, mask: np.ndarray | None,
@@ -275,10 +276,11 @@ class SharedPolicy(MultiAgentPolicy):
             self._fast_supported = (type(self) is SharedPolicy and isinstance(actor, CandidateActor)
                                     and not actor.ensemble and plain_mlp_activation(actor.mlp) is not None
                                     and plain_mlp_activation(self.critic) is not None)
-        if not self._fast_supported or self.device.type != "cpu":
+            self._fast_params = list(self.parameters())
+        if not self._fast_supported or self._fast_params[0].device.type != "cpu":
             return None
         assert isinstance(actor, CandidateActor)
-        key = cache_key(self, actor.logit_scale)
+        key = cache_key(self._fast_params, actor.logit_scale)
         if self._fast is None or self._fast.key != key:
             self._fast = NumpyForward(actor, self.critic, self.embedding, key)
         return self._fast

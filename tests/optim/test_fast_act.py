@@ -113,3 +113,19 @@ def test_only_plain_mlps_are_copied():
                                                  th.nn.Linear(3, 1))) is None  # two kinds
     assert plain_mlp_activation(th.nn.Sequential(th.nn.Linear(3, 1, bias=False))) is None
     assert plain_mlp_activation(lin) is None
+
+
+def test_a_pickled_copy_builds_its_own_numpy_copy():
+    """A worker's policy arrives pickled (torch.save of the module) and then loads new weights."""
+    import io
+
+    pol = _policy()
+    obs, idx, mask = _batch(3, b=4)
+    pol.act(obs, idx, mask)  # the learner has a numpy copy
+    buf = io.BytesIO()
+    th.save(pol, buf)
+    worker = th.load(io.BytesIO(buf.getvalue()), weights_only=False)
+    assert worker._fast is None  # the copy did not travel
+    worker.load_state_dict(_policy(seed=9).state_dict())
+    _assert_same(*_both(worker, obs, idx, mask, 2))
+    assert not np.allclose(worker.act(obs, idx, mask, True)[1], pol.act(obs, idx, mask, True)[1])
