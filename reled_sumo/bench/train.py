@@ -42,6 +42,7 @@ from reled_sumo.env.make import load_scenario
 from reled_sumo.env.observation import N_CAND, N_OWN, obs_size
 from reled_sumo.errors import ConfigError
 from reled_sumo.optim.policy import PolicyConfig, build_policy
+from reled_sumo.optim.threads import torch_threads
 from reled_sumo.training.algos import episode_seed
 from reled_sumo.training.config import TrainConfig, load_config
 from reled_sumo.training.trainer import Trainer
@@ -188,12 +189,8 @@ def train_rows(cfg: TrainConfig, run_dir: Path) -> list[dict[str, Any]]:
 
 
 def _env_pass(cfg: TrainConfig, episodes: int) -> list[dict[str, Any]]:
-    threads = th.get_num_threads()
-    th.set_num_threads(cfg.torch_threads)
-    try:
+    with torch_threads(cfg.torch_threads):
         return env_only_rows(cfg, episodes)
-    finally:
-        th.set_num_threads(threads)
 
 
 def _pool(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
@@ -270,9 +267,7 @@ def bench_ensemble(agents: Sequence[int] = (10, 50, 100), batch: int | None = No
     """One row per N: µs per call of shared vs per-agent, rollout forward and training step (B = N if None)."""
 
     rows = []
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    try:
+    with torch_threads(1):  # and one BLAS thread, as in training
         for n in agents:
             b = int(batch or n)
             obs, idx, mask, actions = _inputs(n, b, k)
@@ -295,8 +290,6 @@ def bench_ensemble(agents: Sequence[int] = (10, 50, 100), batch: int | None = No
                          "train_ratio": us["per_agent_train_us"] / us["shared_train_us"],
                          "act_speedup": us["shared_torch_act_us"] / us["shared_act_us"]})
             log.info("ensemble N=%d B=%d: %s", n, b, rows[-1])
-    finally:
-        th.set_num_threads(threads)
     return rows
 
 

@@ -62,8 +62,8 @@ def train_bench_cmd(
     ns = _ints(ensemble)
     if ns:
         ens = bench_ensemble(ns, batch)
-        _print_rows("per-agent ensemble vs shared policy, µs per call (1 torch thread)", ens, ENSEMBLE_COLUMNS,
-                    as_json)
+        _print_rows("µs per policy call (1 torch thread): per-agent ensemble vs shared; the rollout act, "
+                    "numpy copy vs torch", ens, ENSEMBLE_COLUMNS, as_json)
 
 
 @guarded

@@ -34,6 +34,7 @@ import torch as th
 from reled_sumo.env.episode import EpisodeStats, run_episode
 from reled_sumo.errors import ConfigError
 from reled_sumo.optim.policy import CandidateActor
+from reled_sumo.optim.threads import limit_threads
 from reled_sumo.sim import libsumo_in_use
 from reled_sumo.training.algos import GrowingRolloutBuffer, episode_seed
 from reled_sumo.training.workers import RolloutWorkerError, WorkerFailure, WorkerSimulationDiedError, _error, _failure
@@ -100,7 +101,7 @@ def _serve(conn, scenario: Any, env_config: Any, central_critic: bool, policy_by
         from reled_sumo.env import make_env  # lazy: in the worker process
         from reled_sumo.training.mappo import GlobalStateEnv  # lazy: in the worker process
 
-        th.set_num_threads(torch_threads)
+        limit_threads(torch_threads)
         env = make_env(scenario, config=env_config)
         if central_critic:
             env = GlobalStateEnv(env)  # type: ignore[assignment]  # the same env API

@@ -129,3 +129,21 @@ def test_a_pickled_copy_builds_its_own_numpy_copy():
     worker.load_state_dict(_policy(seed=9).state_dict())
     _assert_same(*_both(worker, obs, idx, mask, 2))
     assert not np.allclose(worker.act(obs, idx, mask, True)[1], pol.act(obs, idx, mask, True)[1])
+
+
+def test_runs_hold_numpy_to_one_blas_thread_and_give_it_back():
+    """OpenBLAS threads made the numpy forward slower than torch's at 64 deciders on 2 cores:
+    the trainer's thread block limits BLAS as well as torch, and restores both."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from reled_sumo.optim.threads import torch_threads
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+        assert before and all(n == 2 for n in before)
+        t0 = th.get_num_threads()
+        with torch_threads(1):
+            assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
+            assert th.get_num_threads() == 1
+        assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+        assert th.get_num_threads() == t0
