@@ -84,7 +84,7 @@ def _log_normalise(x: np.ndarray) -> np.ndarray:
 class NumpyForward:
     """A numpy copy of a shared candidate policy's weights that acts like ``policy.act``: built from
     its ``actor`` (a ``CandidateActor`` over a plain MLP), ``critic`` (a plain MLP) and ``embedding``
-    (``nn.Embedding`` or None), which :meth:`SharedPolicy.act` checked with
+    (``nn.Embedding`` or None), which ``SharedPolicy._numpy_forward`` checked with
     :func:`plain_mlp_activation`; ``key`` is what the copy was made from (:func:`cache_key`)."""
 
     def __init__(self, actor: Any, critic: nn.Sequential, embedding: nn.Embedding | None,

@@ -3,8 +3,8 @@
 Two pools count: torch's intra-op threads (the update, torch's forward) and numpy's BLAS threads (the
 numpy rollout forward, optim/fast_act.py). OpenBLAS starts its threads for products as small as
 256 x 46 by 46 x 64 (64 deciders at once), and on the project's 2-core machine that made the numpy
-forward 3-4x slower than on one thread (0.74-0.83x torch's instead of 1.8-2.4x faster; micro-benchmark,
-2026-12-06). :func:`torch_threads` sets both for a block; :func:`limit_threads` for a worker process.
+forward 2-3.7x slower than on one thread at 64-256 deciders (0.74-0.83x torch's speed instead of
+1.8-2.4x; micro-benchmark under load 2, 2026-12-06). :func:`torch_threads` sets both for a block; :func:`limit_threads` for a worker process.
 """
 from __future__ import annotations
 
