@@ -291,9 +291,10 @@ class EpisodeCollector:
         b = self._require_batch()
         if not b.agent.size:
             return {}
-        if isinstance(act, BatchPolicy):
-            return self.apply(*act.act_batch(b))
-        return self.apply(*act(b.obs, b.agent, b.mask))
+        act_batch = getattr(act, "act_batch", None)  # what isinstance(act, BatchPolicy) checks, without
+        if act_batch is not None:                     # the protocol's slow isinstance (0.8 % of an episode)
+            return self.apply(*act_batch(b))
+        return self.apply(*act(b.obs, b.agent, b.mask))  # type: ignore[operator]  # an ActFn here
 
     def observe(self, batch: StepBatch) -> None:
         """The result of an env step: rewards, dones, and the transitions they complete."""

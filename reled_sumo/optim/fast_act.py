@@ -136,7 +136,7 @@ def _sample(logits: np.ndarray, mask: np.ndarray | None,
     if deterministic:
         actions = probs.argmax(axis=1)
     else:
-        actions = th.multinomial(th.from_numpy(probs), 1, True).T.reshape(-1).numpy()
+        actions = th.multinomial(th.from_numpy(probs), 1, True).numpy()[:, 0]
     actions = actions.astype(np.int64)
     return actions, logits[np.arange(len(actions)), actions]
 

@@ -3,13 +3,13 @@
 # base = 5e5daa8 (BASE_WT), head = main at the measured commit (HEAD_WT) with its defaults (numpy rollout
 # forward, episode_workers: auto -> 1 on 2 cores), head-torch = the same with rollout_forward: torch
 # (TORCH_CFG: the bundled default.yaml plus that line), i.e. session 8's code path.
-# usage: BASE_WT=... HEAD_WT=... TORCH_CFG=... tp_ab_s9.sh ROUNDS OUTFILE
+# usage: BASE_WT=... HEAD_WT=... TORCH_CFG=... [VARIANTS="base head"] tp_ab_s9.sh ROUNDS OUTFILE
 export RELED_HOME=${RELED_HOME:-/work/main/.reled}
 R=${R:-/work/main/.venv/bin/reled}
 CMD="train --scenario kotka --algo ippo --agents 100 --select busy --prior-tau 5 --steps 30000 --episodes-per-update 2 --seed 0"
 out=$2; : > $out
 for i in $(seq 1 $1); do
-  for v in base head head-torch; do
+  for v in ${VARIANTS:-base head head-torch}; do
     rm -rf /tmp/tp-$v
     case $v in
       base) dir=$BASE_WT; extra="";;
