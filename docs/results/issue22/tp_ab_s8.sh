@@ -2,25 +2,5 @@
 # Alternating A/B of end-to-end training decisions/s at Kotka 100 (issue 22), session 8:
 # base = 5e5daa8 (/work/base-wt), head = main with its defaults (episode_workers: auto -> 1 on 2 cores),
 # head-w0 = main with --episode-workers 0 (one process; the same run as head by construction of the seeding).
-# usage: tp_ab_s8.sh ROUNDS OUTFILE
-export RELED_HOME=/work/main/.reled
-R=/work/main/.venv/bin/reled
-CMD="train --scenario kotka --algo ippo --agents 100 --select busy --prior-tau 5 --steps 30000 --episodes-per-update 2 --seed 0"
-out=$2; : > $out
-for i in $(seq 1 $1); do
-  for v in base head head-w0; do
-    rm -rf /tmp/tp-$v
-    case $v in
-      base) dir=/work/base-wt; extra="";;
-      head) dir=/work/main; extra="";;
-      head-w0) dir=/work/main; extra="--episode-workers 0";;
-    esac
-    load=$(cut -d' ' -f1 /proc/loadavg)
-    s=$( { /usr/bin/time -f "%e %U %S" bash -c "cd $dir && PYTHONPATH=$dir $R $CMD $extra --out /tmp/tp-$v > /tmp/tp-$v.log 2>&1"; } 2>&1 )
-    cp /tmp/tp-$v.log /tmp/tp-$v-$i.log
-    dps=$(grep "decisions/s (end to end)" /tmp/tp-$v.log | tr -d '│,' | awk '{print $NF}')
-    dec=$(grep "agent decisions" /tmp/tp-$v.log | tr -d '│,' | awk '{print $NF}')
-    tt=$(grep "last mean travel time" /tmp/tp-$v.log | tr -d '│,' | awk '{print $(NF-1)}')
-    echo "$i $v load=$load wall_user_sys=$s dps=$dps decisions=$dec last_tt=$tt" | tee -a $out
-  done
-done
+# usage: tp_ab_s8.sh ROUNDS OUTFILE   (the loop: tp_ab.sh)
+exec "$(dirname "$0")/tp_ab.sh" "$1" "$2" base=/work/base-wt head=/work/main "head-w0=/work/main:--episode-workers 0"
