@@ -113,7 +113,7 @@ class EnvConfig:
     live_period_s: float = 30.0
     live_estimate: str = "speed_window"
     live_window_s: float = 60.0
-    live_sample_s: float = 1.0
+    live_sample_s: float = 5.0  # 1.0 before 2026-12-06 (docs/env.md, "Live times")
     obs_norm: ObsNorm = field(default_factory=ObsNorm)
     sumo_args: tuple[str, ...] = ()
     sparse_speeds: bool = True

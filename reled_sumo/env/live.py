@@ -71,7 +71,7 @@ class SpeedWindow:
 
 class LiveTimes:
     def __init__(self, tables, period_s: float, estimate: str = "speed_window",
-                 window_s: float = 60.0, sample_s: float = 1.0):
+                 window_s: float = 60.0, sample_s: float = 5.0):
         if estimate not in ESTIMATES:
             raise ValueError(f"live estimate must be one of {ESTIMATES}, got {estimate!r}")
         self.tables, self.period_s, self.estimate = tables, float(period_s), estimate

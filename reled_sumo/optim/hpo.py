@@ -35,6 +35,10 @@ from reled_sumo.optim.weights import WeightConfig, expert_weights
 
 log = logging.getLogger(__name__)
 
+#: Adam's and the gradient clipping's multi-tensor path (a module constant, so that a test can hold it
+#: against torch's one-tensor-at-a-time path, which must give the same weights bit for bit)
+FOREACH = True
+
 
 @dataclass(frozen=True)
 class HPOConfig:
@@ -157,7 +161,9 @@ class HybridPPO:
         self.policy: MultiAgentPolicy = policy.to(cfg.device)
         self.lr_schedule = (FloatSchedule(cfg.learning_rate) if cfg.lr_schedule == "constant"
                             else FloatSchedule(LinearSchedule(cfg.learning_rate, 0.0, 1.0)))
-        self.optimizer = th.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5)
+        # foreach: Adam and the gradient clipping handle all parameters per operation instead of one tensor
+        # at a time (torch's default on CPU); the same weights bit for bit (tests/optim/test_optim_hpo.py)
+        self.optimizer = th.optim.Adam(self.policy.parameters(), lr=cfg.learning_rate, eps=1e-5, foreach=FOREACH)
         seed = cfg.seed if cfg.seed is not None else int(th.randint(0, 2**31 - 1, (1,)).item())
         self.rng = np.random.default_rng(seed)
         self.logger = logger if logger is not None else Logger(folder=None, output_formats=[])
@@ -197,7 +203,7 @@ class HybridPPO:
                     break
                 self.optimizer.zero_grad()
                 loss.backward()
-                th.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm, foreach=FOREACH)
                 self.optimizer.step()
                 self.n_updates += 1
             if not continue_training:

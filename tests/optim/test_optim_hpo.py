@@ -148,3 +148,24 @@ def test_expert_batch_validation():
     dropped = ExpertBatch.without_masked_actions(obs, [1, 1, 1], masks, [0, 1, 2])
     assert len(dropped) == 2 and dropped.agent_index.tolist() == [1, 2]
     assert len(ExpertBatch.concatenate([batch, dropped])) == 5
+
+
+def test_multi_tensor_optimizer_gives_the_same_weights_as_one_tensor_at_a_time(monkeypatch):
+    """HybridPPO uses Adam's and the gradient clipping's multi-tensor (foreach) path for speed; it must not
+    change a run: the same weights, bit for bit, as torch's per-tensor path over several updates (with
+    clipping active and the expert term on)."""
+    import reled_sumo.optim.hpo as hpo_mod
+
+    def run(foreach: bool):
+        monkeypatch.setattr(hpo_mod, "FOREACH", foreach)
+        algo = HybridPPO(HPOConfig(**{**FAST, "max_grad_norm": 0.05}), N_AGENTS, OBS_DIM, N_ARMS)
+        env = MaskedBandit(7)
+        th.manual_seed(11)
+        for _ in range(3):
+            buf, _ = collect(algo, env, noise=0.3)
+            algo.train(buf, env.demos(48), np.full(N_AGENTS, 0.7))
+        return [p.detach().clone() for p in algo.policy.parameters()]
+
+    fast, slow = run(True), run(False)
+    assert len(fast) == len(slow) > 2
+    assert all(th.equal(a, b) for a, b in zip(fast, slow))
