@@ -3,14 +3,18 @@
 # in the order given, in a fresh process from its own checkout, and prints one line per run.
 # usage: tp_ab.sh ROUNDS OUTFILE NAME=CHECKOUT[:EXTRA FLAGS] ...
 #   e.g. tp_ab.sh 3 out.txt base=/work/base-wt head=/work/main "head-w0=/work/main:--episode-workers 0"
-# R (the reled executable), RELED_HOME and CMD (the command without --out) may be set in the environment.
+# R (the reled executable), RELED_HOME and CMD (the command without --out) may be set in the environment;
+# SHUFFLE=1 plays the variants of each round in a random order (seeded by the round) instead of as given, so that
+# no variant always runs right after another (session 10: in the fixed order the second variant ran slower).
 export RELED_HOME=${RELED_HOME:-/work/main/.reled}
 R=${R:-/work/main/.venv/bin/reled}
 CMD=${CMD:-"train --scenario kotka --algo ippo --agents 100 --select busy --prior-tau 5 --steps 30000 --episodes-per-update 2 --seed 0"}
 rounds=$1; out=$2; shift 2
 : > $out
 for i in $(seq 1 $rounds); do
-  for spec in "$@"; do
+  specs=("$@")
+  if [[ ${SHUFFLE:-0} == 1 ]]; then mapfile -t specs < <(printf '%s\n' "$@" | shuf --random-source=<(yes $i)); fi
+  for spec in "${specs[@]}"; do
     v=${spec%%=*}; rest=${spec#*=}
     if [[ $rest == *:* ]]; then dir=${rest%%:*}; extra=${rest#*:}; else dir=$rest; extra=""; fi
     rm -rf /tmp/tp-$v
