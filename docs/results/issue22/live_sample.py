@@ -5,7 +5,8 @@ import json
 import numpy as np
 from reled_sumo.evaluation.references import evaluate_reference
 from reled_sumo.evaluation.paired import compare_paired
-city = sys.argv[1]; samples = [float(x) for x in sys.argv[2].split(",")]
+city = sys.argv[1]
+samples = [float(x) for x in sys.argv[2].split(",")]
 base_opts = dict(max_agents=100, agent_selection="busy", busy_from_s=300.0, live_period_s=30.0,
                  live_estimate="speed_window", live_window_s=60.0)
 res = {}
