@@ -7,7 +7,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from reled_sumo.env.live import ESTIMATES as LIVE_ESTIMATES
+from reled_sumo.env.live import ESTIMATES as LIVE_ESTIMATES, SAMPLE_S as LIVE_SAMPLE_S, WINDOW_S as LIVE_WINDOW_S
 from reled_sumo.env.rewards import get_reward
 from reled_sumo.errors import ConfigError
 from reled_sumo.sim.config import BACKENDS
@@ -112,8 +112,8 @@ class EnvConfig:
     busy_from_s: float = 300.0
     live_period_s: float = 30.0
     live_estimate: str = "speed_window"
-    live_window_s: float = 60.0
-    live_sample_s: float = 5.0  # 1.0 before 2026-12-06 (docs/env.md, "Live times")
+    live_window_s: float = LIVE_WINDOW_S
+    live_sample_s: float = LIVE_SAMPLE_S  # 1.0 before 2026-12-06 (docs/env.md, "Live times")
     obs_norm: ObsNorm = field(default_factory=ObsNorm)
     sumo_args: tuple[str, ...] = ()
     sparse_speeds: bool = True

@@ -35,6 +35,10 @@ CLIP = 20.0
 ALPHA = 0.5
 MIN_SPEED = 0.1  # m/s: a window in which an edge never moved reads as CLIP x free flow, not infinity
 ESTIMATES = ("speed_window", "snapshot")
+#: the speed window's defaults (EnvConfig.live_window_s / live_sample_s take them from here); the reading was
+#: every 1 s before 2026-12-06 (docs/env.md, "Live times")
+WINDOW_S = 60.0
+SAMPLE_S = 5.0
 
 
 class SpeedWindow:
@@ -71,7 +75,7 @@ class SpeedWindow:
 
 class LiveTimes:
     def __init__(self, tables, period_s: float, estimate: str = "speed_window",
-                 window_s: float = 60.0, sample_s: float = 5.0):
+                 window_s: float = WINDOW_S, sample_s: float = SAMPLE_S):
         if estimate not in ESTIMATES:
             raise ValueError(f"live estimate must be one of {ESTIMATES}, got {estimate!r}")
         self.tables, self.period_s, self.estimate = tables, float(period_s), estimate
